@@ -1,0 +1,1 @@
+"""Alert rules, evaluator and notifiers."""

@@ -1,0 +1,1 @@
+"""icewatch collectors: HTTP ingest of SDK call reports, TURN log tail + syslog, probes."""

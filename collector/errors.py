@@ -1,0 +1,55 @@
+"""The one exceptions module. The type of an exception decides what happens next.
+
+- ``InvalidInput`` (and subclasses): the input is bad and will stay bad. HTTP answers 4xx, the raw
+  input goes to the dead-letter topic, a consumer commits past it. Never retried.
+- ``Unavailable`` (and subclasses): a dependency (Kafka, ClickHouse) is down or slow. HTTP
+  answers 503 with Retry-After, a consumer stops the batch uncommitted and retries; nothing
+  acknowledged is lost.
+- ``ConfigError``: a setting is wrong; the component refuses to start and says which one.
+"""
+
+from __future__ import annotations
+
+
+class IcewatchError(Exception):
+    """Base of every icewatch error."""
+
+
+class InvalidInput(IcewatchError):
+    """Input that can never be accepted. ``path`` names the failing field ("stats[3].rtt")."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class UnsupportedFormat(InvalidInput):
+    """The body is well-formed but in no format icewatch reads (e.g. legacy goog* stats)."""
+
+
+class PayloadTooLarge(InvalidInput):
+    """The body or one message exceeds a configured size limit."""
+
+
+class Unavailable(IcewatchError):
+    """A dependency is unavailable; retry later. ``retry_after`` is a hint in seconds."""
+
+    def __init__(self, message: str, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BrokerUnavailable(Unavailable):
+    """Kafka did not acknowledge in time."""
+
+
+class StorageUnavailable(Unavailable):
+    """ClickHouse did not acknowledge an insert."""
+
+
+class ConfigError(IcewatchError):
+    """A setting is invalid; the message names it and says what is expected."""
