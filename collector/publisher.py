@@ -1,0 +1,19 @@
+"""Where accepted input goes: the Publisher interface. Kafka is the real implementation
+(collector/kafka_publisher.py); the embedded mode writes straight to the store
+(processors/embedded.py). ``publish`` returns only once every message is durably
+acknowledged, or raises ``collector.errors.Unavailable`` (nothing may be assumed written)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from collector.contract import Model
+
+
+class Publisher(Protocol):
+    def publish(self, payloads: Sequence[Model], tenant: str = "default") -> None:
+        """Durably publish all payloads (dead letters included) or raise Unavailable."""
+        ...
+
+    def close(self) -> None: ...
