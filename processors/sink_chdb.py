@@ -1,0 +1,84 @@
+"""The embedded store: chDB (ClickHouse in process) on a local directory."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from collector.errors import StorageUnavailable
+from processors.sink import Row
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_./:-]{1,256}$")
+
+INSERT_SETTINGS = (
+    "date_time_input_format = 'best_effort', "
+    "deduplicate_blocks_in_dependent_materialized_views = 1, "
+    "input_format_skip_unknown_fields = 0"
+)
+
+
+class StoreError(RuntimeError):
+    """A statement the store rejected (bad SQL, unknown table): a bug, not an outage."""
+
+
+def check_identifier(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a valid table name: {name!r}")
+    return name
+
+
+def encode_rows(rows: Sequence[Row]) -> bytes:
+    return b"\n".join(orjson.dumps(r, option=orjson.OPT_NAIVE_UTC) for r in rows)
+
+
+class ChdbSink:
+    """Sink on chDB. One process may open a data directory at a time (chDB's own rule)."""
+
+    def __init__(self, path: str | Path) -> None:
+        from chdb import session  # imported here: chDB starts an engine on import of a session
+
+        Path(path).mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._session = session.Session(str(path))
+        except Exception as exc:  # chDB raises its own types; all mean "cannot open the store"
+            raise StorageUnavailable(f"cannot open the embedded store at {path}: {exc}") from exc
+        self._run("SET output_format_json_quote_64bit_integers = 0")
+
+    def _run(self, sql: str, fmt: str = "CSV", params: Mapping[str, Any] | None = None) -> bytes:
+        with self._lock:
+            try:
+                res = self._session.query(sql, fmt, params=dict(params) if params else None)
+            except Exception as exc:
+                raise StoreError(str(exc)) from exc
+        return bytes(res.bytes()) if res is not None else b""
+
+    def insert(self, table: str, rows: Sequence[Row], dedup_token: str | None = None) -> None:
+        if not rows:
+            return
+        settings = INSERT_SETTINGS
+        if dedup_token is not None:
+            if not _TOKEN.match(dedup_token):
+                raise ValueError(f"invalid deduplication token: {dedup_token!r}")
+            settings += f", insert_deduplication_token = '{dedup_token}'"
+        sql = f"INSERT INTO {check_identifier(table)} SETTINGS {settings} FORMAT JSONEachRow\n"
+        self._run(sql + encode_rows(rows).decode())
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        out = self._run(sql, "JSONEachRow", params)
+        return [orjson.loads(line) for line in out.splitlines() if line.strip()]
+
+    def execute(self, sql: str) -> None:
+        self._run(sql)
+
+    def close(self) -> None:
+        with self._lock:
+            close = getattr(self._session, "close", None)
+            if close is not None:
+                close()
