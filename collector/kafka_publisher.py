@@ -1,0 +1,85 @@
+"""Publisher on Kafka: acks=all, idempotent producer, waits for every acknowledgement."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from collector.contract import DeadLetter, Model, message_key, schema_of
+from collector.errors import BrokerUnavailable, PayloadTooLarge
+from collector.settings import KafkaSettings, Topics
+from collector.wire import encode
+
+log = logging.getLogger(__name__)
+
+
+class KafkaPublisher:
+    def __init__(self, kafka: KafkaSettings, topics: Topics, source_host: str) -> None:
+        self._kafka = kafka
+        self._topics = topics
+        self._source_host = source_host
+        self._producer: Any = None
+        self._lock = threading.Lock()
+
+    def _get_producer(self) -> Any:
+        with self._lock:
+            if self._producer is None:
+                from kafka import KafkaProducer
+                from kafka.errors import KafkaError
+
+                try:
+                    self._producer = KafkaProducer(
+                        bootstrap_servers=self._kafka.bootstrap.split(","),
+                        client_id=self._kafka.client_id,
+                        acks="all",
+                        enable_idempotence=True,
+                        compression_type=self._kafka.compression,
+                        max_request_size=self._kafka.max_message_bytes + 64 * 1024,
+                        linger_ms=2,
+                        max_block_ms=int(self._kafka.ack_timeout_s * 1000),
+                        request_timeout_ms=int(self._kafka.ack_timeout_s * 1000),
+                        delivery_timeout_ms=int(self._kafka.ack_timeout_s * 1000) + 2000,
+                        retries=2**31 - 1,
+                    )
+                except KafkaError as exc:
+                    raise BrokerUnavailable(f"Kafka is unreachable at {self._kafka.bootstrap}: {exc}") from exc
+            return self._producer
+
+    def publish(self, payloads: Sequence[Model], tenant: str = "default") -> None:
+        from kafka.errors import KafkaError
+
+        encoded: list[tuple[str, bytes | None, bytes]] = []
+        for p in payloads:
+            value = encode(p, source_host=self._source_host, tenant=tenant)
+            if len(value) > self._kafka.max_message_bytes:
+                if isinstance(p, DeadLetter):
+                    value = encode(_shrink(p, len(value) - self._kafka.max_message_bytes),
+                                   source_host=self._source_host, tenant=tenant)
+                else:
+                    raise PayloadTooLarge(
+                        f"one {schema_of(p)} is {len(value)} bytes after normalization; the limit is "
+                        f"{self._kafka.max_message_bytes} (send it in smaller segments)"
+                    )
+            key = message_key(p)
+            encoded.append((self._topics.for_schema(schema_of(p)), key.encode() if key else None, value))
+        producer = self._get_producer()
+        try:
+            futures = [producer.send(topic, key=key, value=value) for topic, key, value in encoded]
+            producer.flush(timeout=self._kafka.ack_timeout_s)
+            for f in futures:
+                f.get(timeout=self._kafka.ack_timeout_s)
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"Kafka did not acknowledge: {exc.__class__.__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+                self._producer = None
+
+
+def _shrink(dl: DeadLetter, excess: int) -> DeadLetter:
+    keep = max(0, len(dl.raw) - excess - 1024)
+    return dl.model_copy(update={"raw": dl.raw[:keep], "raw_truncated": True})

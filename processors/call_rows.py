@@ -1,0 +1,97 @@
+"""Rows for one canonical call report: ``calls``, ``call_samples``, ``candidates``, ``candidate_errors``.
+
+Pure: the facts come from processors/call_facts.py; this module only lays them out as rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from collector.contract import CallReport
+from processors.facts import CallFacts
+from processors.geo import truncate_ip
+from processors.rtt import rtt_band
+
+Rows = dict[str, list[dict[str, Any]]]
+
+
+def _scheme(url: str) -> str:
+    return urlsplit(url).scheme.lower() if ":" in url else ""
+
+
+def rows_for_call(report: CallReport, facts: CallFacts, tenant: str, ingested_at: datetime) -> Rows:
+    event_time = facts.started_at or (report.samples[0].start if report.samples else ingested_at)
+    call = facts.model_dump(mode="python", exclude={"candidate_errors"})
+    call.update(tenant=tenant, event_time=event_time, ingested_at=ingested_at)
+
+    common = {
+        "tenant": tenant,
+        "call_id": report.call_id,
+        "client_region": facts.client_region,
+        "turn_region": facts.turn_region,
+        "path_class": facts.path_class,
+        "ingested_at": ingested_at,
+    }
+    samples = []
+    for s in report.samples:
+        duration = (s.end - s.start).total_seconds() if s.end is not None else 1.0
+        samples.append(
+            {
+                **common,
+                "at": s.start,
+                "duration_s": duration,
+                "rtt_ms": s.rtt_ms,
+                "rtt_source": s.rtt_source or "",
+                "rtt_band": rtt_band(s.rtt_ms) if s.rtt_ms is not None else "",
+                "jitter_ms": s.jitter_ms,
+                "packets_received": s.packets_received,
+                "packets_lost": s.packets_lost,
+                "bytes_sent": s.bytes_sent,
+                "bytes_received": s.bytes_received,
+                "ice_state": s.ice_state or "",
+                "dtls_state": s.dtls_state or "",
+            }
+        )
+
+    selected = {(p.local_candidate_id, False) for p in report.selected_pairs} | {
+        (p.remote_candidate_id, True) for p in report.selected_pairs
+    }
+    candidates = [
+        {
+            "tenant": tenant,
+            "call_id": report.call_id,
+            "candidate_id": f"{'r' if c.is_remote else 'l'}:{c.id}",
+            "event_time": c.gathered_at or event_time,
+            "is_remote": c.is_remote,
+            "candidate_type": c.candidate_type,
+            "protocol": c.protocol or "",
+            "relay_protocol": c.relay_protocol or "",
+            "url": c.url or "",
+            "address": truncate_ip(c.address or ""),
+            "port": c.port,
+            "turn_server_id": facts.turn_server_id if c.url and c.url == facts.turn_url else "",
+            "selected": (c.id, c.is_remote) in selected,
+            "ingested_at": ingested_at,
+        }
+        for c in report.candidates
+    ]
+    errors = [
+        {
+            "tenant": tenant,
+            "call_id": report.call_id,
+            "event_time": e.at or event_time,
+            "url": e.url or "",
+            "url_scheme": _scheme(e.url or ""),
+            "error_code": e.error_code,
+            "error_text": e.error_text or "",
+            "client_region": facts.client_region,
+            "turn_server_id": facts.turn_server_id,
+            "turn_region": facts.turn_region,
+            "ingested_at": ingested_at,
+        }
+        for e in report.candidate_errors
+        if 0 <= e.error_code < 65536
+    ]
+    return {"calls": [call], "call_samples": samples, "candidates": candidates, "candidate_errors": errors}

@@ -1,0 +1,174 @@
+"""The consumer loop: poll -> rows (pure) -> batch by size or time -> insert -> commit.
+
+Delivery rules (ARCHITECTURE.md "Delivery"):
+- offsets are committed only after every table of the batch was acknowledged by ClickHouse;
+- every insert carries a deduplication token made from the batch's topic/partition/offset
+  ranges and the table, so a retried batch with the same range is dropped by ClickHouse (and by
+  dependent materialized views);
+- a message that fails to decode or validate goes to the dead-letter topic and is committed past;
+- a storage failure pauses consumption and retries the same batch (backpressure): memory
+  holds at most one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+from pydantic import ValidationError
+
+from collector.contract import DeadLetter, Model
+from collector.errors import InvalidInput, StorageUnavailable, Unavailable
+from collector.publisher import Publisher
+from collector.wire import decode
+from processors.call_rows import Rows
+from processors.metrics import ProcessorMetrics
+from processors.pipeline import merge_rows
+from processors.sink import Sink
+
+log = logging.getLogger(__name__)
+
+RowFn = Callable[[Model, str, datetime], Rows]
+
+
+class Record(Protocol):
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass
+class Batch:
+    rows: Rows = field(default_factory=dict)
+    dead: list[DeadLetter] = field(default_factory=list)
+    # (topic, partition) -> [first offset, last offset]
+    ranges: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    messages: int = 0
+    started: float = field(default_factory=time.monotonic)
+    oldest_produced: datetime | None = None
+
+    def note(self, rec: Record) -> None:
+        r = self.ranges.setdefault((rec.topic, rec.partition), [rec.offset, rec.offset])
+        r[1] = rec.offset
+        self.messages += 1
+
+    def token(self, table: str) -> str:
+        parts = [f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.ranges.items())]
+        from collector.contract import stable_id
+
+        return f"b-{stable_id(*parts)}-{table}"
+
+
+def process_record(rec: Record, row_fn: RowFn, batch: Batch) -> None:
+    """Decode one record and add its rows, or a dead letter, to the batch."""
+    batch.note(rec)
+    try:
+        env, payload = decode(rec.value)
+        rows = row_fn(payload, env.tenant, env.produced_at)
+    except (orjson.JSONDecodeError, ValidationError, KeyError, InvalidInput, ValueError, TypeError) as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        batch.dead.append(
+            DeadLetter(
+                stage="processor",
+                intended=rec.topic,
+                reason=reason,
+                raw=rec.value.decode("utf-8", errors="replace"),
+                origin=f"{rec.topic}/{rec.partition}/{rec.offset}",
+            )
+        )
+        return
+    merge_rows(batch.rows, rows)
+    if batch.oldest_produced is None or env.produced_at < batch.oldest_produced:
+        batch.oldest_produced = env.produced_at
+
+
+def write_batch(batch: Batch, sink: Sink, dlq: Publisher | None) -> None:
+    """Insert every table of the batch, then the dead letters. Raises Unavailable on failure."""
+    for table, rows in sorted(batch.rows.items()):
+        sink.insert(table, rows, dedup_token=batch.token(table))
+    if batch.dead:
+        if dlq is None:
+            from processors.pipeline import dead_letter_row
+
+            sink.insert("dead_letters", [dead_letter_row(d, "default") for d in batch.dead],
+                        dedup_token=batch.token("dead_letters"))
+        else:
+            dlq.publish(batch.dead)
+
+
+@dataclass
+class ConsumerLoop:
+    consumer: Any  # kafka.KafkaConsumer with enable_auto_commit=False
+    sink: Sink
+    row_fn: RowFn
+    dlq: Publisher | None
+    metrics: ProcessorMetrics
+    max_batch_messages: int = 2000
+    max_batch_seconds: float = 1.0
+    retry_backoff_s: float = 1.0
+    max_retry_backoff_s: float = 30.0
+    stopping: bool = False
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def run(self) -> None:
+        batch = Batch()
+        try:
+            while not self.stopping:
+                budget = self.max_batch_messages - batch.messages
+                polled = self.consumer.poll(timeout_ms=200, max_records=max(1, budget))
+                for records in polled.values():
+                    for rec in records:
+                        process_record(rec, self.row_fn, batch)
+                full = batch.messages >= self.max_batch_messages
+                due = time.monotonic() - batch.started >= self.max_batch_seconds
+                if batch.messages and (full or due):
+                    self.flush(batch)
+                    batch = Batch()
+                elif not batch.messages:
+                    batch.started = time.monotonic()
+            if batch.messages:
+                self.flush(batch)
+        finally:
+            self.consumer.close(autocommit=False)
+
+    def flush(self, batch: Batch) -> None:
+        """Write the batch (retrying while storage is unavailable, consumption paused), then commit."""
+        backoff = self.retry_backoff_s
+        t0 = time.monotonic()
+        paused = False
+        while True:
+            try:
+                write_batch(batch, self.sink, self.dlq)
+                break
+            except (StorageUnavailable, Unavailable) as exc:
+                self.metrics.write_failures.inc()
+                log.warning("batch write failed, retrying in %.1fs: %s", backoff, exc)
+                if not paused:
+                    self.consumer.pause(*self.consumer.assignment())
+                    paused = True
+                deadline = time.monotonic() + backoff
+                while time.monotonic() < deadline:
+                    self.consumer.poll(timeout_ms=100)  # keeps group membership; paused: no records
+                backoff = min(backoff * 2, self.max_retry_backoff_s)
+        if paused:
+            self.consumer.resume(*self.consumer.paused())
+        self.consumer.commit(self._offsets(batch))
+        self.metrics.observe_batch(batch.messages, batch.rows, len(batch.dead),
+                                   time.monotonic() - t0, batch.oldest_produced)
+
+    @staticmethod
+    def _offsets(batch: Batch) -> dict[Any, Any]:
+        from kafka import OffsetAndMetadata, TopicPartition
+
+        return {
+            TopicPartition(t, p): OffsetAndMetadata(last + 1, "", -1)
+            for (t, p), (_, last) in batch.ranges.items()
+        }

@@ -1,0 +1,44 @@
+"""One message in, rows out: the dispatch from a contract payload to its row builder."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from collector.contract import CallReport, DeadLetter, Model, ProbeResult, TurnEvent
+from processors.call_facts import FactsEnv, derive_call_facts
+from processors.call_rows import Rows, rows_for_call
+from processors.probe_rows import rows_for_probe
+
+
+def dead_letter_row(dl: DeadLetter, tenant: str) -> dict[str, Any]:
+    row = dl.model_dump(mode="python")
+    row.update(tenant=tenant, path=dl.path or "", origin=dl.origin or "")
+    return row
+
+
+class RowBuilder:
+    """Turns one payload into rows per table. Stateless apart from its configuration."""
+
+    def __init__(self, env: FactsEnv) -> None:
+        self.env = env
+
+    def rows(self, payload: Model, tenant: str, produced_at: datetime) -> Rows:
+        if isinstance(payload, CallReport):
+            facts = derive_call_facts(payload, self.env)
+            return rows_for_call(payload, facts, tenant, produced_at)
+        if isinstance(payload, TurnEvent):
+            from processors.turn_rows import rows_for_turn_event
+
+            return rows_for_turn_event(payload)
+        if isinstance(payload, ProbeResult):
+            return rows_for_probe(payload, tenant, produced_at)
+        if isinstance(payload, DeadLetter):
+            return {"dead_letters": [dead_letter_row(payload, tenant)]}
+        raise TypeError(f"no row builder for {type(payload).__name__}")
+
+
+def merge_rows(into: Rows, more: Rows) -> None:
+    for table, rows in more.items():
+        if rows:
+            into.setdefault(table, []).extend(rows)
