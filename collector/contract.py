@@ -194,6 +194,7 @@ class TurnEvent(Model):
     rx_bytes: int | None = None
     tx_packets: int | None = None
     tx_bytes: int | None = None
+    uptime_s: int | None = None  # seconds since process start (coturn counter prefix), if printed
     raw: str
 
 
