@@ -1,0 +1,33 @@
+# icewatch: the two commands of the quick start are `make run` and `make test`.
+# Each installs what it needs (virtualenv in .venv, Debian packages when root, Kafka jars).
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck unit bench bootstrap clean
+
+bootstrap:
+	bash deploy/local/bootstrap.sh
+
+run:
+	bash deploy/local/bootstrap.sh --runtime
+	$(BIN)/icewatch run
+
+lint:
+	$(BIN)/ruff check collector processors dashboards alerts tests
+
+typecheck:
+	$(BIN)/mypy collector processors dashboards alerts
+
+test: bootstrap lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit:
+	$(BIN)/python -m pytest tests/unit -q
+
+bench: bootstrap
+	$(BIN)/python -m tests.bench.run_all
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

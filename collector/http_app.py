@@ -1,0 +1,217 @@
+"""HTTP ingest of SDK call reports (ASGI, Starlette).
+
+POST /v1/call-reports   any supported format (detected, or ?format= / X-Icewatch-Format)
+POST /call_report       the Telnyx SDK's own route and headers (x-call-report-id, x-call-id)
+GET  /healthz, /metrics, /openapi.json
+
+202 only after the publisher acknowledged (Kafka acks=all, or the embedded write);
+503 + Retry-After when it cannot; 4xx with the failing field otherwise, and the raw body
+goes to the dead-letter stream.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hmac
+import logging
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from collector.contract import CallReport, DeadLetter
+from collector.errors import InvalidInput, PayloadTooLarge, Unavailable, UnsupportedFormat
+from collector.openapi import OPENAPI
+from collector.publisher import Publisher
+from collector.reports import UploadContext, parse_upload
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_TYPES = ("application/json", "application/x-ndjson", "text/plain", "application/gzip",
+                  "application/octet-stream")
+FORMATS = ("telnyx", "w3c", "webrtc-internals", "rtcstats")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    api_keys: dict[str, str]  # app id -> key; empty: open
+    max_body_bytes: int
+    hash_key: bytes
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, error: str, path: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.path = path
+        self.headers = headers or {}
+
+
+class Ingest:
+    def __init__(self, publisher: Publisher, config: IngestConfig) -> None:
+        self.publisher = publisher
+        self.config = config
+        self.registry = CollectorRegistry()
+        self.requests = Counter("icewatch_collector_requests", "Upload requests by outcome", ["status"],
+                                registry=self.registry)
+        self.reports = Counter("icewatch_collector_reports", "Call reports accepted", registry=self.registry)
+        self.latency = Histogram("icewatch_collector_request_seconds", "Upload latency (to acknowledged)",
+                                 registry=self.registry)
+
+    def authenticate(self, request: Request) -> str:
+        """The app id (tenant) of the request's API key."""
+        if not self.config.api_keys:
+            return request.headers.get("x-icewatch-app", "default")
+        auth = request.headers.get("authorization", "")
+        given = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+        found = None
+        for app, key in self.config.api_keys.items():  # compare with every key: constant time per key
+            if hmac.compare_digest(given.encode(), key.encode()):
+                found = app
+        if found is None:
+            raise Rejected(401, "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)")
+        return found
+
+    async def read_body(self, request: Request) -> bytes:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in ACCEPTED_TYPES:
+            raise Rejected(415, f"unsupported content type {ctype or '(none)'!r}; send application/json")
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise Rejected(413, f"body of {declared} bytes exceeds the limit of {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Rejected(413, f"body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        if request.headers.get("content-encoding", "").lower() == "gzip" or body[:2] == b"\x1f\x8b":
+            body = gunzip_limited(body, limit)
+        return body
+
+    def accept(self, body: bytes, ctx: UploadContext, tenant: str, origin: str) -> list[CallReport]:
+        """Parse and publish (blocking); raises Rejected."""
+        try:
+            reports = parse_upload(body, ctx)
+        except InvalidInput as exc:
+            status = 413 if isinstance(exc, PayloadTooLarge) else 400 if _is_syntax(exc) else 422
+            self.dead_letter(body, exc, tenant, origin)
+            raise Rejected(status, exc.message, exc.path) from exc
+        if not reports:
+            exc2 = UnsupportedFormat("the upload contains no call")
+            self.dead_letter(body, exc2, tenant, origin)
+            raise Rejected(422, exc2.message)
+        try:
+            self.publisher.publish(reports, tenant=tenant)
+        except PayloadTooLarge as exc:
+            self.dead_letter(body, exc, tenant, origin)
+            raise Rejected(413, exc.message) from exc
+        except Unavailable as exc:
+            raise Rejected(503, f"not accepted, retry later: {exc}",
+                           headers={"Retry-After": str(max(1, int(exc.retry_after)))}) from exc
+        return reports
+
+    def dead_letter(self, body: bytes, exc: InvalidInput, tenant: str, origin: str) -> None:
+        dl = DeadLetter(stage="collector", intended="call_report", reason=exc.message, path=exc.path,
+                        raw=body.decode("utf-8", errors="replace"), origin=origin)
+        try:
+            self.publisher.publish([dl], tenant=tenant)
+        except Unavailable as unavailable:
+            # The rejection must not be lost either: make the client retry until it can be recorded.
+            raise Rejected(503, f"input rejected ({exc}) but the dead-letter stream is unavailable; retry",
+                           headers={"Retry-After": str(max(1, int(unavailable.retry_after)))}) from unavailable
+
+
+def _is_syntax(exc: InvalidInput) -> bool:
+    return exc.path is None and ("JSON" in exc.message or "json" in exc.message) and not isinstance(
+        exc, UnsupportedFormat)
+
+
+def gunzip_limited(body: bytes, limit: int) -> bytes:
+    try:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = d.decompress(body, limit + 1)
+        if len(out) > limit or d.unconsumed_tail:
+            raise Rejected(413, f"decompressed body exceeds the limit of {limit} bytes")
+        return out
+    except (zlib.error, gzip.BadGzipFile, EOFError) as exc:
+        raise Rejected(400, f"invalid gzip body: {exc}") from exc
+
+
+def _error(exc: Rejected) -> JSONResponse:
+    content: dict[str, Any] = {"error": exc.error}
+    if exc.path:
+        content["path"] = exc.path
+    return JSONResponse(content, status_code=exc.status, headers=exc.headers)
+
+
+def build_app(publisher: Publisher, config: IngestConfig, extra_routes: Sequence[Route] = ()) -> Starlette:
+    ingest = Ingest(publisher, config)
+
+    async def upload(request: Request, telnyx_route: bool) -> Response:
+        with ingest.latency.time():
+            try:
+                tenant = ingest.authenticate(request)
+                fmt = request.query_params.get("format") or request.headers.get("x-icewatch-format")
+                if telnyx_route:
+                    fmt = "telnyx"
+                if fmt is not None and fmt not in FORMATS:
+                    raise Rejected(400, f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", "format")
+                body = await ingest.read_body(request)
+                client = request.client.host if request.client else None
+                forwarded = request.headers.get("x-forwarded-for")
+                ctx = UploadContext(
+                    client_address=forwarded.split(",")[0].strip() if forwarded else client,
+                    user_agent=request.headers.get("user-agent"),
+                    format_hint=fmt,
+                    call_id_hint=request.headers.get("x-call-id"),
+                    report_id_hint=request.headers.get("x-call-report-id"),
+                    hash_key=config.hash_key,
+                )
+                reports = await run_in_threadpool(ingest.accept, body, ctx, tenant, f"http:{client}")
+            except Rejected as exc:
+                ingest.requests.labels(str(exc.status)).inc()
+                return _error(exc)
+        ingest.requests.labels("202").inc()
+        ingest.reports.inc(len(reports))
+        return JSONResponse(
+            {"accepted": len(reports), "call_ids": [r.call_id for r in reports],
+             "report_ids": [r.report_id for r in reports]},
+            status_code=202,
+        )
+
+    async def call_reports(request: Request) -> Response:
+        return await upload(request, telnyx_route=False)
+
+    async def telnyx(request: Request) -> Response:
+        return await upload(request, telnyx_route=True)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(ingest.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
+    routes = [
+        Route("/v1/call-reports", call_reports, methods=["POST"]),
+        Route("/call_report", telnyx, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        *extra_routes,
+    ]
+    return Starlette(routes=routes)

@@ -1,0 +1,104 @@
+"""Assembly of the collector process: publisher + HTTP app (+ embedded store or processor thread)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from collector.errors import InvalidInput
+from collector.http_app import IngestConfig, build_app
+from collector.publisher import Publisher
+from collector.settings import CollectorSettings
+
+if TYPE_CHECKING:
+    from processors.settings import ProcessorSettings
+    from processors.sink import Sink
+
+log = logging.getLogger(__name__)
+
+
+def ingest_config(cs: CollectorSettings) -> IngestConfig:
+    if not cs.api_keys:
+        log.warning("no API keys configured (ICEWATCH_API_KEYS): uploads are not authenticated")
+    return IngestConfig(
+        api_keys={app: key.get_secret_value() for app, key in cs.api_keys.items()},
+        max_body_bytes=cs.max_body_bytes,
+        hash_key=cs.hash_key.get_secret_value().encode(),
+    )
+
+
+def query_route(sink: Sink, config: IngestConfig) -> Route:
+    """GET /v1/query?name=&since=&by=&tenant=: named queries through the process owning the store."""
+    from processors.queries import run_named
+
+    async def handler(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        if config.api_keys:
+            auth = request.headers.get("authorization", "")
+            import hmac
+
+            given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+            tenant = next((a for a, k in config.api_keys.items() if hmac.compare_digest(given, k)), None)
+            if tenant is None:
+                return JSONResponse({"error": "missing or invalid API key"}, status_code=401)
+        else:
+            tenant = request.query_params.get("tenant", "default")
+        p = request.query_params
+        by = tuple(d for d in p.get("by", "").split(",") if d) or None
+        try:
+            rows = await run_in_threadpool(run_named, sink, p.get("name", ""), p.get("since", "7d"), by, tenant)
+        except InvalidInput as exc:
+            return JSONResponse({"error": exc.message, "path": exc.path}, status_code=400)
+        return JSONResponse({"rows": rows}, media_type="application/json")
+
+    return Route("/v1/query", handler, methods=["GET"])
+
+
+def serve(cs: CollectorSettings, ps: ProcessorSettings | None) -> None:
+    """Run until interrupted."""
+    import uvicorn
+
+    config = ingest_config(cs)
+    publisher: Publisher
+    sink: Sink | None = None
+    loop_thread: threading.Thread | None = None
+    stop_loop = None
+    if cs.kafka is not None:
+        from collector.kafka_publisher import KafkaPublisher
+
+        publisher = KafkaPublisher(cs.kafka, cs.topics, cs.source_host)
+        if ps is not None:
+            from processors.runtime import build_loop, open_store
+
+            sink = open_store(ps)
+            loop = build_loop(ps, sink, publisher)
+            loop_thread = threading.Thread(target=loop.run, name="processor", daemon=True)
+            loop_thread.start()
+            stop_loop = loop.stop
+    else:
+        from processors.embedded import EmbeddedPublisher
+        from processors.pipeline import RowBuilder
+        from processors.runtime import facts_env, open_store
+        from processors.settings import ProcessorSettings
+
+        ps = ps or ProcessorSettings()
+        sink = open_store(ps)
+        publisher = EmbeddedPublisher(sink, RowBuilder(facts_env(ps)))
+        log.info("embedded mode: store in %s", ps.data_dir / "store")
+    routes = [query_route(sink, config)] if sink is not None else []
+    app = build_app(publisher, config, routes)
+    try:
+        uvicorn.run(app, host=cs.host, port=cs.port, log_config=None)
+    finally:
+        if stop_loop is not None and loop_thread is not None:
+            stop_loop()
+            loop_thread.join(timeout=30)
+        publisher.close()
+        if sink is not None and cs.kafka is not None:
+            sink.close()

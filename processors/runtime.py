@@ -1,0 +1,107 @@
+"""Assembly from settings: the store, the facts environment, the processor service."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from collector.errors import ConfigError
+from collector.publisher import Publisher
+from collector.settings import KafkaSettings, Topics
+from processors.call_facts import FactsEnv
+from processors.consumer import ConsumerLoop
+from processors.metrics import ProcessorMetrics
+from processors.migrate import migrate
+from processors.pipeline import RowBuilder
+from processors.settings import ProcessorSettings
+from processors.sink import Sink
+
+log = logging.getLogger(__name__)
+
+
+def open_store(settings: ProcessorSettings, apply_migrations: bool = True) -> Sink:
+    sink: Sink
+    if settings.clickhouse is not None:
+        from processors.sink_native import NativeSink
+
+        ch = settings.clickhouse
+        sink = NativeSink(host=ch.host, port=ch.port, database=ch.database, user=ch.user,
+                          password=ch.password.get_secret_value())
+    else:
+        from processors.sink_chdb import ChdbSink
+
+        sink = ChdbSink(settings.data_dir / "store")
+    if apply_migrations:
+        migrate(sink)
+    return sink
+
+
+def facts_env(settings: ProcessorSettings) -> FactsEnv:
+    default = FactsEnv.default()
+    inventory = default.inventory
+    if settings.inventory is not None:
+        from processors.inventory import load_inventory
+
+        try:
+            inventory = load_inventory(settings.inventory)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"ICEWATCH_INVENTORY: cannot load {settings.inventory}: {exc}") from exc
+    geo = default.geo
+    if settings.geoip_db is not None:
+        from processors.geo import MaxMindLocator
+
+        try:
+            geo = MaxMindLocator(str(settings.geoip_db))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"ICEWATCH_GEOIP_DB: cannot open {settings.geoip_db}: {exc}") from exc
+    return FactsEnv(inventory=inventory, geo=geo, distant_relay_km=settings.distant_relay_km,
+                    dtls_stall_ms=settings.dtls_stall_ms)
+
+
+def make_consumer(kafka: KafkaSettings, topics: Sequence[str], group_id: str, max_poll_records: int) -> Any:
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+
+    try:
+        return KafkaConsumer(
+            *topics,
+            bootstrap_servers=kafka.bootstrap.split(","),
+            group_id=group_id,
+            client_id=f"{kafka.client_id}-processor",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=max_poll_records,
+            fetch_max_bytes=32 * 1024 * 1024,
+            max_partition_fetch_bytes=kafka.max_message_bytes + 64 * 1024,
+            isolation_level="read_committed",
+        )
+    except KafkaError as exc:
+        raise ConfigError(f"cannot connect to Kafka at {kafka.bootstrap}: {exc}") from exc
+
+
+def processor_topics(topics: Topics) -> list[str]:
+    return [topics.call_reports, topics.turn_events, topics.probe_results]
+
+
+def build_loop(settings: ProcessorSettings, sink: Sink, dlq: Publisher | None,
+               metrics: ProcessorMetrics | None = None, topics: Sequence[str] | None = None) -> ConsumerLoop:
+    if settings.kafka is None:
+        raise ConfigError("ICEWATCH_KAFKA__BOOTSTRAP is not set: a processor consumes from Kafka")
+    builder = RowBuilder(facts_env(settings))
+    consumer = make_consumer(settings.kafka, topics or processor_topics(settings.topics), settings.group_id,
+                             settings.max_batch_messages)
+    return ConsumerLoop(consumer=consumer, sink=sink, row_fn=builder.rows, dlq=dlq,
+                        metrics=metrics or ProcessorMetrics(),
+                        max_batch_messages=settings.max_batch_messages,
+                        max_batch_seconds=settings.max_batch_seconds)
+
+
+def stop_on_signals(loop: ConsumerLoop) -> None:
+    """SIGTERM/SIGINT: finish the current batch, commit, exit."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: loop.stop())
