@@ -1,0 +1,178 @@
+"""ICE timing and failures: gathering, first srflx/relay, connect time, failure, reconnects, errors.
+
+All times are milliseconds from the report's origin: its earliest timestamp of any kind
+(``started_at``, state changes, candidates, candidate errors, selected pairs, samples).
+
+Definitions:
+- *ICE connected*: an ICE state ``connected``/``completed``; else a sample whose ``ice_state``
+  says so; else a connection state ``connected`` (it implies ICE); else a selected pair, or a
+  sample with an RTT or received packets (media flowed, so ICE must have connected).
+- ``ice_gathering_ms``: the gathering state ``complete``; else the last local candidate.
+- ``ice_failed``: a ``failed`` ICE/connection state (or sample ``ice_state``) while ICE never
+  connected and no pair was ever selected. A call that connected and failed later is not an ICE
+  failure (it shows up as a reconnect or a DTLS stall instead).
+- ``never_connected``: the report shows an attempt (states, candidates, errors or samples) but
+  ICE never connected, failed or not. Chromium with a wrong TURN password and a relay-only
+  policy stays ``new`` forever: ``never_connected`` without ``ice_failed``.
+- ``reconnects``: returns to ``connected``/``completed`` after ``disconnected``/``failed``, in the
+  ICE state sequence (else the connection state sequence, else per-sample ``ice_state``).
+- Candidate errors are counted per (url, code) after dropping exact repeats.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from collector.contract import CallReport, Sample, StateChange
+from processors.candidate_mix import local_candidates
+from processors.facts import CandidateErrorCount
+
+CONNECTED_STATES = frozenset({"connected", "completed"})
+BROKEN_STATES = frozenset({"disconnected", "failed"})
+
+
+@dataclass(frozen=True)
+class IceFacts:
+    ice_gathering_ms: float | None
+    first_srflx_ms: float | None
+    first_relay_ms: float | None
+    ice_connect_ms: float | None
+    ice_connected: bool
+    ice_connected_at: datetime | None
+    ice_failed: bool
+    never_connected: bool
+    reconnects: int
+    candidate_errors: tuple[CandidateErrorCount, ...]
+
+
+def state_timeline(report: CallReport) -> list[StateChange]:
+    """State changes in time order (stable for equal times), exact repeats dropped."""
+    unique = dict.fromkeys((s.at, s.kind, s.state) for s in report.states)
+    ordered = sorted(unique, key=lambda k: k[0])
+    return [StateChange(at=at, kind=kind, state=state) for at, kind, state in ordered]
+
+
+def ordered_samples(report: CallReport) -> list[Sample]:
+    """Samples in time order, one per start time (a resent segment repeats them)."""
+    unique: dict[datetime, Sample] = {}
+    for s in report.samples:
+        unique.setdefault(s.start, s)
+    return [unique[k] for k in sorted(unique)]
+
+
+def sample_time(s: Sample) -> datetime:
+    """When a sample's states were observed: the end of its interval (the getStats call)."""
+    return s.end or s.start
+
+
+def report_origin(report: CallReport) -> datetime | None:
+    """The earliest timestamp anywhere in the report."""
+    times: list[datetime] = [s.at for s in report.states]
+    times += [c.gathered_at for c in report.candidates if c.gathered_at is not None]
+    times += [e.at for e in report.candidate_errors if e.at is not None]
+    times += [p.at for p in report.selected_pairs]
+    times += [s.start for s in report.samples]
+    if report.started_at is not None:
+        times.append(report.started_at)
+    return min(times) if times else None
+
+
+def report_end(report: CallReport) -> datetime | None:
+    """The latest timestamp anywhere in the report (or ``ended_at`` when later)."""
+    times: list[datetime] = [s.at for s in report.states]
+    times += [sample_time(s) for s in report.samples]
+    times += [p.at for p in report.selected_pairs]
+    if report.ended_at is not None:
+        times.append(report.ended_at)
+    return max(times) if times else None
+
+
+def ms_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return max(0.0, (end - start).total_seconds() * 1000.0)
+
+
+def first_at(states: Iterable[StateChange], kind: str, wanted: frozenset[str]) -> datetime | None:
+    return next((s.at for s in states if s.kind == kind and s.state in wanted), None)
+
+
+def ice_connected_at(
+    report: CallReport, states: Sequence[StateChange], samples: Sequence[Sample]
+) -> tuple[bool, datetime | None]:
+    """Whether ICE connected, and when (see the module rules for the evidence used)."""
+    at = first_at(states, "ice", CONNECTED_STATES)
+    if at is None:
+        at = next((sample_time(s) for s in samples if s.ice_state in CONNECTED_STATES), None)
+    if at is None:
+        at = first_at(states, "connection", frozenset({"connected"}))
+    if at is None and report.selected_pairs:
+        at = min(p.at for p in report.selected_pairs)
+    if at is None:
+        media = (s for s in samples if s.rtt_ms is not None or (s.packets_received or 0) > 0)
+        at = next((s.start for s in media), None)
+    return at is not None, at
+
+
+def _state_sequence(states: Sequence[StateChange], samples: Sequence[Sample]) -> list[str]:
+    for kind in ("ice", "connection"):
+        seq = [s.state for s in states if s.kind == kind]
+        if seq:
+            return seq
+    return [s.ice_state for s in samples if s.ice_state]
+
+
+def count_reconnects(sequence: Iterable[str]) -> int:
+    reconnects = 0
+    connected_before = broken = False
+    for state in sequence:
+        if state in CONNECTED_STATES:
+            if connected_before and broken:
+                reconnects += 1
+            connected_before, broken = True, False
+        elif state in BROKEN_STATES and connected_before:
+            broken = True
+    return reconnects
+
+
+def count_candidate_errors(report: CallReport) -> tuple[CandidateErrorCount, ...]:
+    unique = dict.fromkeys((e.at, e.url or "", e.error_code, e.address, e.port) for e in report.candidate_errors)
+    counts = Counter((url, code) for _, url, code, _, _ in unique)
+    return tuple(CandidateErrorCount(url=url, error_code=code, count=n) for (url, code), n in sorted(counts.items()))
+
+
+def derive_ice(report: CallReport) -> IceFacts:
+    states = state_timeline(report)
+    samples = ordered_samples(report)
+    origin = report_origin(report)
+    locals_ = local_candidates(report)
+
+    def first_gathered(ctype: str) -> datetime | None:
+        times = [c.gathered_at for c in locals_ if c.candidate_type == ctype and c.gathered_at is not None]
+        return min(times) if times else None
+
+    gathered_at = first_at(states, "gathering", frozenset({"complete"}))
+    if gathered_at is None:
+        times = [c.gathered_at for c in locals_ if c.gathered_at is not None]
+        gathered_at = max(times) if times else None
+
+    connected, connected_at = ice_connected_at(report, states, samples)
+    failed_seen = any(s.state == "failed" for s in states if s.kind in ("ice", "connection")) or any(
+        s.ice_state == "failed" for s in samples
+    )
+    attempted = bool(states or report.candidates or report.candidate_errors or samples)
+    return IceFacts(
+        ice_gathering_ms=ms_between(origin, gathered_at),
+        first_srflx_ms=ms_between(origin, first_gathered("srflx")),
+        first_relay_ms=ms_between(origin, first_gathered("relay")),
+        ice_connect_ms=ms_between(origin, connected_at),
+        ice_connected=connected,
+        ice_connected_at=connected_at,
+        ice_failed=failed_seen and not connected and not report.selected_pairs,
+        never_connected=attempted and not connected,
+        reconnects=count_reconnects(_state_sequence(states, samples)),
+        candidate_errors=count_candidate_errors(report),
+    )
