@@ -66,9 +66,6 @@ class CallFacts(BaseModel):
     gathered_types: list[str] = []
     configured_turn: bool = False
     configured_stun: bool = False
-    # the first configured TURN URL the inventory knows (attributes calls that gathered no relay)
-    configured_turn_server_id: str = ""
-    configured_turn_region: str = ""
     pair_changes: int = 0
     # relay distance
     relay_distance_km: float | None = None
