@@ -102,6 +102,9 @@ def processor() -> None:
     if ps.kafka is None:
         raise click.ClickException("ICEWATCH_KAFKA__BOOTSTRAP is not set: a processor consumes from Kafka")
     try:
+        from collector.kafka_topics import ensure_topics
+
+        ensure_topics(ps.kafka, ps.topics)
         sink = open_store(ps)
         dlq = KafkaPublisher(ps.kafka, ps.topics, source_host="processor")
         metrics = ProcessorMetrics()

@@ -71,7 +71,9 @@ def serve(cs: CollectorSettings, ps: ProcessorSettings | None) -> None:
     stop_loop = None
     if cs.kafka is not None:
         from collector.kafka_publisher import KafkaPublisher
+        from collector.kafka_topics import ensure_topics
 
+        ensure_topics(cs.kafka, cs.topics)
         publisher = KafkaPublisher(cs.kafka, cs.topics, cs.source_host)
         if ps is not None:
             from processors.runtime import build_loop, open_store
