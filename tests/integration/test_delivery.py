@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
-from starlette.testclient import TestClient
+import httpx
 
 from collector.contract import CallReport, Candidate, Sample, SelectedPair, StateChange, stable_id
 from collector.http_app import IngestConfig, build_app
@@ -27,6 +27,7 @@ from processors.metrics import ProcessorMetrics
 from processors.runtime import build_loop
 from processors.settings import ProcessorSettings
 from processors.sink_chdb import ChdbSink
+from tests.http_server import serve
 from tests.services import KafkaService
 
 pytestmark = pytest.mark.kafka
@@ -196,7 +197,8 @@ def test_kafka_down_gives_503_and_every_202_arrives(kafka: KafkaService, process
     publisher = KafkaPublisher(KafkaSettings(bootstrap=kafka.bootstrap, ack_timeout_s=3), topics, "test")
     app = build_app(publisher, IngestConfig(api_keys={}, max_body_bytes=1 << 20, hash_key=b"k"))
     accepted: list[str] = []
-    client = TestClient(app)
+    server = serve(app)
+    client = httpx.Client(base_url=server.__enter__(), timeout=30)
 
     def post(call_id: str) -> int:
         r = client.post("/v1/call-reports", content=example_body(call_id),
@@ -222,6 +224,8 @@ def test_kafka_down_gives_503_and_every_202_arrives(kafka: KafkaService, process
         assert statuses.count(202) >= 10, statuses
         assert all(s in (202, 503) for s in statuses)
     finally:
+        client.close()
+        server.__exit__(None, None, None)
         publisher.close()
 
     def all_there() -> bool:
@@ -236,13 +240,14 @@ def test_malformed_body_names_the_field_and_lands_in_dead_letters(kafka: KafkaSe
     topics = unique_topics(partitions=1)
     create_topics(kafka, topics)
     publisher = KafkaPublisher(KafkaSettings(bootstrap=kafka.bootstrap), topics, "test")
-    client = TestClient(build_app(publisher, IngestConfig(api_keys={}, max_body_bytes=1 << 20, hash_key=b"k")))
+    app = build_app(publisher, IngestConfig(api_keys={}, max_body_bytes=1 << 20, hash_key=b"k"))
     bad = b'{"format": "w3c", "call_id": "bad-1", "snapshots": [{"timestamp": "soon", "stats": []}]}'
     try:
-        r = client.post("/v1/call-reports", content=bad, headers={"Content-Type": "application/json"})
+        with serve(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+            r = client.post("/v1/call-reports", content=bad, headers={"Content-Type": "application/json"})
+            r2 = client.post("/v1/call-reports", content=b"{not json", headers={"Content-Type": "application/json"})
         assert r.status_code == 422, r.text
         assert r.json()["path"].startswith("snapshots[0]")
-        r2 = client.post("/v1/call-reports", content=b"{not json", headers={"Content-Type": "application/json"})
         assert r2.status_code == 400, r2.text
     finally:
         publisher.close()
