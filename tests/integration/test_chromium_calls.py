@@ -1,0 +1,216 @@
+"""Real WebRTC calls from headless Chromium through a local coturn, one per scenario.
+
+Each scenario places one call (tests/webrtc_testbed.py) and checks the caller's report in the
+icewatch W3C format against what the scenario must produce. The same checks run on the committed
+fixtures under tests/fixtures/chromium/, so those stay what they claim to be.
+A missing prerequisite (chromium, coturn, root for network namespaces) fails, never skips.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.webrtc_testbed import (
+    TURN_USER,
+    CallRun,
+    Scenario,
+    check_prerequisites,
+    record_call,
+    w3c_format_problems,
+)
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "chromium"
+TESTED = [s for s in Scenario if s is not Scenario.TURN_STOPPED_UDP]  # UDP 701 needs ~40 s
+# Connected calls run long enough for several RTT samples; failures show at once.
+SECONDS = {
+    Scenario.HOST: 5,
+    Scenario.RELAY_UDP: 5,
+    Scenario.RELAY_TCP: 5,
+    Scenario.WRONG_PASSWORD: 3,
+    Scenario.TURN_STOPPED: 3,
+}
+
+Report = dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a W3C report
+# --------------------------------------------------------------------------------------------
+
+
+def final_stats(report: Report) -> dict[str, dict[str, Any]]:
+    return {s["id"]: s for s in report["snapshots"][-1]["stats"]}
+
+
+def of_type(stats: dict[str, dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [s for s in stats.values() if s["type"] == kind]
+
+
+def selected_pair(report: Report) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The final snapshot's selected pair (via the transport) and its local and remote candidates."""
+    stats = final_stats(report)
+    (transport,) = of_type(stats, "transport")
+    pair = stats[transport["selectedCandidatePairId"]]
+    return pair, stats[pair["localCandidateId"]], stats[pair["remoteCandidateId"]]
+
+
+def local_candidate_types(report: Report) -> set[str]:
+    return {s["candidateType"] for snap in report["snapshots"] for s in snap["stats"] if s["type"] == "local-candidate"}
+
+
+def states(report: Report, event_type: str) -> list[str]:
+    return [e["state"] for e in report["events"] if e["type"] == event_type]
+
+
+def candidate_errors(report: Report) -> list[dict[str, Any]]:
+    return [e for e in report["events"] if e["type"] == "icecandidateerror"]
+
+
+# --------------------------------------------------------------------------------------------
+# What each scenario must produce
+# --------------------------------------------------------------------------------------------
+
+
+def assert_connected(report: Report) -> None:
+    assert states(report, "iceconnectionstatechange")[-1] in ("connected", "completed")
+    assert states(report, "connectionstatechange")[-1] == "connected"
+    assert states(report, "dtlsstatechange") == ["connecting", "connected"]
+    assert states(report, "icegatheringstatechange") == ["gathering", "complete"]
+    assert candidate_errors(report) == []
+    pair, _, _ = selected_pair(report)
+    assert pair["state"] == "succeeded" and pair["nominated"] is True
+    assert pair["currentRoundTripTime"] < 0.1  # one machine: well under a millisecond or two
+    (transport,) = of_type(final_stats(report), "transport")
+    assert (transport["iceState"], transport["dtlsState"]) == ("connected", "connected")
+    assert of_type(final_stats(report), "outbound-rtp")[0]["packetsSent"] > 0
+    assert of_type(final_stats(report), "inbound-rtp")[0]["packetsReceived"] > 0
+
+
+def assert_never_connected(report: Report, code: int) -> None:
+    """The call that could not gather a relay candidate: one error, and states stay `new`."""
+    (error,) = candidate_errors(report)
+    assert error["errorCode"] == code
+    assert error["url"] == report["ice_servers"][0]["urls"][0]
+    assert states(report, "iceconnectionstatechange") == []  # never left `new`, never `failed`
+    assert states(report, "connectionstatechange") == []
+    assert states(report, "dtlsstatechange") == []
+    assert states(report, "icegatheringstatechange") == ["gathering", "complete"]
+    assert local_candidate_types(report) == set()
+    stats = final_stats(report)
+    assert of_type(stats, "candidate-pair") == []
+    (transport,) = of_type(stats, "transport")
+    assert transport.get("iceState", "new") == "new"
+    assert transport["dtlsState"] == "new"
+    assert "selectedCandidatePairId" not in transport
+    gathered = [e for e in report["events"] if e["type"] == "icecandidate"]
+    assert [e["candidate"] for e in gathered] == [None]
+
+
+def check_scenario(scenario: Scenario, report: Report) -> None:
+    assert w3c_format_problems(report) == []
+    assert report["sdk"]["name"] == "chromium-testbed"
+    assert report["sdk"]["version"].split(".")[0].isdigit()
+    relay = scenario is not Scenario.HOST
+    assert report["ice_transport_policy"] == ("relay" if relay else "all")
+    if scenario is Scenario.HOST:
+        assert report["ice_servers"] == []
+        assert_connected(report)
+        _, local, remote = selected_pair(report)
+        assert (local["candidateType"], remote["candidateType"]) == ("host", "host")
+        assert local["protocol"] == "udp"
+        assert local_candidate_types(report) == {"host"}
+        return
+    (url,) = report["ice_servers"][0]["urls"]
+    if scenario in (Scenario.RELAY_UDP, Scenario.RELAY_TCP):
+        transport = "udp" if scenario is Scenario.RELAY_UDP else "tcp"
+        assert url.startswith("turn:") and url.endswith(f"?transport={transport}")
+        assert_connected(report)
+        _, local, remote = selected_pair(report)
+        assert (local["candidateType"], remote["candidateType"]) == ("relay", "host")
+        assert local["relayProtocol"] == transport
+        assert local["url"] == url
+        assert local["protocol"] == "udp"  # the relayed leg is UDP whatever reaches the server
+        assert local_candidate_types(report) == {"relay"}
+    elif scenario is Scenario.WRONG_PASSWORD:
+        assert url.endswith("?transport=udp")
+        assert_never_connected(report, 401)
+    elif scenario in (Scenario.TURN_STOPPED, Scenario.TURN_STOPPED_UDP):
+        assert_never_connected(report, 701)
+    else:  # pragma: no cover - a new scenario needs its checks here
+        raise AssertionError(f"no checks for {scenario}")
+
+
+def check_turn_log(scenario: Scenario, log: str) -> None:
+    """coturn's side of the same call."""
+    if scenario is Scenario.HOST:
+        assert log == ""
+    elif scenario in (Scenario.RELAY_UDP, Scenario.RELAY_TCP):
+        assert f"user <{TURN_USER}>: incoming packet ALLOCATE processed, success" in log
+        assert "CREATE_PERMISSION processed, success" in log
+    elif scenario is Scenario.WRONG_PASSWORD:
+        assert f"user {TURN_USER} credentials are incorrect" in log
+        assert f"user <{TURN_USER}>: incoming packet message processed, error 401" in log
+        assert "ALLOCATE processed, success" not in log
+    elif scenario is Scenario.TURN_STOPPED:
+        assert "session " not in log  # stopped before the call: no session at all
+
+
+# --------------------------------------------------------------------------------------------
+# Real calls
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def call() -> Callable[[Scenario], CallRun]:
+    """Runs each scenario's call once per module (inside the test, so a failure fails that test)."""
+    done: dict[Scenario, CallRun | Exception] = {}
+
+    def get(scenario: Scenario) -> CallRun:
+        if scenario not in done:
+            try:
+                done[scenario] = record_call(scenario, SECONDS[scenario])
+            except Exception as exc:
+                done[scenario] = exc
+        result = done[scenario]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    return get
+
+
+@pytest.mark.chromium
+def test_prerequisites() -> None:
+    assert check_prerequisites() == []
+
+
+@pytest.mark.chromium
+@pytest.mark.parametrize("scenario", TESTED, ids=str)
+def test_real_call_report(call: Callable[[Scenario], CallRun], scenario: Scenario) -> None:
+    run = call(scenario)
+    check_scenario(scenario, run.report)
+    assert len(run.report["snapshots"]) == SECONDS[scenario]
+
+
+@pytest.mark.chromium
+@pytest.mark.parametrize("scenario", TESTED, ids=str)
+def test_real_call_turn_log(call: Callable[[Scenario], CallRun], scenario: Scenario) -> None:
+    check_turn_log(scenario, call(scenario).turn_log)
+
+
+# --------------------------------------------------------------------------------------------
+# The committed fixtures (fast; no browser)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", TESTED, ids=str)
+def test_fixture_is_a_real_report_of_its_scenario(scenario: Scenario) -> None:
+    path = FIXTURES / f"{scenario.value}.json"
+    report = json.loads(path.read_text())
+    check_scenario(scenario, report)
+    assert report["call_id"] == f"chromium-testbed-{scenario.value}"
