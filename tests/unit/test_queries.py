@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from collector.errors import InvalidInput
+from processors.queries import QUERIES, build_sql, parse_since, run_named
+from processors.sink_chdb import ChdbSink
+
+
+def test_since_parses_durations() -> None:
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    assert parse_since("7d", now) == datetime(2026, 11, 15, tzinfo=UTC)
+    assert parse_since("90m", now) == datetime(2026, 11, 21, 22, 30, tzinfo=UTC)
+    with pytest.raises(InvalidInput):
+        parse_since("7 days; DROP TABLE calls", now)
+
+
+def test_user_input_never_reaches_sql_text() -> None:
+    with pytest.raises(InvalidInput, match="unknown dimension"):
+        build_sql("relay-usage", ("region); DROP TABLE calls; --",))
+    with pytest.raises(InvalidInput, match="unknown query"):
+        build_sql("calls; DROP", None)
+    sql = build_sql("relay-usage", ("region", "protocol"))
+    assert "{since:DateTime64(3, 'UTC')}" in sql and "{tenant:String}" in sql
+    assert "client_region AS `region`" in sql
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_every_named_query_runs_on_the_real_schema(name: str, store: ChdbSink) -> None:
+    store.insert("calls", [{
+        "tenant": "default", "call_id": "c1", "segment": 0, "report_id": "r", "event_time": datetime.now(UTC),
+        "ingested_at": datetime.now(UTC), "source_format": "w3c", "path_class": "relay-tls",
+        "relay_protocol": "tls", "client_region": "eu", "turn_region": "us-east", "relay_distance_km": 6000.0,
+        "rtt_median_ms": 120.0, "rtt_p95_ms": 150.0, "ice_connected": True,
+    }])
+    rows = run_named(store, name, "1d")
+    assert rows, name
