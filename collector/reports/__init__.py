@@ -1,0 +1,66 @@
+"""The pure parsing layer for SDK call reports: bytes in, canonical ``CallReport`` objects out.
+
+No I/O besides ``parse_file``; no Kafka, ClickHouse or HTTP imports. ``parse_upload`` raises only
+``collector.errors.InvalidInput`` (and its subclasses ``UnsupportedFormat``,
+``PayloadTooLarge``) for bad input, with the failing JSON path when there is one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+from collector.contract import CallReport
+from collector.errors import InvalidInput
+from collector.reports import rtcstats, telnyx, w3c, webrtc_internals
+from collector.reports.context import UploadContext
+from collector.reports.sniff import FORMATS, sniff
+
+__all__ = ["FORMATS", "UploadContext", "parse_file", "parse_upload"]
+
+
+def _dump_base(body: bytes, ctx: UploadContext) -> str:
+    """The call id prefix of a multi-connection dump: the hint (file stem, x-call-id) or a
+    digest of the content, so the same dump always yields the same call ids."""
+    if ctx.call_id_hint:
+        return ctx.call_id_hint
+    return "dump-" + hashlib.sha256(body).hexdigest()[:16]
+
+
+def _parse(body: bytes, ctx: UploadContext) -> list[CallReport]:
+    found = sniff(body, ctx.format_hint)
+    if found.format == "telnyx":
+        return telnyx.parse(found.document, ctx)
+    if found.format == "w3c":
+        return w3c.parse(found.document, ctx)
+    if found.format == "webrtc-internals":
+        return webrtc_internals.parse(found.document, ctx, _dump_base(found.body, ctx))
+    base = _dump_base(found.body, ctx)
+    if found.rtcstats_version == 3:
+        return rtcstats.parse_v3(found.body, ctx, base)
+    return rtcstats.parse_v1(found.body, ctx, base)
+
+
+def parse_upload(body: bytes, ctx: UploadContext) -> list[CallReport]:
+    """Gunzip, detect the format (or trust ``ctx.format_hint``) and normalize.
+
+    Returns one CallReport per call (Telnyx, W3C) or per peer connection (dumps). Raises
+    InvalidInput/UnsupportedFormat/PayloadTooLarge for bad input and nothing else.
+    """
+    try:
+        return _parse(body, ctx)
+    except InvalidInput:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as e:
+        # A parser bug must not turn bad input into a 500; the message keeps the cause.
+        raise InvalidInput(f"malformed input ({type(e).__name__}: {e})") from e
+
+
+def parse_file(path: str | Path, ctx: UploadContext | None = None) -> list[CallReport]:
+    """Parse a capture on disk (``icewatch import/explain``). Dump call ids use the file stem."""
+    p = Path(path)
+    base = ctx or UploadContext()
+    if base.call_id_hint is None:
+        base = dataclasses.replace(base, call_id_hint=p.stem)
+    return parse_upload(p.read_bytes(), base)

@@ -1,0 +1,166 @@
+"""Peer-connection event handling shared by the dump formats (rtcstats, webrtc-internals, W3C)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+
+from collector.contract import CandidateError, StateKind
+from collector.reports import candidates as cand
+from collector.reports._values import count, integer, text
+from collector.reports.stats_series import SeriesEvents, Snapshot, state_change
+
+# Event names (rtcstats, webrtc-internals new and old, W3C) -> state kind.
+STATE_EVENTS: dict[str, StateKind] = {
+    "oniceconnectionstatechange": "ice",
+    "iceconnectionstatechange": "ice",
+    "onconnectionstatechange": "connection",
+    "connectionstatechange": "connection",
+    "onicegatheringstatechange": "gathering",
+    "icegatheringstatechange": "gathering",
+    "onsignalingstatechange": "signaling",
+    "signalingstatechange": "signaling",
+    "ondtlsstatechange": "dtls",
+    "dtlsstatechange": "dtls",
+}
+
+# Stats types of Chrome's legacy (pre-standard) getStats.
+_LEGACY_TYPES = frozenset({"ssrc", "VideoBwe", "localcandidate", "remotecandidate"})
+_STANDARD_MARKERS = frozenset({"candidate-pair", "transport", "inbound-rtp", "outbound-rtp"})
+LEGACY_MESSAGE = "legacy goog* stats are not supported; export standard getStats()"
+
+
+def unquote_state(value: object) -> str | None:
+    """State values, which Chrome writes JSON-encoded (``"\\"connected\\""``) in some dumps."""
+    if not isinstance(value, str):
+        return None
+    s = value.strip()
+    if len(s) >= 2 and s[0] == '"' and s[-1] == '"':
+        s = s[1:-1]
+    return s or None
+
+
+def ice_server_urls(servers: object) -> list[list[str]]:
+    """``iceServers`` ([{urls: str | [str]}]) -> list of URL lists; credentials are dropped."""
+    out: list[list[str]] = []
+    if not isinstance(servers, list):
+        return out
+    for server in servers:
+        if not isinstance(server, dict):
+            continue
+        urls = server.get("urls", server.get("url"))
+        if isinstance(urls, str):
+            out.append([urls])
+        elif isinstance(urls, list):
+            good = [u for u in urls if isinstance(u, str)]
+            if good:
+                out.append(good)
+    return out
+
+
+def transport_policy(value: object) -> Literal["all", "relay"] | None:
+    if value == "relay":
+        return "relay"
+    if value == "all":
+        return "all"
+    return None
+
+
+def candidate_error(at: datetime | None, value: dict[str, Any]) -> CandidateError | None:
+    """An icecandidateerror payload in any of the spellings (errorCode / error_code)."""
+    code = integer(value.get("errorCode", value.get("error_code")))
+    if code is None:
+        return None
+    port = count(value.get("port"))
+    return CandidateError.model_construct(
+        at=at,
+        url=text(value.get("url")),
+        error_code=code,
+        error_text=text(value.get("errorText", value.get("error_text"))),
+        address=text(value.get("address")),
+        port=port if port is not None and port <= 65535 else None,
+    )
+
+
+def decode_json_text(value: object) -> object:
+    """A value that may itself be a JSON document in a string (webrtc-internals); else as is."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+@dataclass
+class PeerConnectionLog:
+    """Everything collected for one peer connection of a dump."""
+
+    events: SeriesEvents = field(default_factory=SeriesEvents)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    ice_servers: list[list[str]] = field(default_factory=list)
+    policy: Literal["all", "relay"] | None = None
+    created_at: datetime | None = None
+    closed_at: datetime | None = None
+    legacy_stats: bool = False
+    standard_stats: bool = False
+
+    def configure(self, config: object) -> None:
+        if isinstance(config, dict):
+            self.ice_servers = ice_server_urls(config.get("iceServers")) or self.ice_servers
+            self.policy = transport_policy(config.get("iceTransportPolicy")) or self.policy
+
+    def add_candidate(self, at: datetime | None, value: object, is_remote: bool) -> None:
+        value = decode_json_text(value)
+        line = value.get("candidate") if isinstance(value, dict) else value
+        if isinstance(line, str):
+            c = cand.from_sdp(line, is_remote, at)
+            if c is not None:
+                self.events.candidates.append(c)
+
+    def add_state(self, at: datetime, kind: StateKind, value: object) -> None:
+        state = unquote_state(value)
+        if state:
+            self.events.states.append(state_change(at, kind, state))
+
+    def add_error(self, at: datetime | None, value: object) -> None:
+        value = decode_json_text(value)
+        if isinstance(value, dict):
+            err = candidate_error(at, value)
+            if err is not None:
+                self.events.errors.append(err)
+
+    def add_snapshot(self, at: datetime, stats: dict[str, dict[str, Any]]) -> None:
+        for s in stats.values():
+            typ = s.get("type")
+            if isinstance(typ, str):
+                if typ in _STANDARD_MARKERS:
+                    self.standard_stats = True
+                elif typ.startswith("goog") or typ in _LEGACY_TYPES:
+                    self.legacy_stats = True
+        self.snapshots.append((at, stats))
+
+    def apply(self, method: str, at: datetime | None, value: object) -> bool:
+        """Apply a non-stats event; False when the method is not one icewatch uses."""
+        kind = STATE_EVENTS.get(method)
+        if kind is not None:
+            if at is not None:
+                self.add_state(at, kind, value)
+        elif method in ("onicecandidate", "icecandidate", "onIceCandidate"):
+            self.add_candidate(at, value, is_remote=False)
+        elif method == "addIceCandidate":
+            self.add_candidate(at, value, is_remote=True)
+        elif method in ("onicecandidateerror", "icecandidateerror"):
+            self.add_error(at, value)
+        elif method in ("create", "setConfiguration"):
+            self.configure(decode_json_text(value))
+            if method == "create" and self.created_at is None:
+                self.created_at = at
+        elif method == "close":
+            self.closed_at = at
+        else:
+            return False
+        return True

@@ -1,0 +1,15 @@
+"""What the HTTP layer (or the CLI) knows about an upload besides its body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class UploadContext:
+    client_address: str | None = None  # the request's source address
+    user_agent: str | None = None  # the request's User-Agent header
+    format_hint: str | None = None  # "telnyx" | "w3c" | "webrtc-internals" | "rtcstats"
+    call_id_hint: str | None = None  # HTTP header x-call-id (or a file name stem)
+    report_id_hint: str | None = None  # HTTP header x-call-report-id
+    hash_key: bytes = b""  # HMAC-SHA256 key for phone numbers (never stored in clear)

@@ -1,0 +1,240 @@
+"""Chrome ``chrome://webrtc-internals`` dumps: one CallReport per peer connection.
+
+``PeerConnections[<key>].stats`` holds one series per ``"<statsId>-<property>"`` with
+``values`` a JSON array in a string. Since M117 a ``"<statsId>-timestamp"`` series gives each
+sample's time; older dumps are assumed to sample once a second. The series are folded back into
+getStats snapshots: one per poll time, each object with its latest sample at or before it.
+``updateLog`` gives states, candidates and icecandidateerror, in the new form
+(``{type, value, timestamp}``, JSON-encoded values) and the old one (``{time, type, value}``
+with a locale time string and plain values).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from collector.contract import CallReport
+from collector.errors import UnsupportedFormat
+from collector.reports._events import LEGACY_MESSAGE, PeerConnectionLog, ice_server_urls, transport_policy
+from collector.reports._values import browser_from_user_agent, epoch_ms, iso_time, num, require_obj, text
+from collector.reports.context import UploadContext
+from collector.reports.stats_series import SeriesMeta, build_report
+
+# Old Chrome (< M90 or so) updateLog event names -> the current ones.
+_OLD_EVENTS = {
+    "iceConnectionStateChange": "oniceconnectionstatechange",
+    "connectionStateChange": "onconnectionstatechange",
+    "iceGatheringStateChange": "onicegatheringstatechange",
+    "signalingStateChange": "onsignalingstatechange",
+    "onIceCandidate": "onicecandidate",
+    "icecandidateerror": "onicecandidateerror",
+}
+_OLD_TIME_FORMATS = ("%m/%d/%Y, %I:%M:%S %p", "%d/%m/%Y, %H:%M:%S", "%m/%d/%Y, %H:%M:%S", "%d.%m.%Y, %H:%M:%S")
+_SDP_CANDIDATE = re.compile(r"candidate:\S+ \d+ \S+ \d+ \S+ \d+ typ \S+[^,\n]*")
+_OLD_KV = re.compile(r"(\w+): ([^,]*)")
+_URL = re.compile(r"(?:stuns?|turns?):[^\s,'\"\]\}]+")
+_POLICY = re.compile(r"iceTransportPolicy\W+(all|relay)")
+# Objects whose own timestamp is a remote (RTCP) time rather than the poll time.
+_REMOTE_TYPES = frozenset({"remote-inbound-rtp", "remote-outbound-rtp"})
+
+
+def _old_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    for fmt in _OLD_TIME_FORMATS:
+        try:
+            return datetime.strptime(value.strip(), fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def _values(series: object) -> list[Any] | None:
+    raw = series.get("values") if isinstance(series, dict) else None
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+    return raw if isinstance(raw, list) else None
+
+
+def _ms(value: object) -> float | None:
+    """A series start/end time: ISO string (current Chrome) or epoch ms."""
+    f = num(value)
+    if f is not None:
+        return f
+    dt = iso_time(value) if isinstance(value, str) else None
+    return dt.timestamp() * 1000.0 if dt else None
+
+
+class _Object:
+    """One stats object's samples: sorted times and, per time index, its property values."""
+
+    __slots__ = ("rows", "times", "type")
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.rows: list[dict[str, Any]] = []
+        self.type: str | None = None
+
+
+def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any]]]]:
+    """The per-property series of one peer connection back into getStats snapshots."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for key, series in stats.items():
+        if "[" in key or not isinstance(series, dict):
+            continue  # "<id>-[a-b]" series are values computed by the internals page
+        sid, sep, prop = key.rpartition("-")
+        if not sep or not sid or not prop:
+            continue
+        by_id.setdefault(sid, {})[prop] = series
+
+    starts = [s for props in by_id.values() for p in props.values() if (s := _ms(p.get("startTime"))) is not None]
+    grid0 = min(starts) if starts else 0.0
+    objects: dict[str, _Object] = {}
+    for sid, props in by_id.items():
+        o = _Object()
+        ts_values = _values(props.get("timestamp"))
+        ts = [f for v in ts_values if (f := num(v)) is not None] if ts_values else []
+        if ts and len(ts) == len(ts_values or ()) and all(a <= b for a, b in zip(ts, ts[1:], strict=False)):
+            o.times = ts
+        for prop, series in props.items():
+            if o.type is None and isinstance(series.get("statsType"), str):
+                o.type = series["statsType"]
+            if prop == "timestamp":
+                continue
+            vals = _values(series)
+            if not vals:
+                continue
+            start = _ms(series.get("startTime"))
+            if o.times:
+                first = 0 if start is None else bisect.bisect_left(o.times, start - 1.0)
+            else:
+                first = 0 if start is None else max(0, round((start - grid0) / 1000.0))
+            for j, v in enumerate(vals):
+                idx = first + j
+                if o.times and idx >= len(o.times):
+                    break
+                while len(o.rows) <= idx:
+                    o.rows.append({})
+                o.rows[idx][prop] = v
+        if not o.times:
+            o.times = [grid0 + 1000.0 * i for i in range(len(o.rows))]
+        else:
+            o.rows.extend({} for _ in range(len(o.times) - len(o.rows)))
+        if o.type is None:
+            t = next((r["type"] for r in reversed(o.rows) if isinstance(r.get("type"), str)), None)
+            o.type = t
+        if o.type is not None:
+            objects[sid] = o
+
+    polls = sorted(
+        {round(t, 3) for o in objects.values() if o.type not in _REMOTE_TYPES for t in o.times}
+    ) or sorted({round(t, 3) for o in objects.values() for t in o.times})
+    snapshots: list[tuple[datetime, dict[str, dict[str, Any]]]] = []
+    for p in polls:
+        at = epoch_ms(p)
+        if at is None:
+            continue
+        snap: dict[str, dict[str, Any]] = {}
+        for sid, o in objects.items():
+            if not o.times:
+                continue
+            slack = 5000.0 if o.type in _REMOTE_TYPES else 1.0
+            if p + 1.0 < o.times[0] or p > o.times[-1] + slack:
+                continue
+            i = bisect.bisect_right(o.times, p + 1.0) - 1
+            if i < 0:
+                continue
+            snap[sid] = {**o.rows[i], "id": sid, "type": o.type}
+        snapshots.append((at, snap))
+    return snapshots
+
+
+def _event_time(entry: dict[str, Any]) -> datetime | None:
+    ts = num(entry.get("timestamp"))
+    if ts is not None:
+        return epoch_ms(ts)
+    return _old_time(entry.get("time"))
+
+
+def _old_value(method: str, value: object) -> object:
+    """Old Chrome writes plain text values: candidates and errors as "key: value, ..." text."""
+    if not isinstance(value, str):
+        return value
+    if method in ("onicecandidate", "addIceCandidate"):
+        m = _SDP_CANDIDATE.search(value)
+        return m.group(0) if m else value
+    if method == "onicecandidateerror" and not value.startswith("{"):
+        fields: dict[str, object] = {k: v.strip() for k, v in _OLD_KV.findall(value)}
+        code = str(fields.get("error_code", ""))
+        fields["error_code"] = int(code) if code.isascii() and code.isdigit() and len(code) < 6 else None
+        return fields
+    return value
+
+
+def _configure(pc: PeerConnectionLog, config: object) -> None:
+    if not isinstance(config, str):
+        return
+    try:
+        parsed = orjson.loads(config)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict):
+        pc.ice_servers = ice_server_urls(parsed.get("iceServers"))
+        pc.policy = transport_policy(parsed.get("iceTransportPolicy"))
+        return
+    # Old Chrome: "{ iceServers: [stun:..., turn:...], iceTransportPolicy: all, ... }"
+    urls = _URL.findall(config)
+    pc.ice_servers = [[u] for u in urls]
+    m = _POLICY.search(config)
+    pc.policy = transport_policy(m.group(1)) if m else None
+
+
+def parse(document: object, ctx: UploadContext, base: str) -> list[CallReport]:
+    d = require_obj(document, "$")
+    pcs_raw = d.get("PeerConnections")
+    if not isinstance(pcs_raw, dict) or not pcs_raw:
+        raise UnsupportedFormat("no peer connections in this dump")
+    user_agent = text(d.get("UserAgent")) or ctx.user_agent
+    out: list[CallReport] = []
+    legacy = standard = False
+    for pc_key, raw in pcs_raw.items():
+        pc_obj = require_obj(raw, f"PeerConnections.{pc_key}")
+        pc = PeerConnectionLog()
+        _configure(pc, pc_obj.get("rtcConfiguration"))
+        log = pc_obj.get("updateLog")
+        for entry in log if isinstance(log, list) else ():
+            if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+                continue
+            method = _OLD_EVENTS.get(entry["type"], entry["type"])
+            at = _event_time(entry)
+            value = entry.get("value")
+            if "timestamp" not in entry:
+                value = _old_value(method, value)
+            pc.apply(method, at, value)
+        stats = pc_obj.get("stats")
+        for at, snap in _fold(stats) if isinstance(stats, dict) else ():
+            pc.add_snapshot(at, snap)
+        legacy = legacy or pc.legacy_stats
+        standard = standard or pc.standard_stats
+        meta = SeriesMeta(
+            call_id=f"{base}:{pc_key}",
+            source_format="webrtc-internals",
+            peer_connection_id=pc_key,
+            browser=browser_from_user_agent(user_agent),
+            user_agent=user_agent,
+            client_address=ctx.client_address,
+            ice_servers=pc.ice_servers,
+            ice_transport_policy=pc.policy,
+        )
+        out.append(build_report(meta, pc.snapshots, pc.events))
+    if legacy and not standard:
+        raise UnsupportedFormat(LEGACY_MESSAGE)
+    return out
