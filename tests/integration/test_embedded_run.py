@@ -1,0 +1,85 @@
+"""`icewatch run` on the embedded store, as the README's quick start does it: the documented
+example report is posted over HTTP and `icewatch query` shows it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.http_server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "docs" / "examples" / "w3c-call.json"
+ICEWATCH = [sys.executable, "-m", "collector"]
+
+
+@pytest.fixture()
+def embedded(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    port = free_port()
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("ICEWATCH_"):
+            del env[k]
+    env.update({"ICEWATCH_PORT": str(port), "ICEWATCH_DATA_DIR": str(tmp_path / "data")})
+    log = tmp_path / "run.log"
+    proc = subprocess.Popen([*ICEWATCH, "run"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"icewatch run did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+    yield base, env
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def post(base: str, body: bytes) -> tuple[int, dict[str, object]]:
+    req = urllib.request.Request(f"{base}/v1/call-reports", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_quick_start_example_appears_in_query(embedded: tuple[str, dict[str, str]]) -> None:
+    base, env = embedded
+    status, body = post(base, EXAMPLE.read_bytes())
+    assert status == 202, body
+    assert body["call_ids"] == ["example-call-0001"]
+    # a retried upload is harmless
+    assert post(base, EXAMPLE.read_bytes())[0] == 202
+
+    out = subprocess.run([*ICEWATCH, "query", "relay-usage", "--since", "520w", "--format", "json"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert rows == [{"region": rows[0]["region"], "turn-region": rows[0]["turn-region"], "protocol": "udp",
+                     "calls": 1, "relayed": 1, "relayed_share": 1}]
+
+    table = subprocess.run([*ICEWATCH, "query", "path-mix", "--since", "520w"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert table.returncode == 0, table.stderr
+    assert "relay-udp" in table.stdout
+
+    bad = post(base, b'{"format": "w3c", "call_id": 7, "snapshots": []}')
+    assert bad[0] == 422 and "call_id" in str(bad[1].get("path"))

@@ -1,0 +1,160 @@
+"""The HTTP API's answers. The publisher here records what it is given (the real Kafka path is in
+tests/integration/test_delivery.py); everything else is the real app served by uvicorn."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector.contract import CallReport, DeadLetter, Model
+from collector.errors import BrokerUnavailable
+from collector.http_app import IngestConfig, build_app
+from collector.openapi import OPENAPI
+from tests.http_server import serve
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "w3c-call.json"
+JSON = {"Content-Type": "application/json"}
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.published: list[Model] = []
+        self.down = False
+
+    def publish(self, payloads: Sequence[Model], tenant: str = "default") -> None:
+        if self.down:
+            raise BrokerUnavailable("broker down (test)", retry_after=7)
+        self.published.extend(payloads)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[tuple[httpx.Client, RecordingPublisher]]:
+    pub = RecordingPublisher()
+    app = build_app(pub, IngestConfig(api_keys={"app-a": "secret-a", "app-b": "secret-b"}, max_body_bytes=200_000,
+                                      hash_key=b"k"))
+    with serve(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield client, pub
+
+
+AUTH = {**JSON, "Authorization": "Bearer secret-a"}
+
+
+def test_accepts_the_example_after_publishing(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    client, pub = api
+    pub.published.clear()
+    r = client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=AUTH)
+    assert r.status_code == 202, r.text
+    assert r.json()["call_ids"] == ["example-call-0001"]
+    assert [type(p) for p in pub.published] == [CallReport]
+
+
+def test_gzip_body_is_accepted(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    client, _ = api
+    r = client.post("/v1/call-reports", content=gzip.compress(EXAMPLE.read_bytes()),
+                    headers={**AUTH, "Content-Encoding": "gzip"})
+    assert r.status_code == 202, r.text
+
+
+def test_api_key_is_required_and_selects_the_tenant(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    client, _ = api
+    assert client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=JSON).status_code == 401
+    bad = {**JSON, "X-API-Key": "secret-x"}
+    assert client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=bad).status_code == 401
+    ok = {**JSON, "X-API-Key": "secret-b"}
+    assert client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=ok).status_code == 202
+
+
+def test_wrong_content_type_is_415(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    client, _ = api
+    r = client.post("/v1/call-reports", content=b"<xml/>", headers={**AUTH, "Content-Type": "application/xml"})
+    assert r.status_code == 415 and "content type" in r.json()["error"]
+
+
+def test_body_limits_are_413_also_after_decompression(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    client, _ = api
+    big = b"[" + b"0," * 150_000 + b"0]"
+    assert client.post("/v1/call-reports", content=big, headers=AUTH).status_code == 413
+    bomb = gzip.compress(b" " * 5_000_000)
+    r = client.post("/v1/call-reports", content=bomb, headers={**AUTH, "Content-Encoding": "gzip"})
+    assert r.status_code == 413
+
+
+def test_invalid_report_is_422_with_path_and_dead_lettered(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    client, pub = api
+    pub.published.clear()
+    body = b'{"format": "w3c", "call_id": "x", "snapshots": [{"timestamp": "soon", "stats": []}]}'
+    r = client.post("/v1/call-reports", content=body, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert r.json()["path"].startswith("snapshots[0]")
+    assert len(pub.published) == 1 and isinstance(pub.published[0], DeadLetter)
+    assert pub.published[0].raw == body.decode()
+
+
+def test_not_json_is_400(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    client, _ = api
+    assert client.post("/v1/call-reports", content=b"{oops", headers=AUTH).status_code == 400
+
+
+def test_broker_down_is_503_with_retry_after(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    client, pub = api
+    pub.down = True
+    try:
+        r = client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=AUTH)
+    finally:
+        pub.down = False
+    assert r.status_code == 503 and r.headers["Retry-After"] == "7"
+
+
+def test_telnyx_route_takes_the_sdk_headers(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    client, pub = api
+    pub.published.clear()
+    report = {
+        "summary": {"callId": "tx-1", "sdkVersion": "2.27.10", "direction": "OUTBOUND",
+                    "callerNumber": "+15551234567", "startTimestamp": "2026-11-20T10:00:00Z"},
+        "stats": [{"intervalStartUtc": "2026-11-20T10:00:00Z", "intervalEndUtc": "2026-11-20T10:00:01Z",
+                   "connection": {"roundTripTimeAvg": 0.05}}],
+    }
+    r = client.post("/call_report", content=orjson.dumps(report),
+                    headers={**AUTH, "x-call-report-id": "rep-9", "x-call-id": "tx-1", "User-Agent": "UA/1"})
+    assert r.status_code == 202, r.text
+    rep = pub.published[0]
+    assert isinstance(rep, CallReport)
+    assert rep.call_id == "tx-1" and rep.source_format == "telnyx" and rep.user_agent == "UA/1"
+    assert "5551234567" not in rep.model_dump_json()
+
+
+def test_openapi_document_lists_the_routes(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    client, _ = api
+    doc = client.get("/openapi.json").json()
+    assert doc == orjson.loads(orjson.dumps(OPENAPI))
+    assert {"/v1/call-reports", "/call_report"} <= set(doc["paths"])
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=30,
+)
+_keys = st.sampled_from(["format", "call_id", "snapshots", "stats", "summary", "PeerConnections", "events",
+                         "timestamp", "type", "id", "intervalStartUtc"])
+_shaped = st.dictionaries(_keys, _json, max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(st.binary(max_size=300), _json.map(orjson.dumps), _shaped.map(orjson.dumps)))
+def test_arbitrary_bodies_never_500(api: tuple[httpx.Client, RecordingPublisher], body: bytes) -> None:
+    client, _ = api
+    r = client.post("/v1/call-reports", content=body, headers=AUTH)
+    assert r.status_code in (202, 400, 413, 422), (r.status_code, r.text)
+    if r.status_code != 202:
+        assert r.json()["error"]
