@@ -1,0 +1,81 @@
+"""Rows for one TURN event: one ``turn_events`` row. ClickHouse assembles ``turn_sessions`` and
+``turn_server_minute`` from it with materialized views (processors/migrations/0002_turn.sql).
+
+Pure. The flags that decide what the rollups count are computed here, where they are tested:
+
+- ``is_auth_challenge``: a 401 on a line with ``user <>`` (the normal nonce challenge);
+- ``is_auth_rejected``: a 401 with a user name (rejected credentials), not the challenge and
+  not the ``check_stun_auth`` ERROR line that precedes it (that would count it twice);
+- ``is_alloc_ok`` / ``is_alloc_failed``: ``ALLOCATE processed, success | error N``;
+- ``is_peer_denied``: 403 to CREATE_PERMISSION / CHANNEL_BIND / CONNECT;
+- ``relayed_bytes``: ``peer usage`` rb + sb (a delta, so sums are totals).
+
+The duplicate ``message`` line after a failed request (kind ``request_message``) sets no flag.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from collector.contract import TurnEvent
+
+Rows = dict[str, list[dict[str, Any]]]
+
+_PEER_METHODS = frozenset({"CREATE_PERMISSION", "CHANNEL_BIND", "CONNECT"})
+
+
+def turn_flags(ev: TurnEvent) -> dict[str, int]:
+    req = ev.kind == "request"
+    failed = req and ev.success is False
+    code = ev.error_code if failed else None
+    return {
+        "is_auth_challenge": int(code == 401 and ev.user_present is False),
+        "is_auth_rejected": int(code == 401 and ev.user_present is True),
+        "is_alloc_ok": int(req and ev.success is True and ev.method == "ALLOCATE"),
+        "is_alloc_failed": int(failed and ev.method == "ALLOCATE"),
+        "is_peer_denied": int(code == 403 and ev.method in _PEER_METHODS),
+        "is_refresh": int(req and ev.success is True and ev.method == "REFRESH"),
+        "relayed_bytes": (ev.rx_bytes or 0) + (ev.tx_bytes or 0) if ev.kind == "peer_usage" else 0,
+    }
+
+
+def rows_for_turn_event(event: TurnEvent, tenant: str = "default", ingested_at: datetime | None = None) -> Rows:
+    """One message in, rows per table out. ``at``/``ingested_at`` left out fall back to the
+    table defaults (``ingested_at`` = insert time, ``event_time`` = ``at`` else ``ingested_at``)."""
+    row: dict[str, Any] = {
+        "tenant": tenant,
+        "event_id": event.event_id,
+        "server_id": event.server_id,
+        "region": event.region or "",
+        "process_key": event.process_key,
+        "session_id": event.session_id or "",
+        "kind": event.kind,
+        "level": event.level or "",
+        "method": event.method or "",
+        "success": event.success,
+        "error_code": event.error_code,
+        "reason": event.reason or "",
+        "realm": event.realm or "",
+        "user_hash": event.user_hash or "",
+        "user_present": event.user_present,
+        "client_address": event.client_address or "",
+        "listener_address": event.listener_address or "",
+        "peer_address": event.peer_address or "",
+        "relay_address": event.relay_address or "",
+        "transport": event.transport or "",
+        "lifetime_s": event.lifetime_s,
+        "channel": event.channel,
+        "rx_packets": event.rx_packets or 0,
+        "rx_bytes": event.rx_bytes or 0,
+        "tx_packets": event.tx_packets or 0,
+        "tx_bytes": event.tx_bytes or 0,
+        "uptime_s": event.uptime_s,
+        "raw": event.raw,
+        **turn_flags(event),
+    }
+    if event.at is not None:
+        row["at"] = event.at
+    if ingested_at is not None:
+        row["ingested_at"] = ingested_at
+    return {"turn_events": [row]}
