@@ -173,7 +173,7 @@ _BROWSERS = (
 
 
 def browser_from_user_agent(user_agent: str | None) -> str | None:
-    """"Chrome 117.0.0.0" style name and version from a User-Agent string."""
+    """ "Chrome 117.0.0.0" style name and version from a User-Agent string."""
     if not user_agent:
         return None
     for name, pattern in _BROWSERS:

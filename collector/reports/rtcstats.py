@@ -47,10 +47,21 @@ _V3_METHODS: dict[object, str] = {
 _V3_TYPES: dict[object, str] = dict(
     enumerate(
         (
-            "inbound-rtp outbound-rtp remote-inbound-rtp remote-outbound-rtp transport candidate-pair "
-            "local-candidate remote-candidate data-channel peer-connection certificate media-source "
-            "media-playout codec"
-        ).split(),
+            "inbound-rtp",
+            "outbound-rtp",
+            "remote-inbound-rtp",
+            "remote-outbound-rtp",
+            "transport",
+            "candidate-pair",
+            "local-candidate",
+            "remote-candidate",
+            "data-channel",
+            "peer-connection",
+            "certificate",
+            "media-source",
+            "media-playout",
+            "codec",
+        ),
         start=1,
     )
 )
@@ -193,7 +204,7 @@ def _v3_stats(previous: dict[str, dict[str, Any]], delta: dict[str, Any]) -> dic
             continue
         expanded: dict[str, Any] = {}
         for name, v in report.items():
-            prop = _V3_PROPERTIES.get(name, name)
+            prop = _V3_PROPERTIES.get(name) or str(name)
             if prop == "type" and isinstance(v, int):
                 v = _V3_TYPES.get(v, v)
             expanded[prop] = v

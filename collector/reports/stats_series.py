@@ -100,9 +100,7 @@ def _pick_jitter(objs: list[StatsObject]) -> float | None:
     return None if other is None else other * 1000.0
 
 
-def _selected_pair_id(
-    transports: list[tuple[str, StatsObject]], pairs: Mapping[str, StatsObject]
-) -> str | None:
+def _selected_pair_id(transports: list[tuple[str, StatsObject]], pairs: Mapping[str, StatsObject]) -> str | None:
     named = [n for _, t in transports if (n := text(t.get("selectedCandidatePairId")))]
     if named:
         for pid in named:
@@ -115,9 +113,7 @@ def _selected_pair_id(
     return None
 
 
-def _main_transport(
-    transports: list[tuple[str, StatsObject]], pair_id: str | None
-) -> tuple[str, StatsObject] | None:
+def _main_transport(transports: list[tuple[str, StatsObject]], pair_id: str | None) -> tuple[str, StatsObject] | None:
     if not transports:
         return None
     if pair_id is not None:
@@ -188,8 +184,7 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
 
         ends = pair_ends.get(pair_id) if pair_id else None
         if ends is not None and (
-            not selected
-            or (selected[-1].local_candidate_id, selected[-1].remote_candidate_id) != ends
+            not selected or (selected[-1].local_candidate_id, selected[-1].remote_candidate_id) != ends
         ):
             selected.append(
                 SelectedPair.model_construct(

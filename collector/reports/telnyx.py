@@ -1,5 +1,337 @@
+"""Telnyx WebRTC SDK call reports: ``{summary, stats[], logs?, segment?, flushReason?}``.
+
+Every block is optional by SDK version (``ice`` since 2.25.23, ``transport`` since 2.25.24,
+ids/URLs/relayProtocol since 2.27.2). Units: RTT in seconds (-> ms), jitter already in ms;
+packet/byte counters are cumulative (-> per-interval deltas, guarded against resets). There is
+no user agent or client address in the body: both come from the request (``UploadContext``).
+Phone numbers are replaced by keyed hashes. ``report_id`` is
+``stable_id(call_id, segment, first intervalStartUtc)`` so retried uploads of a segment give the
+same id.
+
+The Android SDK variant (``android_extra``, snake-case top-level ids) is read too: its
+``connectionTimeline`` gives states and ``iceCandidates.selectedPair`` the pair. Its RTT unit was
+never verified; values above 10 are taken as milliseconds, smaller ones as seconds.
+"""
+
 from __future__ import annotations
-from collector.contract import CallReport
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from collector.contract import (
+    CallReport,
+    Candidate,
+    IceServer,
+    RttSource,
+    Sample,
+    SelectedPair,
+    StateChange,
+    stable_id,
+)
+from collector.errors import InvalidInput
+from collector.reports import candidates as cand
+from collector.reports._events import ice_server_urls
+from collector.reports._values import (
+    DeltaTracker,
+    browser_from_user_agent,
+    count,
+    integer,
+    keyed_hash,
+    num,
+    optional_text,
+    optional_time,
+    require_list,
+    require_obj,
+    require_text,
+    require_time,
+    text,
+    when,
+)
 from collector.reports.context import UploadContext
+from collector.reports.stats_series import state_change
+
+_DIRECTIONS: dict[str, Literal["inbound", "outbound"]] = {
+    "inbound": "inbound",
+    "incoming": "inbound",
+    "outbound": "outbound",
+    "outgoing": "outbound",
+}
+# Android connectionTimeline events, e.g. "ICE_CONNECTED", "DTLS_FAILED: <reason>".
+_TIMELINE = re.compile(r"^(ICE_GATHERING|ICE_CONNECTION|ICE|DTLS|PEER_CONNECTION|CONNECTION|SIGNALING)_([A-Z_]+)")
+_TIMELINE_KINDS: dict[str, Any] = {
+    "ICE_GATHERING": "gathering",
+    "ICE_CONNECTION": "ice",
+    "ICE": "ice",
+    "DTLS": "dtls",
+    "PEER_CONNECTION": "connection",
+    "CONNECTION": "connection",
+    "SIGNALING": "signaling",
+}
+_EMPTY: dict[str, Any] = {}
+
+
+def _block(parent: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    v = parent.get(key)
+    if v is None:
+        return _EMPTY
+    if not isinstance(v, dict):
+        raise InvalidInput("expected a JSON object", path=f"{path}.{key}")
+    return v
+
+
+def _number(block: dict[str, Any], key: str, path: str) -> float | None:
+    v = block.get(key)
+    if v is None:
+        return None
+    f = num(v)
+    if f is None:
+        raise InvalidInput("expected a number", path=f"{path}.{key}")
+    return f
+
+
+def _counter(block: dict[str, Any], key: str, path: str) -> int | None:
+    v = block.get(key)
+    if v is None:
+        return None
+    c = count(v)
+    if c is None:
+        raise InvalidInput("expected a non-negative integer counter", path=f"{path}.{key}")
+    return c
+
+
+def _candidate(info: dict[str, Any], fallback_id: object, is_remote: bool, path: str) -> Candidate | None:
+    ctype = cand.candidate_type(info.get("candidateType"))
+    if ctype is None:
+        if info.get("candidateType") is not None:
+            raise InvalidInput("expected host|srflx|prflx|relay", path=f"{path}.candidateType")
+        return None
+    cid = text(info.get("id")) or text(fallback_id)
+    if not cid:
+        side = "remote" if is_remote else "local"
+        cid = f"telnyx-{side}-{ctype}-{info.get('protocol')}-{info.get('address') or info.get('ip')}-{info.get('port')}"
+    return cand.from_stats(cid, info, is_remote)
+
+
+class _Call:
+    """Accumulates candidates, pairs and states across the intervals of one payload."""
+
+    def __init__(self) -> None:
+        self.candidates: dict[str, Candidate] = {}
+        self.selected: list[SelectedPair] = []
+        self.states: list[StateChange] = []
+        self.last_state: dict[str, str] = {}
+        self.pair_changes: int | None = None
+
+    def pair(self, at: datetime, pair_id: str | None, local: Candidate | None, remote: Candidate | None) -> None:
+        for c in (local, remote):
+            if c is not None and c.id not in self.candidates:
+                self.candidates[c.id] = c
+        if local is None or remote is None:
+            return
+        last = self.selected[-1] if self.selected else None
+        if last is None or (last.local_candidate_id, last.remote_candidate_id) != (local.id, remote.id):
+            self.selected.append(
+                SelectedPair.model_construct(
+                    at=at, pair_id=pair_id, local_candidate_id=local.id, remote_candidate_id=remote.id
+                )
+            )
+
+    def state(self, at: datetime, kind: Any, value: str | None) -> None:
+        if value and self.last_state.get(kind) != value:
+            self.last_state[kind] = value
+            self.states.append(state_change(at, kind, value))
+
+
+def _rtt(
+    conn: dict[str, Any], ice: dict[str, Any], rr_in: dict[str, Any], path: str, android: bool
+) -> tuple[float | None, RttSource | None]:
+    source: RttSource = "candidate-pair"
+    value = _number(conn, "roundTripTimeAvg", f"{path}.connection")
+    if value is None:
+        value = _number(conn, "currentRoundTripTime", f"{path}.connection")
+    if value is not None:
+        declared = conn.get("roundTripTimeSource")
+        if isinstance(declared, str) and declared.startswith("remote-inbound"):
+            source = "remote-inbound-rtp"
+    else:
+        value = _number(ice, "currentRoundTripTime", f"{path}.ice")
+    if value is None:
+        source = "remote-inbound-rtp"
+        value = _number(rr_in, "roundTripTimeAvg", f"{path}.remoteRtcp.inbound")
+        if value is None:
+            value = _number(rr_in, "roundTripTime", f"{path}.remoteRtcp.inbound")
+    if value is None or value < 0:
+        return None, None
+    if android and value > 10:
+        return value, source  # already milliseconds
+    return value * 1000.0, source
+
+
+def _interval(call: _Call, deltas: DeltaTracker, iv_raw: object, path: str, android: bool) -> tuple[Sample, str | None]:
+    iv = require_obj(iv_raw, path)
+    start_raw = iv.get("intervalStartUtc")
+    start = require_time(start_raw, f"{path}.intervalStartUtc")
+    end = optional_time(iv.get("intervalEndUtc"), f"{path}.intervalEndUtc")
+    at = end or start
+    audio = _block(iv, "audio", path)
+    inbound = _block(audio, "inbound", f"{path}.audio")
+    outbound = _block(audio, "outbound", f"{path}.audio")
+    conn = _block(iv, "connection", path)
+    ice = _block(iv, "ice", path)
+    transport = _block(iv, "transport", path)
+    rr_in = _block(_block(iv, "remoteRtcp", path), "inbound", f"{path}.remoteRtcp")
+
+    pair_id = text(ice.get("id")) or text(transport.get("selectedCandidatePairId"))
+    if ice:
+        local = _candidate(_block(ice, "local", f"{path}.ice"), ice.get("localCandidateId"), False, f"{path}.ice.local")
+        remote = _candidate(
+            _block(ice, "remote", f"{path}.ice"), ice.get("remoteCandidateId"), True, f"{path}.ice.remote"
+        )
+        call.pair(start, pair_id, local, remote)
+
+    ice_state = optional_text(transport.get("iceState"), f"{path}.transport.iceState")
+    dtls_state = optional_text(transport.get("dtlsState"), f"{path}.transport.dtlsState")
+    call.state(at, "ice", ice_state)
+    call.state(at, "dtls", dtls_state)
+    changes = _counter(transport, "selectedCandidatePairChanges", f"{path}.transport")
+    if changes is not None:
+        call.pair_changes = changes
+
+    rtt, rtt_source = _rtt(conn, ice, rr_in, path, android)
+    jitter = _number(inbound, "jitterAvg", f"{path}.audio.inbound")
+    if jitter is None:
+        jitter = _number(rr_in, "jitter", f"{path}.remoteRtcp.inbound")
+
+    # Pair-level counters when the SDK sent them, else the audio stream's.
+    scope = f"pair:{pair_id}" if pair_id else "pair"
+    cpath = f"{path}.connection"
+    if any(k in conn for k in ("packetsSent", "packetsReceived", "bytesSent", "bytesReceived")):
+        sent_p = deltas.delta(f"{scope}.ps", _counter(conn, "packetsSent", cpath))
+        recv_p = deltas.delta(f"{scope}.pr", _counter(conn, "packetsReceived", cpath))
+        sent_b = deltas.delta(f"{scope}.bs", _counter(conn, "bytesSent", cpath))
+        recv_b = deltas.delta(f"{scope}.br", _counter(conn, "bytesReceived", cpath))
+    else:
+        opath, ipath = f"{path}.audio.outbound", f"{path}.audio.inbound"
+        sent_p = deltas.delta("audio.ps", _counter(outbound, "packetsSent", opath))
+        recv_p = deltas.delta("audio.pr", _counter(inbound, "packetsReceived", ipath))
+        sent_b = deltas.delta("audio.bs", _counter(outbound, "bytesSent", opath))
+        recv_b = deltas.delta("audio.br", _counter(inbound, "bytesReceived", ipath))
+    lost_raw = inbound.get("packetsLost")
+    lost_value = integer(lost_raw)
+    if lost_raw is not None and lost_value is None:
+        raise InvalidInput("expected an integer", path=f"{path}.audio.inbound.packetsLost")
+    lost = deltas.delta("audio.lost", lost_value, monotonic=False)
+
+    sample = Sample.model_construct(
+        start=start,
+        end=end,
+        rtt_ms=rtt,
+        rtt_source=rtt_source,
+        jitter_ms=jitter,
+        packets_sent=sent_p,
+        packets_received=recv_p,
+        packets_lost=lost,
+        bytes_sent=sent_b,
+        bytes_received=recv_b,
+        ice_state=ice_state,
+        dtls_state=dtls_state,
+        selected_pair_id=pair_id,
+    )
+    return sample, start_raw if isinstance(start_raw, str) else str(start_raw)
+
+
+def _android(call: _Call, extra: dict[str, Any], at: datetime | None) -> str | None:
+    """States and the selected pair from ``android_extra``; returns the device user agent."""
+    timeline = extra.get("connectionTimeline")
+    for i, entry in enumerate(timeline if isinstance(timeline, list) else ()):
+        if not isinstance(entry, dict) or not isinstance(entry.get("event"), str):
+            continue
+        m = _TIMELINE.match(entry["event"])
+        t = when(entry.get("timestamp"))
+        if m is None or t is None:
+            if m is not None:
+                raise InvalidInput("expected a timestamp", path=f"android_extra.connectionTimeline[{i}].timestamp")
+            continue
+        call.state(t, _TIMELINE_KINDS[m.group(1)], m.group(2).lower().replace("_", "-"))
+    ice = extra.get("iceCandidates")
+    pair = ice.get("selectedPair") if isinstance(ice, dict) else None
+    if isinstance(pair, dict) and at is not None:
+        path = "android_extra.iceCandidates.selectedPair"
+        local = _candidate(_block(pair, "local", path), None, False, f"{path}.local")
+        remote = _candidate(_block(pair, "remote", path), None, True, f"{path}.remote")
+        call.pair(at, None, local, remote)
+    device = extra.get("deviceInfo")
+    return text(device.get("userAgent")) if isinstance(device, dict) else None
+
+
 def parse(document: object, ctx: UploadContext) -> list[CallReport]:
-    raise NotImplementedError
+    d = require_obj(document, "$")
+    summary = _block(d, "summary", "$") if "summary" in d else _EMPTY
+    android_extra = d.get("android_extra")
+    android = isinstance(android_extra, dict)
+    call_id_raw = summary.get("callId", d.get("call_id", ctx.call_id_hint))
+    call_id = require_text(call_id_raw, "summary.callId")
+
+    segment_raw = d.get("segment")
+    segment = count(segment_raw)
+    if segment_raw is not None and segment is None:
+        raise InvalidInput("expected a non-negative integer", path="segment")
+    flush = d.get("flushReason")
+    if flush is not None and not isinstance(flush, dict):
+        raise InvalidInput("expected a JSON object", path="flushReason")
+
+    stats = require_list(d.get("stats"), "stats") if d.get("stats") is not None else []
+    call = _Call()
+    # A later segment starts mid-call: its first cumulative values are not deltas.
+    deltas = DeltaTracker(unknown_baseline=bool(segment))
+    samples: list[Sample] = []
+    first_start: str | None = None
+    for i, iv in enumerate(stats):
+        sample, start_raw = _interval(call, deltas, iv, f"stats[{i}]", android)
+        samples.append(sample)
+        if first_start is None:
+            first_start = start_raw
+
+    started = optional_time(summary.get("startTimestamp"), "summary.startTimestamp")
+    ended = optional_time(summary.get("endTimestamp"), "summary.endTimestamp")
+    user_agent = ctx.user_agent
+    if android and isinstance(android_extra, dict):
+        device_ua = _android(call, android_extra, samples[0].start if samples else started)
+        user_agent = user_agent or device_ua
+
+    direction_raw = optional_text(summary.get("direction"), "summary.direction")
+    client = _block(summary, "clientSummary", "summary")
+    media = _block(client, "media", "summary.clientSummary")
+    caller = optional_text(summary.get("callerNumber"), "summary.callerNumber")
+    callee = optional_text(summary.get("destinationNumber"), "summary.destinationNumber")
+    sdk_version = optional_text(summary.get("sdkVersion"), "summary.sdkVersion")
+    call.states.sort(key=lambda s: s.at)
+
+    report = CallReport.model_construct(
+        call_id=call_id,
+        report_id=stable_id(call_id, segment, first_start),
+        segment=segment,
+        final=flush is None,
+        source_format="telnyx",
+        peer_connection_id=None,
+        sdk_name="telnyx-android" if android else "telnyx-webrtc-js",
+        sdk_version=sdk_version,
+        browser=None if android else browser_from_user_agent(user_agent),
+        user_agent=user_agent,
+        client_address=ctx.client_address,
+        direction=_DIRECTIONS.get(direction_raw.strip().lower()) if direction_raw else None,
+        started_at=started,
+        ended_at=ended,
+        ice_servers=[IceServer.model_construct(urls=u) for u in ice_server_urls(media.get("iceServers"))],
+        ice_transport_policy="relay" if media.get("forceRelayCandidate") is True else None,
+        candidates=list(call.candidates.values()),
+        candidate_errors=[],
+        selected_pairs=call.selected,
+        reported_pair_changes=call.pair_changes,
+        states=call.states,
+        samples=samples,
+        caller_hash=keyed_hash(caller, ctx.hash_key) if caller else None,
+        callee_hash=keyed_hash(callee, ctx.hash_key) if callee else None,
+    )
+    return [report]

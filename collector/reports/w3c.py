@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.contract import CallReport
+from collector.contract import CallReport, Candidate
 from collector.errors import InvalidInput
 from collector.reports import candidates as cand
 from collector.reports._events import STATE_EVENTS, candidate_error, transport_policy
@@ -42,7 +42,7 @@ def _ice_servers(value: object) -> list[list[str]]:
     return out
 
 
-def _candidate(value: dict[str, Any], path: str, at: Any) -> cand.Candidate | None:
+def _candidate(value: dict[str, Any], path: str, at: Any) -> Candidate | None:
     is_remote = value.get("isRemote") is True
     ctype = cand.candidate_type(value.get("candidateType", value.get("type")))
     if ctype is None:

@@ -12,6 +12,7 @@ with a locale time string and plain values).
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -102,7 +103,7 @@ def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any
         o = _Object()
         ts_values = _values(props.get("timestamp"))
         ts = [f for v in ts_values if (f := num(v)) is not None] if ts_values else []
-        if ts and len(ts) == len(ts_values or ()) and all(a <= b for a, b in zip(ts, ts[1:], strict=False)):
+        if ts and len(ts) == len(ts_values or ()) and all(a <= b for a, b in itertools.pairwise(ts)):
             o.times = ts
         for prop, series in props.items():
             if o.type is None and isinstance(series.get("statsType"), str):
@@ -134,9 +135,9 @@ def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any
         if o.type is not None:
             objects[sid] = o
 
-    polls = sorted(
-        {round(t, 3) for o in objects.values() if o.type not in _REMOTE_TYPES for t in o.times}
-    ) or sorted({round(t, 3) for o in objects.values() for t in o.times})
+    polls = sorted({round(t, 3) for o in objects.values() if o.type not in _REMOTE_TYPES for t in o.times}) or sorted(
+        {round(t, 3) for o in objects.values() for t in o.times}
+    )
     snapshots: list[tuple[datetime, dict[str, dict[str, Any]]]] = []
     for p in polls:
         at = epoch_ms(p)
@@ -211,9 +212,10 @@ def parse(document: object, ctx: UploadContext, base: str) -> list[CallReport]:
         _configure(pc, pc_obj.get("rtcConfiguration"))
         log = pc_obj.get("updateLog")
         for entry in log if isinstance(log, list) else ():
-            if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            typ = entry.get("type") if isinstance(entry, dict) else None
+            if not isinstance(entry, dict) or not isinstance(typ, str):
                 continue
-            method = _OLD_EVENTS.get(entry["type"], entry["type"])
+            method = _OLD_EVENTS.get(typ, typ)
             at = _event_time(entry)
             value = entry.get("value")
             if "timestamp" not in entry:
