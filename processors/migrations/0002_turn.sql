@@ -1,6 +1,6 @@
 -- 0002: TURN server log events (coturn), per-session facts and the per-server minute rollup.
 -- Immutable once released: change the schema with a new numbered file.
--- Convention: every statement ends with ';' at the end of a line; no other ';'.
+-- Convention: every statement ends with a semicolon at the end of a line, and there is no other.
 
 -- One row per parsed log line. event_id = server + file identity + byte offset, so a line the
 -- tailer publishes again after a crash converges to one row. raw has user names replaced by
@@ -54,7 +54,7 @@ SETTINGS non_replicated_deduplication_window = 1000;
 
 -- One row per TURN session after merges (query with GROUP BY or FINAL): keyed by
 -- (server, process, session id) because coturn's ids restart with the process.
--- Counts are distinct event ids, so a replayed line cannot count twice; byte sums are deltas.
+-- Counts are distinct event ids, so a replayed line cannot count twice. Byte sums add deltas.
 CREATE TABLE IF NOT EXISTS turn_sessions
 (
     tenant LowCardinality(String),
