@@ -14,8 +14,9 @@ Definitions:
 - ``never_connected``: the report shows an attempt (states, candidates, errors or samples) but
   ICE never connected, failed or not. Chromium with a wrong TURN password and a relay-only
   policy stays ``new`` forever: ``never_connected`` without ``ice_failed``.
-- ``reconnects``: returns to ``connected``/``completed`` after ``disconnected``/``failed``, in the
-  ICE state sequence (else the connection state sequence, else per-sample ``ice_state``).
+- ``reconnects``: returns to ``connected``/``completed`` after ``disconnected``/``failed``; the
+  largest count of the ICE state sequence, the connection state sequence and the per-sample
+  ``ice_state`` sequence (real dumps show recoveries in connectionState only).
 - Candidate errors are counted per (url, code) after dropping exact repeats.
 """
 
@@ -117,14 +118,6 @@ def ice_connected_at(
     return at is not None, at
 
 
-def _state_sequence(states: Sequence[StateChange], samples: Sequence[Sample]) -> list[str]:
-    for kind in ("ice", "connection"):
-        seq = [s.state for s in states if s.kind == kind]
-        if seq:
-            return seq
-    return [s.ice_state for s in samples if s.ice_state]
-
-
 def count_reconnects(sequence: Iterable[str]) -> int:
     reconnects = 0
     connected_before = broken = False
@@ -173,6 +166,10 @@ def derive_ice(report: CallReport) -> IceFacts:
         ice_connected_at=connected_at,
         ice_failed=failed_seen and not connected and not report.selected_pairs,
         never_connected=attempted and not connected,
-        reconnects=count_reconnects(_state_sequence(states, samples)),
+        reconnects=max(
+            count_reconnects(s.state for s in states if s.kind == "ice"),
+            count_reconnects(s.state for s in states if s.kind == "connection"),
+            count_reconnects(s.ice_state for s in samples if s.ice_state),
+        ),
         candidate_errors=count_candidate_errors(report),
     )

@@ -85,13 +85,15 @@ def test_reconnects_count_returns_to_connected() -> None:
     assert derive_ice(srflx_call(states=states)).reconnects == 2
 
 
-def test_reconnects_fall_back_to_connection_state_then_samples() -> None:
+def test_reconnects_also_counted_on_connection_state_and_samples() -> None:
     conn = [
         state(0.5, "connection", "connected"),
         state(5, "connection", "disconnected"),
         state(6, "connection", "connected"),
     ]
     assert derive_ice(srflx_call(states=conn)).reconnects == 1
+    # ICE stayed connected while connectionState dropped and recovered (seen in real dumps)
+    assert derive_ice(srflx_call(states=[state(0.4, "ice", "connected"), *conn])).reconnects == 1
     samples = [
         Sample(start=at(i), end=at(i + 1), ice_state=s)
         for i, s in enumerate(["connected", "disconnected", "connected", "connected"])
