@@ -86,6 +86,7 @@ class Scenario(enum.StrEnum):
     WRONG_PASSWORD = "wrong_password"  # relay over UDP with a wrong credential: 401
     TURN_STOPPED = "turn_stopped"  # relay over TCP to a stopped coturn: 701 at once
     TURN_STOPPED_UDP = "turn_stopped_udp"  # relay over UDP to a stopped coturn: 701 only after ~40 s
+    DTLS_STALL = "dtls_stall"  # host path; nftables drops DTLS datagrams: ICE connects, DTLS stays connecting
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,18 @@ class _ScenarioSpec:
     transport: str | None  # TURN URL transport; None = no ICE servers
     password: str = TURN_PASSWORD
     stop_turn_first: bool = False
+    nft_ruleset: str | None = None  # loaded into the namespace before Chromium starts
+
+
+# Drops every UDP datagram whose first payload byte is 20..63: DTLS by the RFC 7983
+# demultiplexing rule (STUN is 0..3, RTP/RTCP 128..191), so ICE works and DTLS never completes.
+DROP_DTLS = """table inet icewatch_testbed {
+  chain output {
+    type filter hook output priority 0; policy accept;
+    meta l4proto udp @th,64,8 20-63 counter drop
+  }
+}
+"""
 
 
 _SPECS: dict[Scenario, _ScenarioSpec] = {
@@ -102,6 +115,7 @@ _SPECS: dict[Scenario, _ScenarioSpec] = {
     Scenario.WRONG_PASSWORD: _ScenarioSpec("udp", password="not-the-password"),
     Scenario.TURN_STOPPED: _ScenarioSpec("tcp", stop_turn_first=True),
     Scenario.TURN_STOPPED_UDP: _ScenarioSpec("udp", stop_turn_first=True),
+    Scenario.DTLS_STALL: _ScenarioSpec(None, nft_ruleset=DROP_DTLS),
 }
 
 
@@ -182,6 +196,16 @@ def netns_pair() -> Iterator[str]:
             _kill_remaining(name)
             with contextlib.suppress(TestbedError):
                 _ip("netns", "del", name)
+
+
+def _nft(netns: str, ruleset: str) -> None:
+    """Load an nftables ruleset into the namespace (it goes away with the namespace)."""
+    nft = shutil.which("nft", path="/usr/sbin:/sbin:/usr/bin:/bin") or "/usr/sbin/nft"
+    proc = subprocess.run(
+        [IP, "netns", "exec", netns, nft, "-f", "-"], input=ruleset, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise TestbedError(f"nft in {netns} failed (is nftables installed?): {proc.stderr.strip()}")
 
 
 def _disable_ipv6() -> None:
@@ -420,6 +444,8 @@ def _call_in(netns: str, scenario: Scenario, spec: _ScenarioSpec, seconds: int, 
     processes: list[subprocess.Popen[bytes]] = []
     server: http.server.ThreadingHTTPServer | None = None
     try:
+        if spec.nft_ruleset is not None:
+            _nft(netns, spec.nft_ruleset)
         turn_port = in_netns(netns, lambda: _free_port(NS_ADDRESS), timeout=5)
         turn_log: Path | None = None
         if spec.transport is not None:
