@@ -22,8 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from collector.contract import CallReport
-from processors.ice import first_at, ice_connected_at, ms_between, ordered_samples, report_end, sample_time
-from processors.ice import state_timeline as _state_timeline
+from processors.ice import (
+    first_at,
+    ice_connected_at,
+    ms_between,
+    ordered_samples,
+    report_end,
+    sample_time,
+    state_timeline,
+)
 
 DEFAULT_DTLS_STALL_MS = 5000.0
 _CONNECTED = frozenset({"connected"})
@@ -45,7 +52,7 @@ def _earliest(*times: datetime | None) -> datetime | None:
 
 
 def derive_dtls(report: CallReport, stall_threshold_ms: float = DEFAULT_DTLS_STALL_MS) -> DtlsFacts:
-    states = _state_timeline(report)
+    states = state_timeline(report)
     samples = ordered_samples(report)
     connected_at = _earliest(
         first_at(states, "dtls", _CONNECTED),
