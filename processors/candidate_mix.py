@@ -10,9 +10,9 @@ Rules:
   adds latency and that firewalls block); otherwise the local candidate type
   (``host``/``srflx``/``prflx``). A remote relay does not make the path ``relay-*``.
 - The *relay protocol* of a local relay candidate: the collector's resolved ``relay_protocol``;
-  else the URL (``turns:`` -> tls, ``?transport=tcp`` -> tcp, ``?transport=udp`` -> udp); else
-  libwebrtc's type preference ``priority >> 24`` (0 tls, 1 tcp, 2 udp); else a bare ``turn:``
-  URL -> udp (the browser default); else the candidate ``protocol`` (source ``protocol``).
+  else the project's one inference order (collector/reports/relay_protocol.py: URL, then
+  ``priority >> 24``), so a report the collector left unresolved is read the same way; else the
+  candidate ``protocol`` (source ``protocol``). Unknown relay protocols count as ``relay-udp``.
 - The *TURN server* used: the local relay candidate's URL through the inventory, else its
   relayed address.
 - *Configured* servers: ``ice_servers`` URLs; when the report carries no configuration, the
@@ -25,10 +25,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from collector.contract import CallReport, Candidate, SelectedPair
+from collector.reports.relay_protocol import infer_relay_protocol
 from processors.inventory import Inventory, Server, parse_ice_url
 
 CANDIDATE_TYPE_ORDER = ("host", "srflx", "prflx", "relay")
-_PRIORITY_RELAY = {0: "tls", 1: "tcp", 2: "udp"}
 
 
 @dataclass(frozen=True)
@@ -83,19 +83,12 @@ def count_pair_switches(pairs: Iterable[SelectedPair]) -> int:
 
 
 def resolve_relay_protocol(c: Candidate) -> tuple[str, str]:
-    """(relay protocol, how it was resolved) for a local relay candidate; see the module rules."""
+    """(relay protocol, how it was resolved) for a local relay candidate; ("", "") if unknown."""
     if c.relay_protocol:
         return c.relay_protocol, c.relay_protocol_source or "relayProtocol"
-    url = parse_ice_url(c.url)
-    if url is not None and url.is_turn:
-        if url.scheme == "turns":
-            return "tls", "url"
-        if url.transport in ("tcp", "udp"):
-            return url.transport, "url"
-    if c.priority is not None and (c.priority >> 24) in _PRIORITY_RELAY:
-        return _PRIORITY_RELAY[c.priority >> 24], "priority"
-    if url is not None and url.scheme == "turn":
-        return "udp", "url"
+    protocol, source = infer_relay_protocol(None, c.url, c.priority)
+    if protocol is not None and source is not None:
+        return protocol, source
     if c.protocol:
         return c.protocol, "protocol"
     return "", ""

@@ -82,11 +82,9 @@ def test_safari_without_relay_protocol_uses_the_url_then_priority() -> None:
     assert (mix.path_class, mix.relay_protocol_source) == ("relay-tls", "priority")
 
 
-def test_bare_turn_url_prefers_priority_then_defaults_to_udp() -> None:
+def test_bare_turn_url_is_udp_then_protocol_is_the_last_resort() -> None:
     bare = "turn:turn-eu.example.net"
-    with_priority = cand("r1", "relay", None, url=bare, priority=(1 << 24) | 5)
-    assert resolve_relay_protocol(with_priority) == ("tcp", "priority")
-    assert resolve_relay_protocol(cand("r1", "relay", None, url=bare)) == ("udp", "url")
+    assert resolve_relay_protocol(cand("r1", "relay", None, url=bare, priority=(1 << 24) | 5)) == ("udp", "url")
     assert resolve_relay_protocol(cand("r1", "relay", None, protocol="tcp")) == ("tcp", "protocol")
     assert resolve_relay_protocol(cand("r1", "relay", None)) == ("", "")
 
