@@ -201,9 +201,11 @@ class CoturnParser:
         source: str,
         offset: int,
         received_at: datetime | None = None,
+        event_id: str | None = None,
     ) -> TurnEvent | UnknownLine | None:
         """One line (without or with its newline) -> an event, an unknown line, or None for
-        blank lines and wrapper metadata. ``source`` + ``offset`` identify the line's bytes."""
+        blank lines and wrapper metadata. ``source`` + ``offset`` identify the line's bytes and
+        make the event id, unless ``event_id`` is given (syslog, where bytes have no offset)."""
         stats = self.stats
         stats.lines += 1
         line = line.rstrip("\r\n")
@@ -238,7 +240,7 @@ class CoturnParser:
                 raw = redact_users(line, self.hasher)
                 stats.unknown_samples.append(raw)
                 return UnknownLine(raw, "not a coturn log line", offset)
-        ev = self._event(p, line, source, offset, p.at or w.at or received_at)
+        ev = self._event(p, line, source, offset, p.at or w.at or received_at, event_id)
         stats.events += 1
         stats.by_kind[ev.kind] = stats.by_kind.get(ev.kind, 0) + 1
         return ev
@@ -252,7 +254,9 @@ class CoturnParser:
         self._remote_transport.clear()
         self._pending_relay = None
 
-    def _event(self, p: CoturnPrefix, line: str, source: str, offset: int, at: datetime | None) -> TurnEvent:
+    def _event(
+        self, p: CoturnPrefix, line: str, source: str, offset: int, at: datetime | None, event_id: str | None
+    ) -> TurnEvent:
         msg = p.msg
         up = p.uptime
         # process identity -----------------------------------------------------------
@@ -272,7 +276,7 @@ class CoturnParser:
             self._saw_start = True
 
         f: dict[str, Any] = {
-            "event_id": stable_id(self.server_id, source, offset),
+            "event_id": event_id or stable_id(self.server_id, source, offset),
             "server_id": self.server_id,
             "region": self.region,
             "process_key": self.process_key,

@@ -28,15 +28,15 @@ _MONTHS = {
 }
 
 # <PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD]|- MSG
-_RFC5424 = re.compile(r"<\d{1,3}>1 (\S+) (\S+) (\S+) \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?$", re.S)
+_RFC5424 = re.compile(r"<\d{1,3}>1 (\S+) (\S+) (\S+) (\S+) \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?$", re.S)
 # [<PRI>]Mmm dd hh:mm:ss [host] tag[pid]: MSG
 _RFC3164 = re.compile(
-    r"(?:<\d{1,3}>)?([A-Z][a-z]{2}) ( \d|\d\d) (\d\d):(\d\d):(\d\d) (?:(\S+) )?([^\s:\[]+)(?:\[\d+\])?: ?(.*)$",
+    r"(?:<\d{1,3}>)?([A-Z][a-z]{2}) ( \d|\d\d) (\d\d):(\d\d):(\d\d) (?:(\S+) )?([^\s:\[]+)(?:\[(\d+)\])?: ?(.*)$",
     re.S,
 )
 # journalctl -o short-iso / rsyslog high precision: ISO host tag[pid]: MSG
 _ISO_HOST_TAG = re.compile(
-    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) (\S+) ([^\s:\[]+)(?:\[\d+\])?: ?(.*)$",
+    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) (\S+) ([^\s:\[]+)(?:\[(\d+)\])?: ?(.*)$",
     re.S,
 )
 _DOCKER = re.compile(r"([A-Za-z0-9][\w.-]*)\s+\| ?(.*)$", re.S)
@@ -54,6 +54,7 @@ class Unwrapped:
     at: datetime | None = None
     host: str | None = None
     wrapper: str | None = None
+    pid: str | None = None  # the sender's process id (syslog tag ``turnserver[pid]``)
 
 
 @dataclass(slots=True)
@@ -131,37 +132,39 @@ def unwrap(line: str, ref: datetime | None = None) -> Unwrapped:
         if c == "<":
             m5 = _RFC5424.match(body)
             if m5:
-                out = Unwrapped((m5.group(4) or "").lstrip("\ufeff"), parse_iso(m5.group(1)), m5.group(2), "rfc5424")
+                msg = (m5.group(5) or "").lstrip("\ufeff")
+                pid = m5.group(4) if m5.group(4) != "-" else None
+                out = Unwrapped(msg, parse_iso(m5.group(1)), m5.group(2), "rfc5424", pid)
                 continue
             m3 = _RFC3164.match(body)
             if m3:
                 at = _bsd_time(m3, ref)
-                out = Unwrapped(m3.group(8), at, m3.group(6), "rfc3164")
+                out = Unwrapped(m3.group(9), at, m3.group(6), "rfc3164", m3.group(8))
                 continue
             return out
         if c.isupper() and body[3:4] == " " and body[:3] in _MONTHS:
             m3 = _RFC3164.match(body)
             if m3:
                 at = _bsd_time(m3, ref)
-                out = Unwrapped(m3.group(8), at, m3.group(6), "rfc3164")
+                out = Unwrapped(m3.group(9), at, m3.group(6), "rfc3164", m3.group(8))
                 continue
             return out
         if c == "{":
             j = _journald_json(body)
             return j if j is not None else out
         if c == "M" and body.startswith("MESSAGE="):
-            return Unwrapped(body[8:], out.at, out.host, "journald-export")
+            return Unwrapped(body[8:], out.at, out.host, "journald-export", out.pid)
         if c.isdigit():
             if body[4:5] == "-" and body[10:11] == "T":
                 mi = _ISO_HOST_TAG.match(body)
                 if mi and mi.group(2) not in LEVELS:
-                    out = Unwrapped(mi.group(4), parse_iso(mi.group(1)), mi.group(2), "journald")
+                    out = Unwrapped(mi.group(5), parse_iso(mi.group(1)), mi.group(2), "journald", mi.group(4))
                     continue
             return out
         if " |" in body[:80]:
             md = _DOCKER.match(body)
             if md:
-                out = Unwrapped(md.group(2), out.at, out.host, "docker")
+                out = Unwrapped(md.group(2), out.at, out.host, "docker", out.pid)
                 continue
         return out
     return out

@@ -1,0 +1,324 @@
+"""Follow a TURN server log file and publish its lines as ``TurnEvent``s, nothing lost or repeated.
+
+- Rotation by rename (logrotate default, coturn reopening on SIGHUP): the old file stays open
+  and is read to its end; the new file is taken up from byte 0 once the old one is quiet.
+- Rotation by copy-truncate: detected when the file is shorter than the read position or the
+  bytes just before it changed; reading restarts at 0 under a new *generation* of the file
+  identity, so the offsets of the new content make new event ids.
+- Restarts: a checkpoint file (JSON, written atomically: temp file, fsync, rename) holds the
+  file identity (device, inode, generation), the offset of the first unpublished byte, a
+  signature of the bytes before it and the parser state. It is written only after
+  ``Publisher.publish`` returned, so a crash repeats at most the last batch, with the same
+  event ids (``stable_id(server_id, "dev:inode:generation", byte offset)``).
+- A last line without its newline is left until the newline arrives.
+- Lines that are not coturn lines go out as ``DeadLetter(stage="tailer")`` in the same publish call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from collector.contract import DeadLetter, Model, TurnEvent, utcnow
+from collector.errors import Unavailable
+from collector.publisher import Publisher
+from collector.turn.coturn import CoturnParser, UnknownLine
+
+log = logging.getLogger(__name__)
+
+SIG_BYTES = 32  # bytes before the read position kept to recognise a truncated-and-rewritten file
+MAX_RAW = 64 * 1024
+
+
+@dataclass
+class Checkpoint:
+    dev: int
+    ino: int
+    generation: int
+    offset: int
+    signature: str = ""  # hex of the SIG_BYTES before offset
+    path: str = ""
+    parser: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return f"{self.dev}:{self.ino}:{self.generation}"
+
+
+def load_checkpoint(path: Path) -> Checkpoint | None:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    return Checkpoint(**data)
+
+
+def save_checkpoint(path: Path, cp: Checkpoint) -> None:
+    """Atomic replace: a reader sees the old or the new checkpoint, never a torn one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(asdict(cp), fh, separators=(",", ":"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+class FileTailer:
+    """Tails one file. ``poll()`` does one round of work; ``run()`` loops until stopped."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        publisher: Publisher,
+        parser: CoturnParser,
+        checkpoint_path: Path | str,
+        tenant: str = "default",
+        batch_lines: int = 2000,
+        read_bytes: int = 1 << 20,
+        max_line_bytes: int = 64 * 1024,
+        start_at_end: bool = False,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.path = Path(path)
+        self.publisher = publisher
+        self.parser = parser
+        self.checkpoint_path = Path(checkpoint_path)
+        self.tenant = tenant
+        self.batch_lines = batch_lines
+        self.read_bytes = read_bytes
+        self.max_line_bytes = max_line_bytes
+        self.start_at_end = start_at_end
+        self.clock = clock
+        self.published = 0  # payloads acknowledged by the publisher
+        self.dead_letters = 0
+        self._fh: BinaryIO | None = None
+        self._cp: Checkpoint | None = None  # what is durable
+        self._open_path: Path | None = None
+        self._rotated_size: int | None = None  # size of the old file when the path changed
+
+    # ------------------------------------------------------------------ opening
+    def _find_by_identity(self, dev: int, ino: int) -> Path | None:
+        candidates = [self.path]
+        try:
+            candidates += sorted(p for p in self.path.parent.iterdir() if p.name.startswith(self.path.name + "."))
+        except FileNotFoundError:
+            return None
+        for p in candidates:
+            try:
+                if _identity(p.stat()) == (dev, ino):
+                    return p
+            except FileNotFoundError:
+                continue
+        return None
+
+    def _open(self, p: Path) -> tuple[BinaryIO, os.stat_result] | None:
+        try:
+            fh = open(p, "rb")  # noqa: SIM115 - kept open across polls on purpose
+        except FileNotFoundError:
+            return None
+        return fh, os.fstat(fh.fileno())
+
+    def _start(self) -> bool:
+        """Open the file to read at startup: the checkpointed one (perhaps rotated) or the path."""
+        cp = load_checkpoint(self.checkpoint_path)
+        if cp is not None:
+            self.parser.restore(cp.parser)
+            found = self._find_by_identity(cp.dev, cp.ino)
+            if found is not None:
+                opened = self._open(found)
+                if opened is not None:
+                    self._fh, _ = opened
+                    self._open_path = found
+                    self._cp = cp
+                    self._check_truncation()
+                    return True
+            log.warning(
+                "checkpointed log file %s (inode %d) is gone; lines after offset %d may be lost",
+                cp.path,
+                cp.ino,
+                cp.offset,
+            )
+        opened = self._open(self.path)
+        if opened is None:
+            return False
+        self._fh, st = opened
+        self._open_path = self.path
+        offset = st.st_size if (cp is None and self.start_at_end) else 0
+        gen = 0
+        if cp is not None and (cp.dev, cp.ino) == _identity(st):
+            gen = cp.generation + 1
+        self._cp = Checkpoint(st.st_dev, st.st_ino, gen, 0, "", str(self.path), self.parser.state())
+        if offset:
+            self._cp.offset = offset
+            self._cp.signature = self._signature_at(offset)
+        save_checkpoint(self.checkpoint_path, self._cp)
+        return True
+
+    def _signature_at(self, offset: int) -> str:
+        assert self._fh is not None
+        start = max(0, offset - SIG_BYTES)
+        self._fh.seek(start)
+        return self._fh.read(offset - start).hex()
+
+    def _check_truncation(self) -> bool:
+        """Copy-truncate: shorter than our position, or other bytes before it. Restart at 0."""
+        assert self._fh is not None and self._cp is not None
+        cp = self._cp
+        size = os.fstat(self._fh.fileno()).st_size
+        if size >= cp.offset and self._signature_at(cp.offset) == cp.signature:
+            return False
+        log.info("log file %s was truncated; reading it again from the start", self._open_path)
+        self._cp = Checkpoint(cp.dev, cp.ino, cp.generation + 1, 0, "", cp.path, self.parser.state())
+        save_checkpoint(self.checkpoint_path, self._cp)
+        return True
+
+    # ------------------------------------------------------------------ reading
+    def _read_lines(self, final: bool) -> list[tuple[int, bytes]]:
+        """Complete lines from the durable offset on (at most batch_lines). With ``final`` the
+        last unterminated line counts as a line too (its file will not grow any more)."""
+        assert self._fh is not None and self._cp is not None
+        self._fh.seek(self._cp.offset)
+        data = self._fh.read(self.read_bytes)
+        out: list[tuple[int, bytes]] = []
+        pos = 0
+        base = self._cp.offset
+        n = len(data)
+        while pos < n and len(out) < self.batch_lines:
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                rest = data[pos:]
+                too_long = len(rest) >= self.max_line_bytes
+                # an over-long line, or the last bytes of a rotated file, is taken as it is
+                if too_long or (final and n < self.read_bytes):
+                    out.append((base + pos, rest))
+                break
+            out.append((base + pos, data[pos : nl + 1]))
+            pos = nl + 1
+        return out
+
+    def _publish(self, lines: list[tuple[int, bytes]]) -> None:
+        assert self._cp is not None
+        cp = self._cp
+        now = self.clock()
+        payloads: list[Model] = []
+        source = cp.source
+        parse = self.parser.parse
+        for off, raw in lines:
+            text = raw.decode("utf-8", errors="replace")
+            res = parse(text, source=source, offset=off, received_at=now)
+            if res is None:
+                continue
+            if isinstance(res, UnknownLine):
+                payloads.append(
+                    DeadLetter(
+                        stage="tailer",
+                        intended="turn_event",
+                        reason=res.reason,
+                        raw=res.raw[:MAX_RAW],
+                        raw_truncated=len(res.raw) > MAX_RAW,
+                        received_at=now,
+                        origin=f"{cp.path}:{cp.generation}:{off}",
+                    )
+                )
+            else:
+                payloads.append(res)
+        end = lines[-1][0] + len(lines[-1][1])
+        try:
+            if payloads:
+                self.publisher.publish(payloads, self.tenant)
+        except BaseException:
+            self.parser.restore(cp.parser)  # the lines will be parsed again from the checkpoint
+            raise
+        self.published += len(payloads)
+        self.dead_letters += sum(1 for p in payloads if isinstance(p, DeadLetter))
+        new = Checkpoint(cp.dev, cp.ino, cp.generation, end, "", cp.path, self.parser.state())
+        new.signature = self._signature_at(end)
+        save_checkpoint(self.checkpoint_path, new)
+        self._cp = new
+
+    def _drain(self, final: bool = False) -> int:
+        count = 0
+        while True:
+            lines = self._read_lines(final)
+            if not lines:
+                return count
+            self._publish(lines)
+            count += len(lines)
+
+    def poll(self) -> int:
+        """Publish every complete line available now, following rotation and truncation.
+        Returns the number of lines consumed. Raises Unavailable (checkpoint unchanged)."""
+        if self._fh is None and not self._start():
+            return 0
+        total = 0
+        while True:
+            total += self._drain()
+            if self._check_truncation():
+                continue
+            try:
+                st = self.path.stat()
+            except FileNotFoundError:
+                return total
+            assert self._cp is not None and self._fh is not None
+            if _identity(st) == (self._cp.dev, self._cp.ino):
+                self._rotated_size = None
+                return total
+            # The path is another file now. The writer may still append to the old one until
+            # it reopens its log: switch only once the old file stopped growing for one poll.
+            size = os.fstat(self._fh.fileno()).st_size
+            if self._rotated_size != size:
+                self._rotated_size = size
+                return total
+            total += self._drain(final=True)
+            self._rotated_size = None
+            if not self._switch_to_path():
+                return total
+
+    def _switch_to_path(self) -> bool:
+        opened = self._open(self.path)
+        if opened is None:
+            return False
+        if self._fh is not None:
+            self._fh.close()
+        self._fh, st = opened
+        self._open_path = self.path
+        self._cp = Checkpoint(st.st_dev, st.st_ino, 0, 0, "", str(self.path), self.parser.state())
+        save_checkpoint(self.checkpoint_path, self._cp)
+        return True
+
+    def run(self, stop: threading.Event, interval: float = 0.25) -> None:
+        """Poll until ``stop`` is set; wait ``retry_after`` when the publisher is unavailable."""
+        while not stop.is_set():
+            try:
+                self.poll()
+            except Unavailable as exc:
+                log.warning("publisher unavailable, retrying in %.1fs: %s", exc.retry_after, exc)
+                stop.wait(exc.retry_after)
+                continue
+            stop.wait(interval)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def event_ids(payloads: list[Model]) -> list[str]:
+    """The event ids among payloads (for tests and the CLI)."""
+    return [p.event_id for p in payloads if isinstance(p, TurnEvent)]
