@@ -18,10 +18,11 @@ A report with no DTLS or connection state at all (early Telnyx SDKs) never shows
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from collector.contract import CallReport
+from collector.contract import CallReport, Sample
 from processors.ice import (
     first_at,
     ice_connected_at,
@@ -51,9 +52,12 @@ def _earliest(*times: datetime | None) -> datetime | None:
     return min(present) if present else None
 
 
-def derive_dtls(report: CallReport, stall_threshold_ms: float = DEFAULT_DTLS_STALL_MS) -> DtlsFacts:
+def derive_dtls(
+    report: CallReport, stall_threshold_ms: float = DEFAULT_DTLS_STALL_MS, samples: Sequence[Sample] | None = None
+) -> DtlsFacts:
+    """DTLS facts of a report (``samples``: already ordered/deduplicated samples, if at hand)."""
     states = state_timeline(report)
-    samples = ordered_samples(report)
+    samples = ordered_samples(report) if samples is None else samples
     connected_at = _earliest(
         first_at(states, "dtls", _CONNECTED),
         next((sample_time(s) for s in samples if s.dtls_state == "connected"), None),

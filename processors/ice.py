@@ -137,9 +137,10 @@ def count_candidate_errors(report: CallReport) -> tuple[CandidateErrorCount, ...
     return tuple(CandidateErrorCount(url=url, error_code=code, count=n) for (url, code), n in sorted(counts.items()))
 
 
-def derive_ice(report: CallReport) -> IceFacts:
+def derive_ice(report: CallReport, samples: Sequence[Sample] | None = None) -> IceFacts:
+    """ICE facts of a report (``samples``: already ordered/deduplicated samples, if at hand)."""
     states = state_timeline(report)
-    samples = ordered_samples(report)
+    samples = ordered_samples(report) if samples is None else samples
     origin = report_origin(report)
     locals_ = local_candidates(report)
 
