@@ -75,7 +75,7 @@ def candidate_error(at: datetime | None, value: dict[str, Any]) -> CandidateErro
     if code is None:
         return None
     port = count(value.get("port"))
-    return CandidateError.model_construct(
+    return CandidateError(
         at=at,
         url=text(value.get("url")),
         error_code=code,

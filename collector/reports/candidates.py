@@ -64,7 +64,7 @@ def make_candidate(
     source: Any = None
     if ctype == "relay" and not is_remote:
         relay, source = infer_relay_protocol(relay_protocol, url_s, prio)
-    return Candidate.model_construct(
+    return Candidate(
         id=cid,
         is_remote=is_remote,
         candidate_type=ctype,

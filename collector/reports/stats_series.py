@@ -72,7 +72,7 @@ class SeriesEvents:
 
 
 def state_change(at: datetime, kind: StateKind, state: str) -> StateChange:
-    return StateChange.model_construct(at=at, kind=kind, state=state)
+    return StateChange(at=at, kind=kind, state=state)
 
 
 def _pick_remote_inbound(objs: list[StatsObject]) -> float | None:
@@ -187,9 +187,7 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
             not selected or (selected[-1].local_candidate_id, selected[-1].remote_candidate_id) != ends
         ):
             selected.append(
-                SelectedPair.model_construct(
-                    at=t, pair_id=pair_id, local_candidate_id=ends[0], remote_candidate_id=ends[1]
-                )
+                SelectedPair(at=t, pair_id=pair_id, local_candidate_id=ends[0], remote_candidate_id=ends[1])
             )
 
         rtt_s: float | None = None
@@ -235,7 +233,7 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
                 reported_changes = changes
 
         samples.append(
-            Sample.model_construct(
+            Sample(
                 start=prev_t if prev_t is not None else t,
                 end=t if prev_t is not None else None,
                 rtt_ms=None if rtt_s is None else rtt_s * 1000.0,
@@ -266,7 +264,7 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
     ended = meta.ended_at or (max(times) if times else None)
     first = series[0][0] if series else started
 
-    return CallReport.model_construct(
+    return CallReport(
         call_id=meta.call_id,
         report_id=stable_id(meta.call_id, None, first.isoformat() if first else None),
         segment=None,
@@ -281,7 +279,7 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
         direction=None,
         started_at=started,
         ended_at=ended,
-        ice_servers=[IceServer.model_construct(urls=u) for u in meta.ice_servers if u],
+        ice_servers=[IceServer(urls=u) for u in meta.ice_servers if u],
         ice_transport_policy=meta.ice_transport_policy,
         candidates=candidates,
         candidate_errors=sorted(events.errors, key=lambda e: e.at.timestamp() if e.at else 0.0),

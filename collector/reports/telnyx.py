@@ -100,7 +100,10 @@ def _counter(block: dict[str, Any], key: str, path: str) -> int | None:
     return c
 
 
-def _candidate(info: dict[str, Any], fallback_id: object, is_remote: bool, path: str) -> Candidate | None:
+def _candidate(
+    known: dict[str, Candidate], info: dict[str, Any], fallback_id: object, is_remote: bool, path: str
+) -> Candidate | None:
+    """The interval's candidate; built once per id (the same pair repeats every interval)."""
     ctype = cand.candidate_type(info.get("candidateType"))
     if ctype is None:
         if info.get("candidateType") is not None:
@@ -110,7 +113,12 @@ def _candidate(info: dict[str, Any], fallback_id: object, is_remote: bool, path:
     if not cid:
         side = "remote" if is_remote else "local"
         cid = f"telnyx-{side}-{ctype}-{info.get('protocol')}-{info.get('address') or info.get('ip')}-{info.get('port')}"
-    return cand.from_stats(cid, info, is_remote)
+    found = known.get(cid)
+    if found is None:
+        found = cand.from_stats(cid, info, is_remote)
+        if found is not None:
+            known[cid] = found
+    return found
 
 
 class _Call:
@@ -124,17 +132,12 @@ class _Call:
         self.pair_changes: int | None = None
 
     def pair(self, at: datetime, pair_id: str | None, local: Candidate | None, remote: Candidate | None) -> None:
-        for c in (local, remote):
-            if c is not None and c.id not in self.candidates:
-                self.candidates[c.id] = c
         if local is None or remote is None:
             return
         last = self.selected[-1] if self.selected else None
         if last is None or (last.local_candidate_id, last.remote_candidate_id) != (local.id, remote.id):
             self.selected.append(
-                SelectedPair.model_construct(
-                    at=at, pair_id=pair_id, local_candidate_id=local.id, remote_candidate_id=remote.id
-                )
+                SelectedPair(at=at, pair_id=pair_id, local_candidate_id=local.id, remote_candidate_id=remote.id)
             )
 
     def state(self, at: datetime, kind: Any, value: str | None) -> None:
@@ -184,9 +187,19 @@ def _interval(call: _Call, deltas: DeltaTracker, iv_raw: object, path: str, andr
 
     pair_id = text(ice.get("id")) or text(transport.get("selectedCandidatePairId"))
     if ice:
-        local = _candidate(_block(ice, "local", f"{path}.ice"), ice.get("localCandidateId"), False, f"{path}.ice.local")
+        local = _candidate(
+            call.candidates,
+            _block(ice, "local", f"{path}.ice"),
+            ice.get("localCandidateId"),
+            False,
+            f"{path}.ice.local",
+        )
         remote = _candidate(
-            _block(ice, "remote", f"{path}.ice"), ice.get("remoteCandidateId"), True, f"{path}.ice.remote"
+            call.candidates,
+            _block(ice, "remote", f"{path}.ice"),
+            ice.get("remoteCandidateId"),
+            True,
+            f"{path}.ice.remote",
         )
         call.pair(start, pair_id, local, remote)
 
@@ -223,7 +236,7 @@ def _interval(call: _Call, deltas: DeltaTracker, iv_raw: object, path: str, andr
         raise InvalidInput("expected an integer", path=f"{path}.audio.inbound.packetsLost")
     lost = deltas.delta("audio.lost", lost_value, monotonic=False)
 
-    sample = Sample.model_construct(
+    sample = Sample(
         start=start,
         end=end,
         rtt_ms=rtt,
@@ -258,8 +271,8 @@ def _android(call: _Call, extra: dict[str, Any], at: datetime | None) -> str | N
     pair = ice.get("selectedPair") if isinstance(ice, dict) else None
     if isinstance(pair, dict) and at is not None:
         path = "android_extra.iceCandidates.selectedPair"
-        local = _candidate(_block(pair, "local", path), None, False, f"{path}.local")
-        remote = _candidate(_block(pair, "remote", path), None, True, f"{path}.remote")
+        local = _candidate(call.candidates, _block(pair, "local", path), None, False, f"{path}.local")
+        remote = _candidate(call.candidates, _block(pair, "remote", path), None, True, f"{path}.remote")
         call.pair(at, None, local, remote)
     device = extra.get("deviceInfo")
     return text(device.get("userAgent")) if isinstance(device, dict) else None
@@ -308,7 +321,7 @@ def parse(document: object, ctx: UploadContext) -> list[CallReport]:
     sdk_version = optional_text(summary.get("sdkVersion"), "summary.sdkVersion")
     call.states.sort(key=lambda s: s.at)
 
-    report = CallReport.model_construct(
+    report = CallReport(
         call_id=call_id,
         report_id=stable_id(call_id, segment, first_start),
         segment=segment,
@@ -323,7 +336,7 @@ def parse(document: object, ctx: UploadContext) -> list[CallReport]:
         direction=_DIRECTIONS.get(direction_raw.strip().lower()) if direction_raw else None,
         started_at=started,
         ended_at=ended,
-        ice_servers=[IceServer.model_construct(urls=u) for u in ice_server_urls(media.get("iceServers"))],
+        ice_servers=[IceServer(urls=u) for u in ice_server_urls(media.get("iceServers"))],
         ice_transport_policy="relay" if media.get("forceRelayCandidate") is True else None,
         candidates=list(call.candidates.values()),
         candidate_errors=[],

@@ -1,0 +1,339 @@
+"""Telnyx call reports: units, deltas, segments, retries, privacy, optional blocks, bad paths."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from collector.contract import CallReport, stable_id
+from collector.errors import InvalidInput
+from collector.reports import UploadContext, parse_upload
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+KEY = b"test-key"
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def interval(i: int, *, sent: int | None = None, rtt_s: float | None = 0.042, **blocks: Any) -> dict[str, Any]:
+    start = T0 + timedelta(seconds=i)
+    iv: dict[str, Any] = {
+        "intervalStartUtc": iso(start),
+        "intervalEndUtc": iso(start + timedelta(seconds=1)),
+        "audio": {
+            "inbound": {"packetsReceived": 50 * (i + 1), "packetsLost": i, "jitterAvg": 3.5},
+            "outbound": {"packetsSent": 50 * (i + 1)},
+        },
+        "connection": {
+            "roundTripTimeAvg": rtt_s,
+            "packetsSent": 50 * (i + 1) if sent is None else sent,
+            "packetsReceived": 50 * (i + 1),
+            "bytesSent": 8000 * (i + 1),
+            "bytesReceived": 8000 * (i + 1),
+        },
+    }
+    if rtt_s is None:
+        del iv["connection"]["roundTripTimeAvg"]
+    iv.update(blocks)
+    return iv
+
+
+def payload(n: int = 3, **top: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "summary": {
+            "callId": "call-1",
+            "callerNumber": "+15551234567",
+            "destinationNumber": "+15557654321",
+            "direction": "OUTGOING",
+            "sdkVersion": "2.27.10",
+            "startTimestamp": iso(T0),
+            "clientSummary": {"media": {"iceServers": [{"urls": ["turns:turn.example.com:443?transport=tcp"]}]}},
+        },
+        "stats": [interval(i) for i in range(n)],
+    }
+    body.update(top)
+    return body
+
+
+def parse(body: dict[str, Any], **ctx: Any) -> CallReport:
+    ctx.setdefault("hash_key", KEY)
+    reports = parse_upload(orjson.dumps(body), UploadContext(**ctx))
+    assert len(reports) == 1
+    report = reports[0]
+    # model_construct is used on the hot path: the result must still be a valid contract object.
+    CallReport.model_validate(report.model_dump())
+    return report
+
+
+def test_units_and_deltas() -> None:
+    r = parse(payload())
+    assert r.source_format == "telnyx"
+    assert r.call_id == "call-1"
+    assert [s.rtt_ms for s in r.samples] == pytest.approx([42.0, 42.0, 42.0])
+    assert {s.rtt_source for s in r.samples} == {"candidate-pair"}
+    assert [s.jitter_ms for s in r.samples] == [3.5, 3.5, 3.5]
+    assert [s.packets_sent for s in r.samples] == [50, 50, 50]
+    assert [s.bytes_received for s in r.samples] == [8000, 8000, 8000]
+    assert [s.packets_lost for s in r.samples] == [0, 1, 1]
+    assert r.samples[0].start == T0 and r.samples[0].start.tzinfo is not None
+    assert r.samples[0].end == T0 + timedelta(seconds=1)
+    assert r.started_at == T0
+    assert r.final is True and r.segment is None
+
+
+def test_direction_case_and_sdk() -> None:
+    r = parse(payload())
+    assert r.direction == "outbound"
+    assert r.sdk_name == "telnyx-webrtc-js"
+    assert r.sdk_version == "2.27.10"
+    assert r.ice_servers[0].urls == ["turns:turn.example.com:443?transport=tcp"]
+    body = payload()
+    body["summary"]["direction"] = "inbound"
+    assert parse(body).direction == "inbound"
+
+
+def test_phone_numbers_are_keyed_hashes_never_clear() -> None:
+    body = payload()
+    r = parse(body)
+    expected = hmac.new(KEY, b"+15551234567", hashlib.sha256).hexdigest()
+    assert r.caller_hash == expected
+    assert r.callee_hash == hmac.new(KEY, b"+15557654321", hashlib.sha256).hexdigest()
+    dumped = r.model_dump_json()
+    assert "5551234567" not in dumped and "5557654321" not in dumped
+    # A different key gives a different hash.
+    assert parse(body, hash_key=b"other").caller_hash != expected
+
+
+def test_user_agent_and_address_come_from_the_request() -> None:
+    ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+    r = parse(payload(), user_agent=ua, client_address="203.0.113.7")
+    assert r.user_agent == ua
+    assert r.browser == "Chrome 131.0.0.0"
+    assert r.client_address == "203.0.113.7"
+
+
+def test_retried_upload_gives_the_same_report_id() -> None:
+    body = payload(segment=1, flushReason={"type": "buffer-limit"})
+    a, b = parse(body), parse(body)
+    assert a.report_id == b.report_id
+    assert a.report_id == stable_id("call-1", 1, body["stats"][0]["intervalStartUtc"])
+    # gzip-compressed retry converges too.
+    gz = parse_upload(gzip.compress(orjson.dumps(body)), UploadContext(hash_key=KEY))
+    assert gz[0].report_id == a.report_id
+
+
+def test_segments_differ_and_intermediate_is_not_final() -> None:
+    seg0 = parse(payload(segment=0, flushReason={"type": "buffer-limit"}))
+    later = payload(segment=1)
+    later["stats"] = [interval(i) for i in range(3, 6)]
+    seg1 = parse(later)
+    assert seg0.final is False and seg0.segment == 0
+    assert seg1.final is True and seg1.segment == 1
+    assert seg0.report_id != seg1.report_id
+    # A later segment does not know the previous cumulative value: no bogus first delta.
+    assert seg1.samples[0].packets_sent is None
+    assert seg1.samples[1].packets_sent == 50
+    # Segment 0 starts at zero.
+    assert seg0.samples[0].packets_sent == 50
+
+
+def test_counter_reset_gives_no_negative_delta() -> None:
+    body = payload(n=0)
+    body["stats"] = [interval(0, sent=1000), interval(1, sent=1100), interval(2, sent=30), interval(3, sent=80)]
+    r = parse(body)
+    assert [s.packets_sent for s in r.samples] == [1000, 100, 30, 50]
+    assert all(s.packets_sent is None or s.packets_sent >= 0 for s in r.samples)
+
+
+def test_minimal_old_sdk_payload() -> None:
+    """v2.25.19 shape: summary, stats with audio and connection only; no ice/transport."""
+    body = {
+        "summary": {"callId": "old"},
+        "stats": [
+            {
+                "intervalStartUtc": iso(T0),
+                "intervalEndUtc": iso(T0 + timedelta(seconds=5)),
+                "audio": {"inbound": {"jitterAvg": 12.0}},
+            }
+        ],
+    }
+    r = parse(body)
+    assert r.samples[0].jitter_ms == 12.0
+    assert r.samples[0].rtt_ms is None and r.candidates == [] and r.selected_pairs == []
+
+
+def test_summary_only_and_call_id_from_header() -> None:
+    r = parse({"stats": []}, call_id_hint="from-header")
+    assert r.call_id == "from-header" and r.samples == []
+    with pytest.raises(InvalidInput) as exc:
+        parse({"stats": []})
+    assert exc.value.path == "summary.callId"
+
+
+def test_ice_transport_states_and_candidates() -> None:
+    ice = {
+        "id": "CP1",
+        "localCandidateId": "L1",
+        "remoteCandidateId": "R1",
+        "state": "succeeded",
+        "local": {
+            "id": "L1",
+            "address": "198.51.100.20",
+            "port": 50000,
+            "candidateType": "relay",
+            "protocol": "udp",
+            "url": "turn:turn.example.com:3478?transport=tcp",
+        },
+        "remote": {"id": "R1", "address": "192.0.2.9", "port": 20000, "candidateType": "srflx", "protocol": "udp"},
+    }
+    body = payload(n=0)
+    body["stats"] = [
+        interval(0, ice=ice, transport={"iceState": "checking", "dtlsState": "new"}),
+        interval(1, ice=ice, transport={"iceState": "connected", "dtlsState": "connecting"}),
+        interval(
+            2, ice=ice, transport={"iceState": "connected", "dtlsState": "connected", "selectedCandidatePairChanges": 1}
+        ),
+    ]
+    r = parse(body)
+    assert [(s.kind, s.state) for s in r.states] == [
+        ("ice", "checking"),
+        ("dtls", "new"),
+        ("ice", "connected"),
+        ("dtls", "connecting"),
+        ("dtls", "connected"),
+    ]
+    local = next(c for c in r.candidates if c.id == "L1")
+    assert local.candidate_type == "relay" and not local.is_remote
+    assert (local.relay_protocol, local.relay_protocol_source) == ("tcp", "url")
+    assert len(r.selected_pairs) == 1
+    assert (r.selected_pairs[0].local_candidate_id, r.selected_pairs[0].remote_candidate_id) == ("L1", "R1")
+    assert r.reported_pair_changes == 1
+    assert r.samples[2].dtls_state == "connected" and r.samples[0].selected_pair_id == "CP1"
+
+
+def test_pair_switch_restarts_counters_per_pair() -> None:
+    def ice(n: int) -> dict[str, Any]:
+        return {
+            "id": f"CP{n}",
+            "local": {"id": f"L{n}", "candidateType": "host", "protocol": "udp"},
+            "remote": {"id": f"R{n}", "candidateType": "host", "protocol": "udp"},
+        }
+
+    body = payload(n=0)
+    body["stats"] = [
+        interval(0, ice=ice(1), sent=500),
+        interval(1, ice=ice(1), sent=600),
+        interval(2, ice=ice(2), sent=900),
+    ]
+    r = parse(body)
+    assert [s.packets_sent for s in r.samples] == [500, 100, 900]
+    assert [p.pair_id for p in r.selected_pairs] == ["CP1", "CP2"]
+
+
+def test_rtt_falls_back_to_remote_rtcp() -> None:
+    body = payload(n=0)
+    body["stats"] = [interval(0, rtt_s=None, remoteRtcp={"inbound": {"roundTripTime": 0.12, "jitter": 2.0}})]
+    s = parse(body).samples[0]
+    assert s.rtt_ms == pytest.approx(120.0) and s.rtt_source == "remote-inbound-rtp"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        (lambda b: b["stats"][3].update(intervalStartUtc="not a time"), "stats[3].intervalStartUtc"),
+        (lambda b: b["stats"][1]["connection"].update(roundTripTimeAvg="fast"), "stats[1].connection.roundTripTimeAvg"),
+        (lambda b: b["stats"][2]["audio"].update(inbound=[1, 2]), "stats[2].audio.inbound"),
+        (lambda b: b["stats"][0]["connection"].update(bytesSent=-5), "stats[0].connection.bytesSent"),
+        (lambda b: b.update(stats={"a": 1}), "stats"),
+        (lambda b: b["stats"].__setitem__(2, "x"), "stats[2]"),
+        (lambda b: b.update(segment="two"), "segment"),
+        (lambda b: b["summary"].update(startTimestamp=True), "summary.startTimestamp"),
+    ],
+)
+def test_bad_input_names_the_json_path(mutate: Any, path: str) -> None:
+    body = payload(n=4)
+    mutate(body)
+    with pytest.raises(InvalidInput) as exc:
+        parse(body)
+    assert exc.value.path == path
+    assert path in str(exc.value)
+
+
+def test_android_variant() -> None:
+    body = {
+        "call_id": "android-1",
+        "summary": {"callId": "android-1", "direction": "INCOMING", "sdkVersion": "3.0.0"},
+        "stats": [interval(0, rtt_s=None) | {"connection": {"roundTripTimeAvg": 0.08}}],
+        "android_extra": {
+            "deviceInfo": {"userAgent": "TelnyxAndroidSDK/3.0.0"},
+            "connectionTimeline": [
+                {"event": "ICE_CONNECTED", "timestamp": int(T0.timestamp() * 1000)},
+                {"event": "DTLS_FAILED: handshake timeout", "timestamp": int(T0.timestamp() * 1000) + 500},
+            ],
+            "iceCandidates": {
+                "selectedPair": {
+                    "local": {
+                        "candidateType": "relay",
+                        "protocol": "udp",
+                        "address": "198.51.100.1",
+                        "port": 1,
+                        "priority": 41885439,
+                    },
+                    "remote": {"candidateType": "host", "protocol": "udp", "address": "192.0.2.1", "port": 2},
+                }
+            },
+        },
+    }
+    r = parse(body)
+    assert r.sdk_name == "telnyx-android" and r.direction == "inbound"
+    assert r.user_agent == "TelnyxAndroidSDK/3.0.0"
+    assert [(s.kind, s.state) for s in r.states] == [("ice", "connected"), ("dtls", "failed")]
+    assert r.samples[0].rtt_ms == pytest.approx(80.0)
+    local = next(c for c in r.candidates if not c.is_remote)
+    assert (local.relay_protocol, local.relay_protocol_source) == ("udp", "priority")
+    assert len(r.selected_pairs) == 1
+
+
+def test_large_segment_parses_quickly() -> None:
+    """A realistic 300-interval segment (about 0.5 MB with all blocks) parses in well under a second."""
+    import time
+
+    ice = {
+        "id": "CP1",
+        "localCandidateId": "L1",
+        "remoteCandidateId": "R1",
+        "local": {
+            "id": "L1",
+            "candidateType": "relay",
+            "protocol": "udp",
+            "relayProtocol": "tls",
+            "url": "turns:t:443",
+        },
+        "remote": {"id": "R1", "candidateType": "srflx", "protocol": "udp"},
+        "currentRoundTripTime": 0.05,
+    }
+    stats = []
+    for i in range(300):
+        iv = interval(i, ice=ice, transport={"iceState": "connected", "dtlsState": "connected"})
+        iv["audio"]["inbound"].update({f"extra{k}": k * 1.5 for k in range(25)})
+        iv["audio"]["outbound"].update({f"extra{k}": k * 1.5 for k in range(25)})
+        iv["mediaPlayout"] = {"totalSamplesCount": i * 48000, "totalPlayoutDelay": 1.5}
+        stats.append(iv)
+    body = orjson.dumps(payload(n=0, segment=2, flushReason={"type": "buffer-limit"}) | {"stats": stats})
+    assert len(body) > 250_000
+    ctx = UploadContext(hash_key=KEY)
+    parse_upload(body, ctx)
+    t = time.perf_counter()
+    for _ in range(5):
+        reports = parse_upload(body, ctx)
+    per_call = (time.perf_counter() - t) / 5
+    assert len(reports[0].samples) == 300
+    assert per_call < 0.25, f"{per_call * 1000:.1f} ms per 300-interval segment"
