@@ -1,8 +1,9 @@
 """Real WebRTC calls from headless Chromium through a local coturn, one per scenario.
 
-Each scenario places one call (tests/webrtc_testbed.py) and checks the caller's report in the
-icewatch W3C format against what the scenario must produce. The same checks run on the committed
-fixtures under tests/fixtures/chromium/, so those stay what they claim to be.
+Each scenario places one call (tests/webrtc_testbed.py), checks the caller's report in the
+icewatch W3C format against what the scenario must produce, then runs the report through
+``collector.reports.parse_upload`` and checks the canonical CallReport. The same checks run on
+the committed fixtures under tests/fixtures/chromium/, so those stay what they claim to be.
 A missing prerequisite (chromium, coturn, root for network namespaces) fails, never skips.
 """
 
@@ -10,11 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from collector.contract import CallReport, Candidate
+from collector.reports import UploadContext, parse_upload
 from tests.webrtc_testbed import (
     TURN_USER,
     CallRun,
@@ -183,6 +187,90 @@ def check_turn_log(scenario: Scenario, log: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# The canonical CallReport that parse_upload makes of it
+# --------------------------------------------------------------------------------------------
+
+_STATE_KINDS = {
+    "iceconnectionstatechange": "ice",
+    "connectionstatechange": "connection",
+    "icegatheringstatechange": "gathering",
+    "dtlsstatechange": "dtls",
+}
+
+
+def epoch_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def canonical(report: Report) -> CallReport:
+    (call_report,) = parse_upload(json.dumps(report).encode(), UploadContext())
+    return call_report
+
+
+def selected_candidates(call_report: CallReport) -> tuple[Candidate, Candidate]:
+    by_id = {c.id: c for c in call_report.candidates}
+    last = call_report.selected_pairs[-1]
+    local, remote = by_id[last.local_candidate_id], by_id[last.remote_candidate_id]
+    assert (local.is_remote, remote.is_remote) == (False, True)
+    return local, remote
+
+
+def canonical_states(call_report: CallReport, kind: str) -> set[str]:
+    return {s.state for s in call_report.states if s.kind == kind}
+
+
+def check_canonical(scenario: Scenario, report: Report) -> None:
+    call_report = canonical(report)
+    assert call_report.source_format == "w3c"
+    assert call_report.call_id == report["call_id"]
+    assert (call_report.sdk_name, call_report.sdk_version) == ("chromium-testbed", report["sdk"]["version"])
+    assert call_report.browser == "chrome"
+    assert call_report.ice_transport_policy == report["ice_transport_policy"]
+    assert [s.urls for s in call_report.ice_servers] == [s["urls"] for s in report["ice_servers"]]
+    # Every state event is kept with its own time.
+    got = {(s.at, s.kind, s.state) for s in call_report.states}
+    for e in report["events"]:
+        if e["type"] in _STATE_KINDS:
+            assert (epoch_ms(e["at"]), _STATE_KINDS[e["type"]], e["state"]) in got
+    errors = [(e.at, e.url, e.error_code) for e in call_report.candidate_errors]
+    assert errors == [(epoch_ms(e["at"]), e["url"], e["errorCode"]) for e in candidate_errors(report)]
+    assert call_report.samples, "one sample per stats interval"
+
+    if scenario in (Scenario.HOST, Scenario.RELAY_UDP, Scenario.RELAY_TCP):
+        local, remote = selected_candidates(call_report)
+        assert remote.candidate_type == "host"
+        for kind in ("ice", "dtls", "connection"):
+            assert "connected" in canonical_states(call_report, kind)
+        last = call_report.samples[-1]
+        assert (last.ice_state, last.dtls_state) == ("connected", "connected")
+        assert last.rtt_source == "candidate-pair" and last.rtt_ms is not None and last.rtt_ms < 100
+        assert last.packets_received and last.packets_sent
+        if scenario is Scenario.HOST:
+            assert (local.candidate_type, local.relay_protocol) == ("host", None)
+        else:
+            transport = "udp" if scenario is Scenario.RELAY_UDP else "tcp"
+            assert local.candidate_type == "relay"
+            assert (local.relay_protocol, local.relay_protocol_source) == (transport, "relayProtocol")
+            assert local.url == report["ice_servers"][0]["urls"][0]
+    elif scenario is Scenario.DTLS_STALL:
+        local, remote = selected_candidates(call_report)
+        assert (local.candidate_type, remote.candidate_type) == ("host", "host")
+        assert "connected" in canonical_states(call_report, "ice")
+        assert canonical_states(call_report, "dtls") == {"connecting"}
+        assert "connected" not in canonical_states(call_report, "connection")
+        last = call_report.samples[-1]
+        assert (last.ice_state, last.dtls_state, last.packets_received) == ("connected", "connecting", 0)
+    else:  # never connected: no candidate, no pair, every state still `new`
+        expected = {Scenario.WRONG_PASSWORD: 401, Scenario.TURN_STOPPED: 701, Scenario.TURN_STOPPED_UDP: 701}
+        assert {e.error_code for e in call_report.candidate_errors} == {expected[scenario]}
+        assert [c for c in call_report.candidates if not c.is_remote] == []
+        assert call_report.selected_pairs == []
+        for kind in ("ice", "connection", "dtls"):
+            assert canonical_states(call_report, kind) <= {"new"}
+        assert all(s.ice_state in (None, "new") and s.rtt_ms is None for s in call_report.samples)
+
+
+# --------------------------------------------------------------------------------------------
 # Real calls
 # --------------------------------------------------------------------------------------------
 
@@ -221,6 +309,12 @@ def test_real_call_report(call: Callable[[Scenario], CallRun], scenario: Scenari
 
 @pytest.mark.chromium
 @pytest.mark.parametrize("scenario", TESTED, ids=str)
+def test_real_call_canonical_report(call: Callable[[Scenario], CallRun], scenario: Scenario) -> None:
+    check_canonical(scenario, call(scenario).report)
+
+
+@pytest.mark.chromium
+@pytest.mark.parametrize("scenario", TESTED, ids=str)
 def test_real_call_turn_log(call: Callable[[Scenario], CallRun], scenario: Scenario) -> None:
     check_turn_log(scenario, call(scenario).turn_log)
 
@@ -235,4 +329,5 @@ def test_fixture_is_a_real_report_of_its_scenario(scenario: Scenario) -> None:
     path = FIXTURES / f"{scenario.value}.json"
     report = json.loads(path.read_text())
     check_scenario(scenario, report)
+    check_canonical(scenario, report)
     assert report["call_id"] == f"chromium-testbed-{scenario.value}"
