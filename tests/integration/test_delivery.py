@@ -68,9 +68,13 @@ def create_topics(kafka: KafkaService, topics: Topics) -> None:
 
 
 def committed_total(kafka: KafkaService, group: str) -> int:
+    from kafka.errors import KafkaError
+
     admin = kafka.admin()
     try:
-        offsets = admin.list_consumer_group_offsets(group)
+        offsets = admin.list_group_offsets(group).get(group, {})
+    except KafkaError:  # the group coordinator is still starting
+        return 0
     finally:
         admin.close()
     return sum(o.offset for o in offsets.values() if o.offset > 0)
