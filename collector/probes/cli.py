@@ -1,0 +1,139 @@
+"""``icewatch probe``: run the active STUN/TURN probes once (and print them) or on a schedule.
+
+Wire into the ``icewatch`` group with ``main.add_command(probe)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+from pydantic import ValidationError
+
+from collector.contract import ProbeResult
+from collector.errors import IcewatchError
+from collector.probes.settings import ProbeSettings
+from collector.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+
+def load_settings() -> ProbeSettings:
+    """ProbeSettings from the environment; errors name the variable, never echo a value."""
+    try:
+        return ProbeSettings()
+    except ValidationError as exc:
+        parts = []
+        for e in exc.errors():
+            where = "_".join(str(p).upper() for p in e["loc"])
+            parts.append(f"ICEWATCH_PROBES_{where}: {e['msg']}" if where else e["msg"])
+        raise click.ClickException("invalid probe settings: " + "; ".join(parts)) from None
+
+
+def build_publisher() -> Publisher:
+    """The Kafka publisher of the collector settings (ICEWATCH_KAFKA__BOOTSTRAP)."""
+    from collector.kafka_publisher import KafkaPublisher
+    from collector.settings import CollectorSettings
+
+    try:
+        cs = CollectorSettings()
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid collector settings: {exc.errors()[0]['msg']}") from None
+    if cs.kafka is None:
+        raise click.ClickException(
+            "ICEWATCH_KAFKA__BOOTSTRAP is not set: scheduled probes publish to Kafka (use --once to just print)"
+        )
+    return KafkaPublisher(cs.kafka, cs.topics, cs.source_host)
+
+
+def format_table(results: list[ProbeResult]) -> str:
+    header = ("server", "kind", "transport", "target", "result", "code", "latency_ms", "error")
+    rows = [header]
+    for r in results:
+        rows.append(
+            (
+                r.server_id,
+                r.kind,
+                r.transport,
+                r.target,
+                "ok" if r.success else "FAIL",
+                "" if r.error_code is None else str(r.error_code),
+                "" if r.latency_ms is None else f"{r.latency_ms:.1f}",
+                r.error or "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+@click.command("probe")
+@click.option(
+    "--inventory",
+    "inventory_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Fleet inventory YAML (servers to probe).",
+)
+@click.option("--once", is_flag=True, help="Probe every target once, print the results and exit (publishes nothing).")
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON lines (ProbeResult objects).")
+def probe(inventory_path: Path, once: bool, as_json: bool) -> None:
+    """Active STUN Binding / TURN Allocate probes against every server of the fleet inventory.
+
+    Settings: ICEWATCH_PROBES_* (interval, timeout, TURN credentials or REST secret, vantage).
+    With --once the exit status is 1 when any probe failed. Without it, probe rounds run every
+    ICEWATCH_PROBES_INTERVAL_S seconds and are published to Kafka until interrupted.
+    """
+    from collector.probes.scheduler import ProbeScheduler
+    from processors.inventory import load_inventory
+
+    settings = load_settings()
+    try:
+        inventory = load_inventory(inventory_path)
+    except IcewatchError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    if once:
+        scheduler = ProbeScheduler(inventory, settings, _NoPublisher())
+        results = scheduler.probe_all()
+        if as_json:
+            for r in results:
+                click.echo(r.model_dump_json())
+        else:
+            click.echo(format_table(results))
+        if any(not r.success for r in results):
+            sys.exit(1)
+        return
+
+    publisher = build_publisher()
+    scheduler = ProbeScheduler(inventory, settings, publisher)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    scheduler.start()
+    try:
+        stop.wait()
+    finally:
+        scheduler.shutdown()
+        publisher.close()
+        if scheduler.pending:
+            log.warning("%d probe result(s) were not published before exit", scheduler.pending)
+
+
+class _NoPublisher:
+    """--once prints instead of publishing."""
+
+    def publish(self, payloads: object, tenant: str = "default") -> None:
+        raise AssertionError("--once does not publish")
+
+    def close(self) -> None:
+        pass
+
