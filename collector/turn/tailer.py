@@ -268,9 +268,8 @@ class FileTailer:
             return 0
         total = 0
         while True:
+            self._check_truncation()  # before reading: a rewritten file must not be read mid-line
             total += self._drain()
-            if self._check_truncation():
-                continue
             try:
                 st = self.path.stat()
             except FileNotFoundError:
