@@ -31,7 +31,8 @@ _MONTHS = {
 _RFC5424 = re.compile(r"<\d{1,3}>1 (\S+) (\S+) (\S+) (\S+) \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?$", re.S)
 # [<PRI>]Mmm dd hh:mm:ss [host] tag[pid]: MSG
 _RFC3164 = re.compile(
-    r"(?:<\d{1,3}>)?([A-Z][a-z]{2}) ( \d|\d\d) (\d\d):(\d\d):(\d\d) (?:([^\s:\[\]]+) )?([^\s:\[]+)(?:\[(\d+)\])?: ?(.*)$",
+    r"(?:<\d{1,3}>)?([A-Z][a-z]{2}) ( \d|\d\d) (\d\d):(\d\d):(\d\d) "
+    r"(?:([^\s:\[\]]+) )?([^\s:\[]+)(?:\[(\d+)\])?: ?(.*)$",
     re.S,
 )
 # journalctl -o short-iso / rsyslog high precision: ISO host tag[pid]: MSG
