@@ -156,8 +156,42 @@ def test_kill_9_processor_mid_stream_exactly_once(kafka: KafkaService, tmp_path:
         assert sink.query("SELECT uniqExactIfMerge(relayed) AS n FROM call_minute")[0]["n"] == total
         assert sink.query("SELECT count() AS n FROM call_samples FINAL")[0]["n"] == 3 * total
         assert sink.query("SELECT uniqExactMerge(samples) AS n FROM rtt_band_minute")[0]["n"] == 3 * total
+        before = snapshot(sink)
     finally:
         sink.close()
+
+    # Replaying the topic from offset 0 (a new consumer group) leaves every table and rollup unchanged.
+    replay_env = processor_env(kafka, topics, tmp_path / "data", group + "-replay")
+    proc = start_processor(replay_env, log)
+    try:
+        wait_for(lambda: committed_total(kafka, group + "-replay") >= total, 180, "replay committed", proc, log)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    sink = ChdbSink(tmp_path / "data" / "store")
+    try:
+        assert snapshot(sink) == before
+    finally:
+        sink.close()
+
+
+SNAPSHOT_QUERIES = {
+    "calls": "SELECT count() AS n, groupBitXor(cityHash64(*)) AS h FROM calls FINAL",
+    "call_samples": "SELECT count() AS n, groupBitXor(cityHash64(*)) AS h FROM call_samples FINAL",
+    "candidates": "SELECT count() AS n, groupBitXor(cityHash64(*)) AS h FROM candidates FINAL",
+    "call_minute": "SELECT minute, client_region, path_class, uniqExactMerge(calls) AS c, "
+    "uniqExactIfMerge(relayed) AS r, uniqExactIfMerge(dtls_stall) AS d FROM call_minute "
+    "GROUP BY ALL ORDER BY ALL",
+    "rtt_band_minute": "SELECT minute, rtt_band, uniqExactMerge(samples) AS s FROM rtt_band_minute "
+    "GROUP BY ALL ORDER BY ALL",
+    "ingest_minute": "SELECT minute, uniqExactMerge(reports) AS r FROM ingest_minute GROUP BY ALL ORDER BY ALL",
+}
+
+
+def snapshot(sink: ChdbSink) -> dict[str, list[dict[str, Any]]]:
+    return {name: sink.query(sql) for name, sql in SNAPSHOT_QUERIES.items()}
 
 
 @pytest.fixture()
