@@ -1,0 +1,106 @@
+# ruff: noqa: E501 - real-shaped syslog lines are long
+"""Syslog receiver over real sockets on 127.0.0.1: UDP, TCP octet-counted and newline framing,
+dead letters for lines that are not coturn's, retry while the publisher is unavailable."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from collector.contract import DeadLetter, Model, TurnEvent
+from collector.errors import BrokerUnavailable
+from collector.turn.coturn import CoturnParser
+from collector.turn.syslog_server import SyslogServer, split_frames
+
+L1 = "<14>May 18 06:37:28 turn-a turnserver[1304]: 245431: session 001000000000001750: usage: realm=<r>, username=<u>, rp=1, rb=2, sp=3, sb=4"
+L2 = "<14>1 2026-05-18T06:37:29Z turn-a turnserver 1304 - - 245432: session 001000000000001750: delete: realm=<r>, username=<u>"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.items: list[Model] = []
+        self.fail_next = 0
+        self.lock = threading.Lock()
+
+    def publish(self, payloads: Sequence[Model], tenant: str = "default") -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise BrokerUnavailable("down", retry_after=0.05)
+        with self.lock:
+            self.items.extend(payloads)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture()
+def server() -> Iterator[tuple[SyslogServer, Recorder]]:
+    rec = Recorder()
+    srv = SyslogServer(rec, lambda sender: CoturnParser(f"srv-{sender}", b"k"), flush_interval=0.05)
+    srv.start()
+    yield srv, rec
+    srv.stop()
+
+
+def wait_for(rec: Recorder, n: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(rec.items) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_listens_on_loopback_only(server: tuple[SyslogServer, Recorder]) -> None:
+    srv, _ = server
+    assert srv.udp_address is not None and srv.udp_address[0] == "127.0.0.1"
+    assert srv.tcp_address is not None and srv.tcp_address[0] == "127.0.0.1"
+
+
+def test_udp(server: tuple[SyslogServer, Recorder]) -> None:
+    srv, rec = server
+    assert srv.udp_address is not None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(L1.encode(), srv.udp_address)
+        s.sendto(L2.encode(), srv.udp_address)
+    wait_for(rec, 2)
+    evs = [i for i in rec.items if isinstance(i, TurnEvent)]
+    assert [e.kind for e in evs] == ["usage", "allocation"]
+    assert {e.server_id for e in evs} == {"srv-turn-a"}
+    assert evs[0].process_key == evs[1].process_key  # same sender process (pid 1304)
+    assert len({e.event_id for e in evs}) == 2
+
+
+def test_tcp_octet_counted_and_newline_framing(server: tuple[SyslogServer, Recorder]) -> None:
+    srv, rec = server
+    assert srv.tcp_address is not None
+    m1, m2 = L1.encode(), L2.encode()
+    payload = f"{len(m1)} ".encode() + m1 + m2 + b"\n" + b"[info] not coturn at all\n"
+    with socket.create_connection(srv.tcp_address) as s:
+        s.sendall(payload[:17])  # frames split across reads
+        time.sleep(0.05)
+        s.sendall(payload[17:])
+    wait_for(rec, 3)
+    kinds = [i.kind if isinstance(i, TurnEvent) else "dead" for i in rec.items]
+    assert kinds == ["usage", "allocation", "dead"]
+    dl = rec.items[2]
+    assert isinstance(dl, DeadLetter) and dl.stage == "syslog"
+
+
+def test_publisher_unavailable_is_retried(server: tuple[SyslogServer, Recorder]) -> None:
+    srv, rec = server
+    rec.fail_next = 2
+    assert srv.udp_address is not None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(L1.encode(), srv.udp_address)
+    wait_for(rec, 1)
+    assert srv.flush()
+    assert len(rec.items) == 1 and rec.fail_next == 0
+
+
+def test_split_frames() -> None:
+    msgs, used = split_frames(b"5 hello3 abcxyz\npartial")
+    assert msgs == [b"hello", b"abc", b"xyz"] and used == len(b"5 hello3 abcxyz\n")
+    msgs, used = split_frames(b"10 short")
+    assert msgs == [] and used == 0
