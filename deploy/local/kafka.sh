@@ -73,7 +73,8 @@ fetch() {
   local started=$SECONDS
   if ! "$MVN" -q -B -Dstyle.color=never -f "$HERE/kafka/pom.xml" "$DEPENDENCY_PLUGIN:copy-dependencies" \
       -Dkafka.version="$KAFKA_VERSION" -Dlog4j.version="$LOG4J_VERSION" \
-      -DincludeScope=runtime -DoutputDirectory="$staging/libs" ${MVN_ARGS:-}; then
+      -DincludeScope=runtime -DoutputDirectory="$staging/libs" ${MVN_ARGS:-} 2>&1 \
+      | sed -u $'s/\e\\[[0-9;]*m//g'; then  # Maven 3.8 prints colour resets even with -B
     rm -rf "$staging"
     die "mvn could not resolve kafka_2.13:$KAFKA_VERSION (see the Maven output above)"
   fi
