@@ -131,6 +131,7 @@ def _reports(
             ice_servers=pc.ice_servers,
             ice_transport_policy=pc.policy,
             started_at=pc.created_at,
+            ended_at=pc.closed_at,
         )
         out.append(build_report(meta, pc.snapshots, pc.events))
     return out

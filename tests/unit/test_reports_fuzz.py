@@ -1,0 +1,171 @@
+"""parse_upload on arbitrary input returns reports or raises InvalidInput, never anything else.
+
+The tests call the dispatcher underneath parse_upload's last-resort wrapper, so a parser bug
+(KeyError, TypeError, ...) fails here instead of being hidden as "malformed input".
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector.contract import CallReport
+from collector.errors import InvalidInput
+from collector.reports import UploadContext, _parse, parse_upload
+
+FORMATS = st.sampled_from([None, "telnyx", "w3c", "webrtc-internals", "rtcstats"])
+KEYS = st.sampled_from(
+    [
+        "summary",
+        "stats",
+        "callId",
+        "intervalStartUtc",
+        "intervalEndUtc",
+        "audio",
+        "inbound",
+        "outbound",
+        "connection",
+        "ice",
+        "transport",
+        "local",
+        "remote",
+        "candidateType",
+        "roundTripTimeAvg",
+        "segment",
+        "flushReason",
+        "packetsSent",
+        "bytesReceived",
+        "packetsLost",
+        "jitterAvg",
+        "iceState",
+        "dtlsState",
+        "call_id",
+        "snapshots",
+        "timestamp",
+        "events",
+        "at",
+        "type",
+        "state",
+        "candidate",
+        "errorCode",
+        "id",
+        "selectedCandidatePairId",
+        "localCandidateId",
+        "remoteCandidateId",
+        "currentRoundTripTime",
+        "PeerConnections",
+        "updateLog",
+        "values",
+        "startTime",
+        "value",
+        "android_extra",
+        "connectionTimeline",
+        "iceServers",
+        "urls",
+        "relayProtocol",
+        "priority",
+        "url",
+        "port",
+        "selected",
+        "format",
+        "ice_servers",
+    ]
+)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(
+        [
+            "2026-01-01T00:00:00Z",
+            "transport",
+            "candidate-pair",
+            "local-candidate",
+            "relay",
+            "connected",
+            "getstats",
+            "PC_0",
+            "candidate:1 1 udp 2 1.2.3.4 5 typ host",
+            "w3c",
+            "[1,2]",
+            '"x"',
+            "{}",
+        ]
+    )
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(KEYS | st.text(max_size=5), inner, max_size=6),
+    max_leaves=25,
+)
+
+
+def dumps(doc: Any) -> bytes:
+    """stdlib JSON: it also writes integers beyond 64 bits, which clients may send."""
+    return json.dumps(doc).encode()
+
+
+def check(body: bytes, fmt: str | None) -> None:
+    ctx = UploadContext(format_hint=fmt, hash_key=b"k")
+    try:
+        reports = _parse(body, ctx)
+    except InvalidInput:
+        return
+    for r in reports:
+        assert isinstance(r, CallReport)
+        CallReport.model_validate(r.model_dump())
+    assert parse_upload(body, ctx) == reports
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300), FORMATS)
+def test_arbitrary_bytes(body: bytes, fmt: str | None) -> None:
+    check(body, fmt)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(JSON, FORMATS)
+def test_arbitrary_json(doc: Any, fmt: str | None) -> None:
+    check(dumps(doc), fmt)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(JSON, min_size=1, max_size=5), min_size=1, max_size=6), st.booleans())
+def test_arbitrary_ndjson_dumps(rows: list[list[Any]], v3: bool) -> None:
+    lines = b"\n".join(dumps(r) for r in rows)
+    if v3:
+        lines = b"RTCStatsDump\n{}\n" + lines
+    check(lines, None)
+    check(gzip.compress(lines), "rtcstats")
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"intervalStartUtc": SCALARS, "connection": JSON, "ice": JSON, "transport": JSON, "audio": JSON},
+            optional={"intervalEndUtc": SCALARS, "remoteRtcp": JSON},
+        ),
+        max_size=4,
+    ),
+    JSON,
+)
+def test_telnyx_shaped(stats: list[dict[str, Any]], summary: Any) -> None:
+    check(dumps({"summary": summary, "stats": stats}), None)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.fixed_dictionaries({"timestamp": SCALARS, "stats": st.lists(st.dictionaries(KEYS, SCALARS), max_size=4)})
+    ),
+    st.lists(st.dictionaries(KEYS, JSON, max_size=5), max_size=4),
+)
+def test_w3c_shaped(snapshots: list[Any], events: list[Any]) -> None:
+    check(dumps({"call_id": "c", "snapshots": snapshots, "events": events}), None)
