@@ -186,7 +186,9 @@ def tls_context(options: ProbeOptions) -> ssl.SSLContext:
     return ctx
 
 
-def _open(host: str, port: int, transport: Transport, options: ProbeOptions, deadline: float) -> _Channel:
+def _open(
+    host: str, port: int, transport: Transport, options: ProbeOptions, deadline: float, ctx: ssl.SSLContext | None
+) -> _Channel:
     if transport == "udp":
         return _UdpChannel(host, port, deadline, options.initial_rto_s)
     family, _, _, _, addr = _resolve(host, port, socket.SOCK_STREAM)
@@ -201,7 +203,7 @@ def _open(host: str, port: int, transport: Transport, options: ProbeOptions, dea
         if transport == "tls":
             sock.settimeout(_remaining(deadline))
             try:
-                sock = tls_context(options).wrap_socket(sock, server_hostname=options.tls_server_name or host)
+                sock = (ctx or tls_context(options)).wrap_socket(sock, server_hostname=options.tls_server_name or host)
             except TimeoutError as exc:
                 raise _Timeout from exc
         return _StreamChannel(sock)
@@ -244,11 +246,15 @@ def _ms(start: float) -> float:
 def stun_binding(host: str, port: int, transport: Transport, options: ProbeOptions | None = None) -> Outcome:
     """One STUN Binding transaction."""
     options = options or ProbeOptions()
+    try:
+        ctx = tls_context(options) if transport == "tls" else None  # not part of the latency
+    except (OSError, ssl.SSLError) as exc:
+        return Outcome(False, error=f"tls: {exc}")
     deadline = time.monotonic() + options.timeout_s
     start = time.perf_counter()
     channel: _Channel | None = None
     try:
-        channel = _open(host, port, transport, options, deadline)
+        channel = _open(host, port, transport, options, deadline, ctx)
         tid = stun.new_transaction_id()
         resp = channel.transact(stun.binding_request(tid, software=options.software), tid, Method.BINDING, deadline)
         latency = _ms(start)
@@ -272,11 +278,15 @@ def turn_allocate(
     """A TURN Allocate (UDP relay): unauthenticated first, then with long-term credentials after
     the 401 challenge (one retry on 438 Stale Nonce); a granted allocation is released at once."""
     options = options or ProbeOptions()
+    try:
+        ctx = tls_context(options) if transport == "tls" else None  # not part of the latency
+    except (OSError, ssl.SSLError) as exc:
+        return Outcome(False, error=f"tls: {exc}")
     deadline = time.monotonic() + options.timeout_s
     start = time.perf_counter()
     channel: _Channel | None = None
     try:
-        channel = _open(host, port, transport, options, deadline)
+        channel = _open(host, port, transport, options, deadline, ctx)
         tid = stun.new_transaction_id()
         request = stun.allocate_request(tid, software=options.software)
         resp = channel.transact(request, tid, Method.ALLOCATE, deadline)
