@@ -136,4 +136,3 @@ class _NoPublisher:
 
     def close(self) -> None:
         pass
-
