@@ -1,6 +1,9 @@
 // One call between two RTCPeerConnections in this page; resolves to the caller's report in the
 // icewatch W3C format (as a JSON string). The harness appends a call of icewatchCall(config):
-//   config = {callId, sdkVersion, callerConfig: RTCConfiguration, seconds}
+//   config = {callId, sdkVersion, callerConfig: RTCConfiguration, seconds, waitForCandidateType}
+// waitForCandidateType (optional, e.g. "srflx"): the offer reaches the callee only once the caller
+// has gathered a candidate of that type (at most 3 s). Chromium 156 ends gathering when ICE
+// connects, so a STUN answer slower than the host pair's checks would otherwise be lost.
 // The callee has no ICE servers and the default policy, so what the caller gathers decides the path.
 async function icewatchCall(config) {
   const events = [];
@@ -62,9 +65,18 @@ async function icewatchCall(config) {
     t.addEventListener("statechange", () => log("dtlsstatechange", {state: t.state}));
   };
 
+  const wanted = new Promise((resolve) => {
+    if (!config.waitForCandidateType) return resolve();
+    setTimeout(resolve, 3000);
+    caller.addEventListener("icecandidate", (e) => {
+      if (e.candidate && e.candidate.type === config.waitForCandidateType) resolve();
+    });
+  });
+
   const offer = await caller.createOffer();
   await caller.setLocalDescription(offer);
   watchDtls();
+  await wanted;
   await callee.setRemoteDescription(offer);
   await flushToCallee();
   const answer = await callee.createAnswer();

@@ -78,9 +78,10 @@ class TestbedError(RuntimeError):
 
 
 class Scenario(enum.StrEnum):
-    """What the caller's RTCConfiguration and the TURN server look like."""
+    """What the caller's RTCConfiguration and its network look like."""
 
     HOST = "host"  # no ICE servers: host candidates only
+    SRFLX = "srflx"  # coturn as STUN server behind a one-rule SNAT: host + srflx gathered, host pair used
     RELAY_UDP = "relay_udp"  # iceTransportPolicy relay, turn:...?transport=udp
     RELAY_TCP = "relay_tcp"  # iceTransportPolicy relay, turn:...?transport=tcp
     WRONG_PASSWORD = "wrong_password"  # relay over UDP with a wrong credential: 401
@@ -91,10 +92,11 @@ class Scenario(enum.StrEnum):
 
 @dataclass(frozen=True)
 class _ScenarioSpec:
-    transport: str | None  # TURN URL transport; None = no ICE servers
+    url: str | None  # the caller's one ICE server ({addr}, {port} filled in); None = no ICE servers
     password: str = TURN_PASSWORD
     stop_turn_first: bool = False
-    nft_ruleset: str | None = None  # loaded into the namespace before Chromium starts
+    nft_ruleset: str | None = None  # loaded into the namespace before Chromium starts ($PORT filled in)
+    wait_for_candidate: str | None = None  # the callee gets the offer once the caller gathered one of these
 
 
 # Drops every UDP datagram whose first payload byte is 20..63: DTLS by the RFC 7983
@@ -106,15 +108,28 @@ DROP_DTLS = """table inet icewatch_testbed {
   }
 }
 """
+# Chromium drops a srflx candidate equal to its host address. Rewriting the source of what goes
+# to the STUN server to MAPPED_ADDRESS (held on lo, where Chromium gathers nothing) makes coturn
+# report a distinct mapped address, as a NAT would.
+MAPPED_ADDRESS = "198.18.1.1"
+SNAT_TO_STUN = f"""table ip icewatch_testbed_nat {{
+  chain postrouting {{
+    type nat hook postrouting priority srcnat; policy accept;
+    ip daddr {NS_ADDRESS} udp dport $PORT snat to {MAPPED_ADDRESS}
+  }}
+}}
+"""
 
-
+_TURN_UDP = "turn:{addr}:{port}?transport=udp"
+_TURN_TCP = "turn:{addr}:{port}?transport=tcp"
 _SPECS: dict[Scenario, _ScenarioSpec] = {
     Scenario.HOST: _ScenarioSpec(None),
-    Scenario.RELAY_UDP: _ScenarioSpec("udp"),
-    Scenario.RELAY_TCP: _ScenarioSpec("tcp"),
-    Scenario.WRONG_PASSWORD: _ScenarioSpec("udp", password="not-the-password"),
-    Scenario.TURN_STOPPED: _ScenarioSpec("tcp", stop_turn_first=True),
-    Scenario.TURN_STOPPED_UDP: _ScenarioSpec("udp", stop_turn_first=True),
+    Scenario.SRFLX: _ScenarioSpec("stun:{addr}:{port}", nft_ruleset=SNAT_TO_STUN, wait_for_candidate="srflx"),
+    Scenario.RELAY_UDP: _ScenarioSpec(_TURN_UDP),
+    Scenario.RELAY_TCP: _ScenarioSpec(_TURN_TCP),
+    Scenario.WRONG_PASSWORD: _ScenarioSpec(_TURN_UDP, password="not-the-password"),
+    Scenario.TURN_STOPPED: _ScenarioSpec(_TURN_TCP, stop_turn_first=True),
+    Scenario.TURN_STOPPED_UDP: _ScenarioSpec(_TURN_UDP, stop_turn_first=True),
     Scenario.DTLS_STALL: _ScenarioSpec(None, nft_ruleset=DROP_DTLS),
 }
 
@@ -390,10 +405,12 @@ def _drive(devtools_port: int, page_url: str, call_config: dict[str, Any], timeo
         client.close()
 
 
-def _caller_config(spec: _ScenarioSpec, turn_port: int) -> dict[str, Any]:
-    if spec.transport is None:
+def _caller_config(spec: _ScenarioSpec, port: int) -> dict[str, Any]:
+    if spec.url is None:
         return {"iceServers": [], "iceTransportPolicy": "all"}
-    url = f"turn:{NS_ADDRESS}:{turn_port}?transport={spec.transport}"
+    url = spec.url.format(addr=NS_ADDRESS, port=port)
+    if url.startswith("stun:"):
+        return {"iceServers": [{"urls": [url]}], "iceTransportPolicy": "all"}
     return {
         "iceServers": [{"urls": [url], "username": TURN_USER, "credential": spec.password}],
         "iceTransportPolicy": "relay",
@@ -444,11 +461,13 @@ def _call_in(netns: str, scenario: Scenario, spec: _ScenarioSpec, seconds: int, 
     processes: list[subprocess.Popen[bytes]] = []
     server: http.server.ThreadingHTTPServer | None = None
     try:
-        if spec.nft_ruleset is not None:
-            _nft(netns, spec.nft_ruleset)
         turn_port = in_netns(netns, lambda: _free_port(NS_ADDRESS), timeout=5)
+        if spec.nft_ruleset is not None:
+            if MAPPED_ADDRESS in spec.nft_ruleset:
+                _ip("-n", netns, "addr", "add", f"{MAPPED_ADDRESS}/32", "dev", "lo")
+            _nft(netns, spec.nft_ruleset.replace("$PORT", str(turn_port)))
         turn_log: Path | None = None
-        if spec.transport is not None:
+        if spec.url is not None:
             turn, turn_log = _start_turnserver(netns, turn_port, workdir)
             processes.append(turn)
             if spec.stop_turn_first:
@@ -458,7 +477,12 @@ def _call_in(netns: str, scenario: Scenario, spec: _ScenarioSpec, seconds: int, 
         server = in_netns(netns, lambda: _page_server(html), timeout=5)
         threading.Thread(target=server.serve_forever, name="testbed-page", daemon=True).start()
         page_url = f"http://127.0.0.1:{server.server_address[1]}/"
-        call_config = {"callId": call_id, "callerConfig": _caller_config(spec, turn_port), "seconds": seconds}
+        call_config = {
+            "callId": call_id,
+            "callerConfig": _caller_config(spec, turn_port),
+            "seconds": seconds,
+            "waitForCandidateType": spec.wait_for_candidate,
+        }
         timeout = seconds + 30.0
         text = in_netns(netns, lambda: _drive(devtools_port, page_url, call_config, timeout), timeout + 15)
     finally:

@@ -20,6 +20,8 @@ import pytest
 from collector.contract import CallReport, Candidate
 from collector.reports import UploadContext, parse_upload
 from tests.webrtc_testbed import (
+    MAPPED_ADDRESS,
+    NS_ADDRESS,
     TURN_USER,
     CallRun,
     Scenario,
@@ -33,6 +35,7 @@ TESTED = [s for s in Scenario if s is not Scenario.TURN_STOPPED_UDP]  # UDP 701 
 # Connected calls run long enough for several RTT samples; failures show at once.
 SECONDS = {
     Scenario.HOST: 5,
+    Scenario.SRFLX: 3,
     Scenario.RELAY_UDP: 5,
     Scenario.RELAY_TCP: 5,
     Scenario.WRONG_PASSWORD: 3,
@@ -137,7 +140,7 @@ def check_scenario(scenario: Scenario, report: Report) -> None:
     assert w3c_format_problems(report) == []
     assert report["sdk"]["name"] == "chromium-testbed"
     assert report["sdk"]["version"].split(".")[0].isdigit()
-    relay = scenario not in (Scenario.HOST, Scenario.DTLS_STALL)
+    relay = scenario not in (Scenario.HOST, Scenario.SRFLX, Scenario.DTLS_STALL)
     assert report["ice_transport_policy"] == ("relay" if relay else "all")
     if scenario is Scenario.DTLS_STALL:
         assert report["ice_servers"] == []
@@ -152,7 +155,15 @@ def check_scenario(scenario: Scenario, report: Report) -> None:
         assert local_candidate_types(report) == {"host"}
         return
     (url,) = report["ice_servers"][0]["urls"]
-    if scenario in (Scenario.RELAY_UDP, Scenario.RELAY_TCP):
+    if scenario is Scenario.SRFLX:
+        assert url.startswith("stun:")
+        assert_connected(report)
+        _, local, remote = selected_pair(report)
+        assert (local["candidateType"], remote["candidateType"]) == ("host", "host")
+        assert local_candidate_types(report) == {"host", "srflx"}
+        (srflx,) = [s for s in of_type(final_stats(report), "local-candidate") if s["candidateType"] == "srflx"]
+        assert (srflx["address"], srflx["relatedAddress"], srflx["url"]) == (MAPPED_ADDRESS, NS_ADDRESS, url)
+    elif scenario in (Scenario.RELAY_UDP, Scenario.RELAY_TCP):
         transport = "udp" if scenario is Scenario.RELAY_UDP else "tcp"
         assert url.startswith("turn:") and url.endswith(f"?transport={transport}")
         assert_connected(report)
@@ -184,6 +195,9 @@ def check_turn_log(scenario: Scenario, log: str) -> None:
         assert "ALLOCATE processed, success" not in log
     elif scenario is Scenario.TURN_STOPPED:
         assert "session " not in log  # stopped before the call: no session at all
+    elif scenario is Scenario.SRFLX:
+        assert f"UDP listener opened on: {NS_ADDRESS}" in log  # answered STUN Binding only
+        assert "ALLOCATE" not in log
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,7 +250,7 @@ def check_canonical(scenario: Scenario, report: Report) -> None:
     assert errors == [(epoch_ms(e["at"]), e["url"], e["errorCode"]) for e in candidate_errors(report)]
     assert call_report.samples, "one sample per stats interval"
 
-    if scenario in (Scenario.HOST, Scenario.RELAY_UDP, Scenario.RELAY_TCP):
+    if scenario in (Scenario.HOST, Scenario.SRFLX, Scenario.RELAY_UDP, Scenario.RELAY_TCP):
         local, remote = selected_candidates(call_report)
         assert remote.candidate_type == "host"
         for kind in ("ice", "dtls", "connection"):
@@ -245,8 +259,13 @@ def check_canonical(scenario: Scenario, report: Report) -> None:
         assert (last.ice_state, last.dtls_state) == ("connected", "connected")
         assert last.rtt_source == "candidate-pair" and last.rtt_ms is not None and last.rtt_ms < 100
         assert last.packets_received and last.packets_sent
-        if scenario is Scenario.HOST:
+        if scenario in (Scenario.HOST, Scenario.SRFLX):
             assert (local.candidate_type, local.relay_protocol) == ("host", None)
+            gathered = {c.candidate_type for c in call_report.candidates if not c.is_remote}
+            assert gathered == ({"host", "srflx"} if scenario is Scenario.SRFLX else {"host"})
+            if scenario is Scenario.SRFLX:
+                (srflx,) = [c for c in call_report.candidates if c.candidate_type == "srflx"]
+                assert (srflx.address, srflx.url) == (MAPPED_ADDRESS, report["ice_servers"][0]["urls"][0])
         else:
             transport = "udp" if scenario is Scenario.RELAY_UDP else "tcp"
             assert local.candidate_type == "relay"
