@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from collector.contract import ProbeResult
 from collector.errors import IcewatchError
+from collector.probes.scheduler import ProbeScheduler
 from collector.probes.settings import ProbeSettings
 from collector.publisher import Publisher
 
@@ -80,7 +81,7 @@ def format_table(results: list[ProbeResult]) -> str:
     help="Fleet inventory YAML (servers to probe).",
 )
 @click.option("--once", is_flag=True, help="Probe every target once, print the results and exit (publishes nothing).")
-@click.option("--json", "as_json", is_flag=True, help="Print results as JSON lines (ProbeResult objects).")
+@click.option("--json", "as_json", is_flag=True, help="With --once: print JSON lines (ProbeResult objects).")
 def probe(inventory_path: Path, once: bool, as_json: bool) -> None:
     """Active STUN Binding / TURN Allocate probes against every server of the fleet inventory.
 
@@ -88,7 +89,6 @@ def probe(inventory_path: Path, once: bool, as_json: bool) -> None:
     With --once the exit status is 1 when any probe failed. Without it, probe rounds run every
     ICEWATCH_PROBES_INTERVAL_S seconds and are published to Kafka until interrupted.
     """
-    from collector.probes.scheduler import ProbeScheduler
     from processors.inventory import load_inventory
 
     settings = load_settings()
@@ -110,20 +110,27 @@ def probe(inventory_path: Path, once: bool, as_json: bool) -> None:
         return
 
     publisher = build_publisher()
-    scheduler = ProbeScheduler(inventory, settings, publisher)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        run_scheduled(ProbeScheduler(inventory, settings, publisher), stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        publisher.close()
+
+
+def run_scheduled(scheduler: ProbeScheduler, stop: threading.Event) -> None:
+    """Run probe rounds in the background until ``stop`` is set, then publish what is pending."""
     scheduler.start()
     try:
         stop.wait()
     finally:
         scheduler.shutdown()
-        publisher.close()
         if scheduler.pending:
             log.warning("%d probe result(s) were not published before exit", scheduler.pending)
 

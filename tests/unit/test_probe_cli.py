@@ -87,3 +87,26 @@ def test_scheduled_mode_needs_kafka(tmp_path: Path, env: None, monkeypatch: pyte
     inv = inventory(tmp_path, 1, 1)
     result = CliRunner().invoke(cli.probe, ["--inventory", str(inv)])
     assert result.exit_code != 0 and "ICEWATCH_KAFKA__BOOTSTRAP" in result.output
+
+
+def test_scheduled_mode_publishes_until_stopped(tmp_path: Path, env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from collector.probes.scheduler import ProbeScheduler
+    from collector.probes.settings import ProbeSettings
+    from processors.inventory import load_inventory
+    from tests.unit.test_probe_scheduler import RecordingPublisher
+
+    monkeypatch.setenv("ICEWATCH_PROBES_INTERVAL_S", "1")
+    pub = RecordingPublisher()
+    stop = threading.Event()
+    with fake_server(Behaviour()) as srv:
+        inv = load_inventory(inventory(tmp_path, srv.udp_port, srv.tcp_port))
+        scheduler = ProbeScheduler(inv, ProbeSettings(), pub)
+        timer = threading.Timer(2.5, stop.set)
+        timer.start()
+        cli.run_scheduled(scheduler, stop)
+    assert not scheduler.running
+    assert len(pub.batches) >= 2
+    assert all(len(batch) == 4 for batch, _ in pub.batches)
+    assert all(isinstance(r, ProbeResult) and r.success for batch, _ in pub.batches for r in batch)
