@@ -12,14 +12,17 @@ Shared by the W3C, webrtc-internals and rtcstats parsers. Rules:
   selected pair; ``packets_lost`` is summed over inbound-rtp streams.
 - ICE and DTLS states come from the events; for a kind without any event they are derived from
   the transport's ``iceState``/``dtlsState`` whenever the value changes.
-- Sample ``i`` covers (snapshot ``i-1``, snapshot ``i``]; the first one has no ``end``.
+- Sample ``i`` covers (snapshot ``i-1``, snapshot ``i``]. The first covers the time since the peer
+  connection started (its counters count from there): from the earliest event when that is
+  before the first snapshot, else one snapshot spacing (1 s when there is a single snapshot).
+  Every sample therefore has a distinct ``start`` and an ``end``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from collector.contract import (
@@ -142,6 +145,21 @@ def _merge_candidates(from_stats: dict[str, Candidate], from_events: Iterable[Ca
     return list(merged.values())
 
 
+def _first_start(meta: SeriesMeta, series: list[Snapshot], events: SeriesEvents) -> datetime:
+    """Where the first sample's interval begins (see the module docstring)."""
+    if not series:
+        return datetime.max.replace(tzinfo=UTC)  # unused: no samples
+    t0 = series[0][0]
+    earlier = [s.at for s in events.states if s.at < t0]
+    earlier += [c.gathered_at for c in events.candidates if c.gathered_at is not None and c.gathered_at < t0]
+    if meta.started_at is not None and meta.started_at < t0:
+        earlier.append(meta.started_at)
+    if earlier:
+        return min(earlier)
+    gap = series[1][0] - t0 if len(series) > 1 and series[1][0] > t0 else timedelta(seconds=1)
+    return t0 - gap
+
+
 def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: SeriesEvents) -> CallReport:
     series = sorted(snapshots, key=lambda s: s[0])
     stats_candidates: dict[str, Candidate] = {}
@@ -152,7 +170,7 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
     last_state: dict[StateKind, str] = {}
     deltas = DeltaTracker()
     reported_changes: int | None = None
-    prev_t: datetime | None = None
+    prev_t = _first_start(meta, series, events)
 
     for t, stats in series:
         transports: list[tuple[str, StatsObject]] = []
@@ -234,8 +252,8 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
 
         samples.append(
             Sample(
-                start=prev_t if prev_t is not None else t,
-                end=t if prev_t is not None else None,
+                start=prev_t,
+                end=t,
                 rtt_ms=None if rtt_s is None else rtt_s * 1000.0,
                 rtt_source=rtt_source,
                 jitter_ms=_pick_jitter([s for _, s in inbound]),

@@ -64,6 +64,9 @@ def test_every_file_parses_or_is_rejected_clearly(path: Path) -> None:
         assert r.call_id == f"{path.stem}:{r.peer_connection_id}"
         assert r.samples, f"{r.call_id}: no samples"
         assert all(s.start.tzinfo is not None for s in r.samples)
+        # Processors deduplicate samples by start (resent segments): starts must be distinct.
+        assert len({s.start for s in r.samples}) == len(r.samples)
+        assert all(s.end is not None and s.end > s.start for s in r.samples)
         assert all(x >= 0 for s in r.samples for x in (s.packets_sent, s.bytes_received) if x is not None)
 
 

@@ -239,7 +239,8 @@ def test_internals_new_chrome() -> None:
     assert r.source_format == "webrtc-internals" and r.call_id == "dump:1-1" and r.browser == "Chrome 147.0.0.0"
     assert [s.rtt_ms for s in r.samples] == pytest.approx([10.0, 20.0, 40.0])
     assert [s.bytes_sent for s in r.samples] == [10, 10, 15]
-    assert r.samples[0].start == datetime.fromtimestamp((T0 + 1000.4) / 1000, UTC)
+    assert r.samples[0].end == datetime.fromtimestamp((T0 + 1000.4) / 1000, UTC)
+    assert r.samples[0].start == datetime.fromtimestamp((T0 + 5) / 1000, UTC)  # first event
     assert [(p.pair_id, p.local_candidate_id) for p in r.selected_pairs] == [("CP1", "L1"), ("CP2", "L2")]
     # ICE from the events, DTLS from the transport stats (no DTLS event in internals dumps).
     assert [(s.kind, s.state) for s in r.states] == [

@@ -157,7 +157,8 @@ def test_stats_as_map_and_iso_timestamps_and_sdp_candidate() -> None:
         ],
     }
     r = parse(body)
-    assert r.samples[0].start == datetime(2026, 1, 1, 10, 0, 1, tzinfo=UTC)
+    assert r.samples[0].end == datetime(2026, 1, 1, 10, 0, 1, tzinfo=UTC)
+    assert r.samples[0].start == datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC)  # the candidate event
     assert r.candidates[0].address == "10.0.0.2" and r.candidates[0].gathered_at is not None
 
 
@@ -176,7 +177,9 @@ def test_selected_pair_change_and_counter_reset() -> None:
     r = parse(body)
     assert [(p.pair_id, p.local_candidate_id) for p in r.selected_pairs] == [("P1", "L1"), ("P2", "L2")]
     assert [s.packets_sent for s in r.samples] == [100, 50, 20]
-    assert r.samples[0].end is None and r.samples[1].start == r.samples[0].start
+    assert r.samples[1].start == r.samples[0].end
+    # No events before the first snapshot: the first interval is one snapshot spacing long.
+    assert r.samples[0].end - r.samples[0].start == r.samples[1].end - r.samples[1].start
 
 
 @pytest.mark.parametrize(
