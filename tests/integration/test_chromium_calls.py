@@ -19,12 +19,14 @@ import pytest
 
 from collector.contract import CallReport, Candidate
 from collector.reports import UploadContext, parse_upload
+from tests.cdp import CdpError
 from tests.webrtc_testbed import (
     MAPPED_ADDRESS,
     NS_ADDRESS,
     TURN_USER,
     CallRun,
     Scenario,
+    TestbedError,
     check_prerequisites,
     record_call,
     w3c_format_problems,
@@ -297,17 +299,17 @@ def check_canonical(scenario: Scenario, report: Report) -> None:
 @pytest.fixture(scope="module")
 def call() -> Callable[[Scenario], CallRun]:
     """Runs each scenario's call once per module (inside the test, so a failure fails that test)."""
-    done: dict[Scenario, CallRun | Exception] = {}
+    done: dict[Scenario, CallRun | str] = {}
 
     def get(scenario: Scenario) -> CallRun:
         if scenario not in done:
             try:
                 done[scenario] = record_call(scenario, SECONDS[scenario])
-            except Exception as exc:
-                done[scenario] = exc
+            except (TestbedError, CdpError, OSError) as exc:
+                done[scenario] = f"{type(exc).__name__}: {exc}"
         result = done[scenario]
-        if isinstance(result, Exception):
-            raise result
+        if isinstance(result, str):
+            pytest.fail(f"the {scenario} call could not run:\n{result}", pytrace=False)
         return result
 
     return get
@@ -315,7 +317,9 @@ def call() -> Callable[[Scenario], CallRun]:
 
 @pytest.mark.chromium
 def test_prerequisites() -> None:
-    assert check_prerequisites() == []
+    problems = check_prerequisites()
+    if problems:
+        pytest.fail("the Chromium testbed cannot run here:\n" + "\n".join(problems), pytrace=False)
 
 
 @pytest.mark.chromium
