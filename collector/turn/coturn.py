@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from collector.contract import Transport, TurnEvent, stable_id
+from collector.contract import Transport, TurnEvent
 from collector.turn.prefix import CoturnPrefix, split_coturn, unwrap
 
 _REQUEST = re.compile(
@@ -68,13 +68,13 @@ _NEUTRAL_CLOSE = ("allocation timeout", "allocation watchdog", "initial packet p
 _BOUND = 200_000  # entries per state dict before the oldest half is dropped
 
 
-_FIELDS = tuple(TurnEvent.model_fields)
+_TEMPLATE: dict[str, Any] = dict.fromkeys(TurnEvent.model_fields)
 
 
 def make_event(fields: dict[str, Any]) -> TurnEvent:
     """Build a TurnEvent from fields the parser produced (already of the right types), without
     pydantic's per-field work: this is the hot path. Every optional field defaults to None."""
-    d = dict.fromkeys(_FIELDS)
+    d = _TEMPLATE.copy()
     d.update(fields)
     ev = object.__new__(TurnEvent)
     object.__setattr__(ev, "__dict__", d)
@@ -169,6 +169,7 @@ class CoturnParser:
         self._remote_transport: dict[str, Transport] = {}
         self._pending_relay: str | None = None
         self._export_at: datetime | None = None
+        self._id_base: dict[str, Any] = {}  # source -> sha256 state of "server_id␟source␟"
 
     # ---------------------------------------------------------------- checkpoint state
     def state(self) -> dict[str, Any]:
@@ -275,8 +276,17 @@ class CoturnParser:
         elif is_banner:
             self._saw_start = True
 
+        if event_id is None:
+            base = self._id_base.get(source)
+            if base is None:
+                if len(self._id_base) > 64:
+                    self._id_base.clear()
+                base = self._id_base[source] = hashlib.sha256(f"{self.server_id}\x1f{source}\x1f".encode())
+            h = base.copy()
+            h.update(f"{offset}\x1f".encode())
+            event_id = h.hexdigest()[:32]  # == stable_id(server_id, source, offset), without its loop
         f: dict[str, Any] = {
-            "event_id": event_id or stable_id(self.server_id, source, offset),
+            "event_id": event_id,
             "server_id": self.server_id,
             "region": self.region,
             "process_key": self.process_key,
@@ -300,7 +310,10 @@ class CoturnParser:
             f["user_hash"] = self.hasher(user)
             if user:
                 tok = self.hasher.token(user)
-                f["raw"] = line.replace(f"<{user}>", f"<{tok}>").replace(f"user {user} cred", f"user <{tok}> cred")
+                raw = line.replace(f"<{user}>", f"<{tok}>")
+                if f["kind"] == "auth_error":
+                    raw = raw.replace(f"user {user} cred", f"user <{tok}> cred")
+                f["raw"] = raw
         elif f["kind"] == "other" and "user" in line:
             f["raw"] = redact_users(line, self.hasher)
             if f.get("reason"):

@@ -105,7 +105,7 @@ SELECT
     max(if(kind = 'closed', listener_address, '')) AS listener_address,
     max(relay_address) AS relay_address,
     max(toUInt8(is_alloc_ok OR (kind = 'allocation' AND reason = 'new'))) AS allocated,
-    max(toUInt8(kind = 'allocation' AND reason = 'refreshed' AND lifetime_s = 0)) AS deallocated,
+    max(toUInt8(kind = 'allocation' AND reason = 'refreshed' AND ifNull(lifetime_s, 1) = 0)) AS deallocated,
     groupUniqArrayArray(if(kind = 'request' AND error_code IS NOT NULL AND is_auth_challenge = 0,
         [assumeNotNull(error_code)], CAST([], 'Array(UInt16)'))) AS error_codes,
     uniqExactIfState(event_id, is_auth_challenge) AS auth_challenges,

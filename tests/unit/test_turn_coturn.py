@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from collector.contract import TurnEvent
+from collector.contract import TurnEvent, stable_id
 from collector.turn.coturn import CoturnParser, UnknownLine
 from collector.turn.prefix import split_coturn, unwrap
 
@@ -436,7 +436,7 @@ def test_user_names_are_keyed_hashes() -> None:
     assert a.user_hash and re.fullmatch(r"[0-9a-f]{24}", a.user_hash)
     assert a.user_hash != b.user_hash
     assert U not in a.raw and f"<h:{a.user_hash}>" in a.raw
-    assert a.event_id == one(line).event_id  # stable for the same server/source/offset
+    assert a.event_id == one(line).event_id == stable_id("turn-1", "f", 100)  # server + source + offset
 
 
 # ------------------------------------------------------------------------------- real lines

@@ -101,7 +101,7 @@ def test_clickhouse_views_assemble_the_same_sessions(store: ChdbSink) -> None:
     store.insert("turn_events", rows)  # the tailer replayed the same lines (same event ids)
     assert store.query("SELECT count() AS n FROM turn_events FINAL")[0]["n"] == len(evs)
     got = store.query(
-        """SELECT session_id, process_key, max(transport) AS transport, max(allocated) AS allocated,
+        """SELECT session_id, process_key, max(transport) AS transport, max(allocated) AS allocated, max(deallocated) AS deallocated,
                   groupUniqArrayArray(error_codes) AS codes, uniqExactIfMerge(auth_challenges) AS challenges,
                   uniqExactIfMerge(auth_rejected) AS rejected, uniqExactIfMerge(denied_peers) AS denied,
                   groupUniqArrayArray(permissions) AS permissions, groupUniqArrayArray(channels) AS channels,
@@ -114,7 +114,7 @@ def test_clickhouse_views_assemble_the_same_sessions(store: ChdbSink) -> None:
     for row in got:
         s = want[(row["process_key"], row["session_id"])]
         assert row["transport"] == (s.transport or "")
-        assert bool(row["allocated"]) == s.allocated
+        assert bool(row["allocated"]) == s.allocated and bool(row["deallocated"]) == s.deallocated
         assert sorted(row["codes"]) == sorted(s.error_codes)
         assert row["challenges"] == s.auth_challenges and row["rejected"] == s.auth_rejected
         assert row["denied"] == s.denied_peers
