@@ -52,7 +52,8 @@ _TCP_ACCEPT = re.compile(r"IPv[46]\. tcp or tls connected to: (\S+)")
 _UDP_ENDPOINT = re.compile(r"New UDP endpoint: local addr (\S+), remote addr (\S+)")
 _DTLS_ACCEPT = re.compile(r"Accepted DTLS connection from:? (\S+)")
 _EXPORT_FIELD = re.compile(r"(_{0,2}[A-Z][A-Z0-9_]*)=(.*)$")
-_GENERIC_USER = re.compile(r"(user(?:name)?[ =]<)([^>]*)(>)")
+# user <x>, username=<x>, and an unbracketed "user x" (other servers' wording) up to , ] or space
+_GENERIC_USER = re.compile(r"(\buser(?:name)?[ =]<)([^>]*)(>)|(\buser(?:name)?[ =])(?!<)([^\s,\]<>]+)")
 
 _SOCKET_TRANSPORT: dict[str, Transport] = {
     "TCP": "tcp",
@@ -117,8 +118,15 @@ class ParseStats:
 
 
 def redact_users(text: str, hasher: UserHasher) -> str:
-    """Replace ``user <x>`` / ``username=<x>`` values by their hash (for lines not understood)."""
-    return _GENERIC_USER.sub(lambda m: m.group(1) + hasher.token(m.group(2)) + m.group(3), text)
+    """Replace user names by their hash in lines not understood: ``user <x>``, ``username=<x>``
+    and ``user x``."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1) is not None:
+            return m.group(1) + hasher.token(m.group(2)) + m.group(3)
+        return m.group(4) + hasher.token(m.group(5))
+
+    return _GENERIC_USER.sub(repl, text)
 
 
 class UserHasher:

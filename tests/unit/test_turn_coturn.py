@@ -489,6 +489,7 @@ def test_every_real_line_parses_to_the_right_kind() -> None:
         want = _expected_kind(raw)
         if want is None:  # eturnal lines: not coturn
             assert isinstance(res, UnknownLine), raw
+            assert "1732942469:0130366f6d7b39e4" not in res.raw  # the user name is hashed even here
             continue
         assert isinstance(res, TurnEvent), raw
         got = res.kind
