@@ -9,6 +9,7 @@ from typing import Any, Literal
 import orjson
 
 from collector.contract import CandidateError, StateKind
+from collector.errors import PayloadTooLarge
 from collector.reports import candidates as cand
 from collector.reports._values import count, integer, text
 from collector.reports.stats_series import SeriesEvents, Snapshot, state_change
@@ -30,6 +31,8 @@ STATE_EVENTS: dict[str, StateKind] = {
 # Stats types of Chrome's legacy (pre-standard) getStats.
 _LEGACY_TYPES = frozenset({"ssrc", "VideoBwe", "localcandidate", "remotecandidate"})
 _STANDARD_MARKERS = frozenset({"candidate-pair", "transport", "inbound-rtp", "outbound-rtp"})
+# A real hour-long call polled every second has ~3600 snapshots of ~50-300 objects.
+MAX_STATS_OBJECTS = 3_000_000
 LEGACY_MESSAGE = "legacy goog* stats are not supported; export standard getStats()"
 
 
@@ -107,6 +110,7 @@ class PeerConnectionLog:
     closed_at: datetime | None = None
     legacy_stats: bool = False
     standard_stats: bool = False
+    stats_objects: int = 0  # summed over snapshots: bounds the work a crafted dump can cause
 
     def configure(self, config: object) -> None:
         if isinstance(config, dict):
@@ -134,6 +138,9 @@ class PeerConnectionLog:
                 self.events.errors.append(err)
 
     def add_snapshot(self, at: datetime, stats: dict[str, dict[str, Any]]) -> None:
+        self.stats_objects += len(stats)
+        if self.stats_objects > MAX_STATS_OBJECTS:
+            raise PayloadTooLarge(f"more than {MAX_STATS_OBJECTS} stats objects in one peer connection")
         for s in stats.values():
             typ = s.get("type")
             if isinstance(typ, str):

@@ -20,8 +20,14 @@ from typing import Any
 import orjson
 
 from collector.contract import CallReport
-from collector.errors import UnsupportedFormat
-from collector.reports._events import LEGACY_MESSAGE, PeerConnectionLog, ice_server_urls, transport_policy
+from collector.errors import PayloadTooLarge, UnsupportedFormat
+from collector.reports._events import (
+    LEGACY_MESSAGE,
+    MAX_STATS_OBJECTS,
+    PeerConnectionLog,
+    ice_server_urls,
+    transport_policy,
+)
 from collector.reports._values import browser_from_user_agent, epoch_ms, iso_time, num, require_obj, text
 from collector.reports.context import UploadContext
 from collector.reports.stats_series import SeriesMeta, build_report
@@ -40,6 +46,8 @@ _SDP_CANDIDATE = re.compile(r"candidate:\S+ \d+ \S+ \d+ \S+ \d+ typ \S+[^,\n]*")
 _OLD_KV = re.compile(r"(\w+): ([^,]*)")
 _URL = re.compile(r"(?:stuns?|turns?):[^\s,'\"\]\}]+")
 _POLICY = re.compile(r"iceTransportPolicy\W+(all|relay)")
+# Samples per object without a timestamp series; Chrome keeps at most 1000 per property.
+MAX_SAMPLES = 20_000
 # Objects whose own timestamp is a remote (RTCP) time rather than the poll time.
 _REMOTE_TYPES = frozenset({"remote-inbound-rtp", "remote-outbound-rtp"})
 
@@ -118,10 +126,11 @@ def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any
                 first = 0 if start is None else bisect.bisect_left(o.times, start - 1.0)
             else:
                 first = 0 if start is None else max(0, round((start - grid0) / 1000.0))
+            limit = len(o.times) if o.times else MAX_SAMPLES
             for j, v in enumerate(vals):
                 idx = first + j
-                if o.times and idx >= len(o.times):
-                    break
+                if idx >= limit:
+                    break  # past the timestamps, or an absurd startTime (Chrome keeps 1000)
                 while len(o.rows) <= idx:
                     o.rows.append({})
                 o.rows[idx][prop] = v
@@ -138,6 +147,8 @@ def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any
     polls = sorted({round(t, 3) for o in objects.values() if o.type not in _REMOTE_TYPES for t in o.times}) or sorted(
         {round(t, 3) for o in objects.values() for t in o.times}
     )
+    if len(polls) * len(objects) > MAX_STATS_OBJECTS:
+        raise PayloadTooLarge(f"{len(polls)} sample times x {len(objects)} stats objects is too large a dump")
     snapshots: list[tuple[datetime, dict[str, dict[str, Any]]]] = []
     for p in polls:
         at = epoch_ms(p)

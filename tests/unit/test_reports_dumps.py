@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from collector.contract import CallReport
-from collector.errors import InvalidInput, UnsupportedFormat
+from collector.errors import InvalidInput, PayloadTooLarge, UnsupportedFormat
 from collector.reports import UploadContext, parse_file, parse_upload
 
 T0 = 1767261600000  # 2026-01-01T10:00:00Z
@@ -173,6 +173,13 @@ def test_rtcstats_v3() -> None:
     assert [(p.local_candidate_id, p.remote_candidate_id) for p in r.selected_pairs] == [("3", "4")]
 
 
+def test_rtcstats_v3_crafted_growth_is_bounded() -> None:
+    """Absent ids carry over in v3: a dump adding one object per line must not go quadratic."""
+    body = v3(*[["g", "1", {str(i): {"type": 5}}, 1] for i in range(3000)])
+    with pytest.raises(PayloadTooLarge):
+        parse(body)
+
+
 # ------------------------------------------------------------------------------------------
 # webrtc-internals
 # ------------------------------------------------------------------------------------------
@@ -331,6 +338,15 @@ def test_internals_old_chrome_without_timestamps() -> None:
     assert [(e.url, e.error_code) for e in r.candidate_errors] == [("stun:x.example:3478", 701)]
     assert r.ice_servers[0].urls == ["turn:t.example:3478?transport=tcp"] and r.ice_transport_policy == "relay"
     assert [p.local_candidate_id for p in r.selected_pairs] == ["a"]
+
+
+def test_internals_absurd_start_time_is_bounded() -> None:
+    stats = {
+        "T-type": {"startTime": T0, "endTime": T0, "values": '["transport"]'},
+        "T-dtlsState": {"startTime": 1e15, "endTime": 1e15, "values": '["new"]'},
+    }
+    (r,) = parse(orjson.dumps({"PeerConnections": {"1-1": {"stats": stats}}}))
+    assert len(r.samples) == 1 and r.samples[0].dtls_state is None
 
 
 def test_internals_empty_and_legacy() -> None:
