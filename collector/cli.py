@@ -320,15 +320,15 @@ def _explain_text(f: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _add_optional_groups() -> None:
-    try:
-        from collector.turn.cli import turn
-    except ImportError:  # pragma: no cover - the TURN CLI ships with the package
-        return
+def _add_component_commands() -> None:
+    from collector.probes.cli import probe
+    from collector.turn.cli import turn
+
     main.add_command(turn)
+    main.add_command(probe)
 
 
-_add_optional_groups()
+_add_component_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

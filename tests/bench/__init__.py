@@ -1,0 +1,1 @@
+"""The benchmark suite (`make bench`). Not run by pytest; each module prints its measurements."""

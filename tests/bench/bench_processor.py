@@ -1,0 +1,154 @@
+"""Processor throughput per core, Kafka -> ClickHouse acknowledged, and end-to-end freshness.
+
+Sizing rule: every call uploads one 300-interval report every 5 minutes, so
+concurrent calls per core = reports per CPU-second x 300.
+CPU is process CPU time (all threads, chDB's included) of this one process, which runs the
+consumer loop and the embedded ClickHouse; the broker runs in its own JVM and is not counted.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from collector.contract import CallReport, utcnow
+from collector.kafka_publisher import KafkaPublisher
+from collector.reports import UploadContext, parse_upload
+from collector.settings import KafkaSettings, Topics
+from processors.call_facts import FactsEnv
+from processors.consumer import ConsumerLoop
+from processors.metrics import ProcessorMetrics
+from processors.migrate import migrate
+from processors.pipeline import RowBuilder
+from processors.runtime import make_consumer
+from processors.sink_chdb import ChdbSink, encode_rows
+from tests.bench.workload import w3c_report
+from tests.services import KafkaService
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 400
+INTERVALS = 300
+
+
+class LagRecorder(ProcessorMetrics):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lags: list[float] = []
+
+    def observe_batch(self, messages: int, rows: dict[str, list[dict[str, object]]], dead: int, seconds: float,
+                      oldest: datetime | None) -> None:
+        super().observe_batch(messages, rows, dead, seconds, oldest)
+        if oldest is not None:
+            self.lags.append((utcnow() - oldest).total_seconds())
+
+
+def consume_until(loop: ConsumerLoop, done: Any) -> None:
+    t = threading.Thread(target=loop.run, daemon=True)
+    t.start()
+    while not done():
+        time.sleep(0.05)
+    loop.stop()
+    t.join(timeout=60)
+
+
+def main() -> None:
+    print(f"# processor benchmark, {datetime.now().date()}, {N} reports x {INTERVALS} intervals")
+    reports: list[CallReport] = [
+        parse_upload(w3c_report(f"bench-{i}", INTERVALS, seed=i), UploadContext())[0] for i in range(N)
+    ]
+    builder = RowBuilder(FactsEnv.default())
+    now = utcnow()
+
+    t = time.process_time()
+    all_rows = [builder.rows(r, "derive", now) for r in reports]
+    derive_cpu = time.process_time() - t
+    print(f"derive only (facts + rows): {N / derive_cpu:,.0f} reports/CPU-s")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        kafka = KafkaService(Path(tmp) / "kafka")
+        kafka.start()
+        sink = ChdbSink(Path(tmp) / "store")
+        try:
+            migrate(sink)
+            tag = uuid.uuid4().hex[:6]
+            topics = Topics(call_reports=f"b{tag}.calls", turn_events=f"b{tag}.turn",
+                            probe_results=f"b{tag}.probes", dead_letters=f"b{tag}.dlq", partitions=2)
+            for name in (topics.call_reports, topics.dead_letters):
+                kafka.create_topic(name, partitions=2)
+            ks = KafkaSettings(bootstrap=kafka.bootstrap)
+            pub = KafkaPublisher(ks, topics, "bench")
+            for k in range(0, N, 50):
+                pub.publish(reports[k:k + 50])
+
+            # 1. end to end: Kafka -> derive -> chDB insert -> commit
+            metrics = ProcessorMetrics()
+            loop = ConsumerLoop(consumer=make_consumer(ks, [topics.call_reports], f"g{tag}", 200), sink=sink,
+                                row_fn=builder.rows, dlq=pub, metrics=metrics, max_batch_messages=200,
+                                max_batch_seconds=0.5)
+            w0, c0 = time.monotonic(), time.process_time()
+            consume_until(loop, lambda: metrics.messages._value.get() >= N)
+            e2e_cpu, e2e_wall = time.process_time() - c0, time.monotonic() - w0
+            rate = N / e2e_cpu
+            print(f"end to end Kafka->ClickHouse: {rate:,.1f} reports/CPU-s ({N / e2e_wall:,.1f}/s wall)"
+                  f" -> {rate * 300:,.0f} concurrent calls per core")
+            print(f"derivation share of end-to-end CPU: {derive_cpu / e2e_cpu:.0%}")
+
+            # 2. insert cost vs a bare chDB insert of the same rows (other tenant: no dedup hit)
+            t = time.process_time()
+            for rows in all_rows:
+                for table, trs in rows.items():
+                    sink.insert(table, trs)
+            sink_cpu = time.process_time() - t
+            bare_rows = [{tb: [dict(r, tenant="bare") for r in trs] for tb, trs in rows.items()} for rows in all_rows]
+            payloads = [(tb, encode_rows(trs).decode()) for rows in bare_rows for tb, trs in rows.items() if trs]
+            t = time.process_time()
+            for tb, body in payloads:
+                sink.execute(f"INSERT INTO {tb} SETTINGS date_time_input_format='best_effort' FORMAT JSONEachRow\n"
+                             + body)
+            bare_cpu = time.process_time() - t
+            print(f"icewatch sink insert vs bare chDB insert of the same rows: {sink_cpu / bare_cpu:.2f}x "
+                  f"({sink_cpu:.2f}s vs {bare_cpu:.2f}s CPU)")
+
+            # 3. freshness at half the measured wall rate: 202 (publish ack) -> visible in the rollup
+            half = max(1.0, (N / e2e_wall) / 2)
+            lag = LagRecorder()
+            topics2 = topics.model_copy(update={"call_reports": f"b{tag}.paced"})
+            kafka.create_topic(topics2.call_reports, partitions=2)
+            pub2 = KafkaPublisher(ks, topics2, "bench")
+            loop2 = ConsumerLoop(consumer=make_consumer(ks, [topics2.call_reports], f"f{tag}", 200), sink=sink,
+                                 row_fn=builder.rows, dlq=pub, metrics=lag, max_batch_messages=200,
+                                 max_batch_seconds=0.5)
+            count = min(N, int(half * 20))
+            relabeled = [r.model_copy(update={"call_id": r.call_id + "-paced"}) for r in reports[:count]]
+            consumer_thread = threading.Thread(target=loop2.run, daemon=True)
+            consumer_thread.start()
+            while not loop2.consumer.assignment():  # wait for the group join before the clock starts
+                time.sleep(0.1)
+            t0 = time.monotonic()
+            for i, r in enumerate(relabeled):
+                delay = t0 + i / half - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                pub2.publish([r])
+            while lag.messages._value.get() < count:
+                time.sleep(0.05)
+            loop2.stop()
+            consumer_thread.join(timeout=60)
+            lags = sorted(lag.lags)
+            p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))]
+            print(f"freshness at {half:.1f} reports/s (half the max): p99 {p99:.2f}s, max {lags[-1]:.2f}s "
+                  f"(oldest message of each batch, publish-ack -> rollup visible)")
+            pub.close()
+            pub2.close()
+        finally:
+            sink.close()
+            kafka.stop()
+
+
+if __name__ == "__main__":
+    main()
