@@ -53,7 +53,7 @@ def parse_upload(body: bytes, ctx: UploadContext) -> list[CallReport]:
         return _parse(body, ctx)
     except InvalidInput:
         raise
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as e:
+    except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError, RecursionError) as e:
         # A parser bug must not turn bad input into a 500; the message keeps the cause.
         raise InvalidInput(f"malformed input ({type(e).__name__}: {e})") from e
 

@@ -72,11 +72,12 @@ _EMPTY: dict[str, Any] = {}
 
 
 def _block(parent: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    """An optional nested object ({} when absent); ``path`` "" is the document root."""
     v = parent.get(key)
     if v is None:
         return _EMPTY
     if not isinstance(v, dict):
-        raise InvalidInput("expected a JSON object", path=f"{path}.{key}")
+        raise InvalidInput("expected a JSON object", path=f"{path}.{key}" if path else key)
     return v
 
 
@@ -280,7 +281,7 @@ def _android(call: _Call, extra: dict[str, Any], at: datetime | None) -> str | N
 
 def parse(document: object, ctx: UploadContext) -> list[CallReport]:
     d = require_obj(document, "$")
-    summary = _block(d, "summary", "$") if "summary" in d else _EMPTY
+    summary = _block(d, "summary", "")
     android_extra = d.get("android_extra")
     android = isinstance(android_extra, dict)
     call_id_raw = summary.get("callId", d.get("call_id", ctx.call_id_hint))

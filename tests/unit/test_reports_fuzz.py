@@ -169,3 +169,18 @@ def test_telnyx_shaped(stats: list[dict[str, Any]], summary: Any) -> None:
 )
 def test_w3c_shaped(snapshots: list[Any], events: list[Any]) -> None:
     check(dumps({"call_id": "c", "snapshots": snapshots, "events": events}), None)
+
+
+def test_a_parser_bug_still_surfaces_as_invalid_input(monkeypatch: Any) -> None:
+    from collector.reports import telnyx
+
+    def broken(document: object, ctx: UploadContext) -> list[CallReport]:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(telnyx, "parse", broken)
+    try:
+        parse_upload(b'{"summary": {"callId": "x"}}', UploadContext())
+    except InvalidInput as e:
+        assert "KeyError" in str(e)
+    else:
+        raise AssertionError("expected InvalidInput")

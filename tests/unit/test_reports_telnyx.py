@@ -256,6 +256,8 @@ def test_rtt_falls_back_to_remote_rtcp() -> None:
         (lambda b: b["stats"].__setitem__(2, "x"), "stats[2]"),
         (lambda b: b.update(segment="two"), "segment"),
         (lambda b: b["summary"].update(startTimestamp=True), "summary.startTimestamp"),
+        (lambda b: b.update(summary="x"), "summary"),
+        (lambda b: b["summary"].update(callerNumber=5), "summary.callerNumber"),
     ],
 )
 def test_bad_input_names_the_json_path(mutate: Any, path: str) -> None:
