@@ -94,7 +94,8 @@ def assert_connected(report: Report) -> None:
     assert candidate_errors(report) == []
     pair, _, _ = selected_pair(report)
     assert pair["state"] == "succeeded" and pair["nominated"] is True
-    assert pair["currentRoundTripTime"] < 0.1  # one machine: well under a millisecond or two
+    # Seconds. One machine: 1-8 ms once settled; the first second of a relayed call read up to 245 ms.
+    assert 0 <= pair["currentRoundTripTime"] < 1.0
     (transport,) = of_type(final_stats(report), "transport")
     assert (transport["iceState"], transport["dtlsState"]) == ("connected", "connected")
     assert of_type(final_stats(report), "outbound-rtp")[0]["packetsSent"] > 0
@@ -259,7 +260,8 @@ def check_canonical(scenario: Scenario, report: Report) -> None:
             assert "connected" in canonical_states(call_report, kind)
         last = call_report.samples[-1]
         assert (last.ice_state, last.dtls_state) == ("connected", "connected")
-        assert last.rtt_source == "candidate-pair" and last.rtt_ms is not None and last.rtt_ms < 100
+        assert last.rtt_source == "candidate-pair" and last.rtt_ms is not None
+        assert last.rtt_ms == pytest.approx(1000 * selected_pair(report)[0]["currentRoundTripTime"])
         assert last.packets_received and last.packets_sent
         if scenario in (Scenario.HOST, Scenario.SRFLX):
             assert (local.candidate_type, local.relay_protocol) == ("host", None)
