@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collector.contract import Transport, TurnEvent
-from collector.turn.prefix import CoturnPrefix, split_coturn, unwrap
+from collector.turn.prefix import CoturnPrefix, Unwrapped, split_coturn, unwrap
 
 _REQUEST = re.compile(
     r"(?:origin <(.*?)> )?(?:realm <(.*?)> )?user <(.*)>: incoming packet (.+?) processed, "
@@ -66,7 +66,8 @@ _SOCKET_TRANSPORT: dict[str, Transport] = {
 # Close reasons coturn gives sessions of any transport; for these the transport comes from
 # what the parser saw earlier (or "udp" when it saw every TCP accept of the process).
 _NEUTRAL_CLOSE = ("allocation timeout", "allocation watchdog", "initial packet processing", "general")
-_BOUND = 200_000  # entries per state dict before the oldest half is dropped
+_PLAIN = Unwrapped("")  # what unwrap() says of a line without a wrapper (read only)
+_BOUND = 50_000  # entries per state dict (open TCP/TLS sessions) before the oldest half is dropped
 
 
 _TEMPLATE: dict[str, Any] = dict.fromkeys(TurnEvent.model_fields)
@@ -137,6 +138,7 @@ class UserHasher:
             raise ValueError("a non-empty user hash key is required")
         self._key = key
         self._cache: dict[str, str] = {}
+        self._brackets: dict[str, tuple[str, str]] = {}
 
     def __call__(self, user: str) -> str:
         if not user:
@@ -152,6 +154,15 @@ class UserHasher:
     def token(self, user: str) -> str:
         """What replaces the user name inside ``raw``."""
         return f"h:{self(user)}" if user else ""
+
+    def bracketed(self, user: str) -> tuple[str, str]:
+        """``("<user>", "<h:hash>")``: the replacement made in raw lines (cached: hot path)."""
+        pair = self._brackets.get(user)
+        if pair is None:
+            if len(self._brackets) > 100_000:
+                self._brackets.clear()
+            pair = self._brackets[user] = (f"<{user}>", f"<{self.token(user)}>")
+        return pair
 
 
 class CoturnParser:
@@ -217,15 +228,23 @@ class CoturnParser:
         make the event id, unless ``event_id`` is given (syslog, where bytes have no offset)."""
         stats = self.stats
         stats.lines += 1
-        line = line.rstrip("\r\n")
-        if not line.strip():
-            stats.skipped += 1
-            return None
-        w = unwrap(line, received_at)
-        body = w.body
-        if w.wrapper == "journald-export" and w.at is None:
-            w.at = self._export_at
-        p = split_coturn(body)
+        if line[-1:] == "\n":
+            line = line.rstrip("\r\n")
+        # the common case first: a coturn line without a wrapper (a journald short-iso line
+        # has a host after its timestamp, which no coturn prefix has, so it falls through)
+        p = split_coturn(line) if line[:1].isdigit() else None
+        if p is not None:
+            w = _PLAIN
+            body = line
+        else:
+            if not line.strip():
+                stats.skipped += 1
+                return None
+            w = unwrap(line, received_at)
+            body = w.body
+            if w.wrapper == "journald-export" and w.at is None:
+                w.at = self._export_at
+            p = split_coturn(body)
         if p is None:
             fm = _EXPORT_FIELD.match(line) if w.wrapper is None else None
             if fm is not None:
@@ -317,10 +336,10 @@ class CoturnParser:
             user = f.pop("user_name")
             f["user_hash"] = self.hasher(user)
             if user:
-                tok = self.hasher.token(user)
-                raw = line.replace(f"<{user}>", f"<{tok}>")
+                plain, hashed = self.hasher.bracketed(user)
+                raw = line.replace(plain, hashed)
                 if f["kind"] == "auth_error":
-                    raw = raw.replace(f"user {user} cred", f"user <{tok}> cred")
+                    raw = raw.replace(f"user {user} cred", f"user {hashed} cred")
                 f["raw"] = raw
         elif f["kind"] == "other" and "user" in line:
             f["raw"] = redact_users(line, self.hasher)
@@ -411,8 +430,9 @@ class CoturnParser:
                 m = _CLOSED.match(rest)
                 if m:
                     user, realm, _origin, local, remote, reason = m.groups()
-                    t = _transport_of_reason(reason) or st.pop(sid, None) or self._remote_transport.pop(remote, None)
-                    st.pop(sid, None)
+                    by_session = st.pop(sid, None)
+                    by_remote = self._remote_transport.pop(remote, None)
+                    t = _transport_of_reason(reason) or by_session or by_remote
                     self._pending_fail.pop(sid, None)
                     if t is None and self._saw_start and reason.startswith(_NEUTRAL_CLOSE):
                         t = "udp"

@@ -42,7 +42,7 @@ _ISO_HOST_TAG = re.compile(
 )
 _DOCKER = re.compile(r"([A-Za-z0-9][\w.-]*)\s+\| ?(.*)$", re.S)
 
-_COUNTER = re.compile(r"(\d+)(?:: |: ?$| (INFO|ERROR|WARNING|DEBUG|CONTROL) )")
+_COUNTER_E4 = re.compile(r"(\d+) (INFO|ERROR|WARNING|DEBUG|CONTROL) ")
 _ISO = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
 _TID_LEVEL = re.compile(r"\((\d+)\): (INFO|ERROR|WARNING|DEBUG|CONTROL): ?")
 
@@ -199,18 +199,22 @@ def split_coturn(body: str) -> CoturnPrefix | None:
             if level in LEVELS:
                 return CoturnPrefix("E4", rest[sp + 1 :] if sp > 0 else "", level, None, at)
         return None
-    m = _COUNTER.match(body)
-    if m is None:
-        return None
-    secs = int(m.group(1))
+    head, sep, rest = body.partition(":")
+    if sep and head.isdigit():
+        secs = int(head)
+        if rest[:1] == " ":
+            rest = rest[1:]
+    else:
+        m = _COUNTER_E4.match(body)  # E4 without timestamp: "<secs> LEVEL msg"
+        if m is None:
+            return None
+        secs = int(m.group(1))
+        return CoturnPrefix("E4", body[m.end() :], m.group(2), secs, None)
     uptime: int | None = secs
     at = None
     if secs >= 1_000_000_000:  # rfc5766-turn-server printed epoch seconds
         uptime = None
         at = datetime.fromtimestamp(secs, UTC)
-    if m.group(2):  # E4 without timestamp
-        return CoturnPrefix("E4", body[m.end() :], m.group(2), uptime, at)
-    rest = body[m.end() :]
     if rest.startswith("("):
         mt = _TID_LEVEL.match(rest)
         if mt is not None:
