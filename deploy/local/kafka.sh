@@ -13,7 +13,9 @@
 #   KAFKA_DIR [${XDG_STATE_HOME:-$HOME/.local/state}/icewatch/kafka]
 #       holds server.properties, data/ (log.dirs), logs/ (server.log, stdout.log), kafka.pid
 #   KAFKA_PORT [9092]  KAFKA_CONTROLLER_PORT [9093]   both bound to 127.0.0.1 only
-#   KAFKA_HEAP_OPTS [-Xms256m -Xmx512m]  KAFKA_JVM_OPTS [G1 settings from kafka-run-class.sh]
+#   KAFKA_HEAP_OPTS [-Xms256m -Xmx512m]  KAFKA_JVM_OPTS [G1 settings from kafka-run-class.sh + C1 only]
+#   KAFKA_CDS [1]  1: the first broker run records a class-data-sharing archive at exit
+#       ($ICEWATCH_CACHE/kafka-<version>/cds-<java build>.jsa) that later starts map (~1 s CPU less)
 #   KAFKA_START_TIMEOUT [120] seconds   KAFKA_STOP_TIMEOUT [60] seconds
 #   KAFKA_EXTRA_CONFIG  extra server.properties lines (newline separated), appended last
 #   JAVA [java]  MVN [mvn]
@@ -36,7 +38,10 @@ KAFKA_DIR="${KAFKA_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/icewatch/kafka}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
-KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -Djava.awt.headless=true}"
+# Upstream's G1 settings plus C1-only JIT (TieredStopAtLevel=1): a local/test broker needs a fast
+# start more than peak throughput; measured here it halves the CPU time to "ready" (~5.3 -> ~2.7 s).
+KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -XX:TieredStopAtLevel=1 -Djava.awt.headless=true}"
+KAFKA_CDS="${KAFKA_CDS:-1}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-60}"
 JAVA="${JAVA:-java}"
@@ -47,6 +52,7 @@ LOG4J_CONFIG="$KAFKA_DIR/log4j2.properties"
 DATA_DIR="$KAFKA_DIR/data"
 LOG_DIR="$KAFKA_DIR/logs"
 PID_FILE="$KAFKA_DIR/kafka.pid"
+CDS_PENDING="$KAFKA_DIR/.cds_pending"
 
 say() { echo "kafka.sh: $*"; }
 die() { echo "kafka.sh: ERROR: $*" >&2; exit 1; }
@@ -170,6 +176,39 @@ format_storage() {
   fi
 }
 
+# Class-data sharing: JVM options for this start (map the archive, or record one at exit).
+cds_archive() {
+  local build
+  build="$("$JAVA" -Xshare:off -XX:-UsePerfData -version 2>&1 | tr -c 'A-Za-z0-9.+-' '_' | md5sum | cut -c1-12)"
+  echo "$KAFKA_HOME/cds-$build.jsa"
+}
+
+cds_opts() {
+  [[ "$KAFKA_CDS" == 1 ]] || return 0
+  local archive
+  archive="$(cds_archive)"
+  if [[ -s "$archive" ]]; then
+    echo "-XX:SharedArchiveFile=$archive -Xlog:cds=off -Xlog:cds+dynamic=off"
+  else
+    local pending="$archive.tmp.$$"
+    echo "$pending $archive" >"$CDS_PENDING"
+    echo "-XX:ArchiveClassesAtExit=$pending -Xlog:cds=off -Xlog:cds+dynamic=off"
+  fi
+}
+
+# After the broker exited: publish an archive it recorded (atomic rename; last writer wins).
+cds_publish() {
+  [[ -f "$CDS_PENDING" ]] || return 0
+  local pending archive
+  read -r pending archive <"$CDS_PENDING" || true
+  rm -f "$CDS_PENDING"
+  if [[ -n "${pending:-}" && -s "$pending" ]]; then
+    mv -f "$pending" "$archive" && say "recorded class-data archive $archive"
+  else
+    rm -f "${pending:-/nonexistent}"
+  fi
+}
+
 fail_start() {
   echo "kafka.sh: ERROR: $1" >&2
   for f in "$LOG_DIR/stdout.log" "$LOG_DIR/server.log"; do
@@ -201,9 +240,12 @@ start() {
     log_offset="$(stat -c %s "$LOG_DIR/server.log")"
     echo "$log_offset" >"$KAFKA_DIR/.log_offset"
     say "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT), dir $KAFKA_DIR"
+    rm -f "$CDS_PENDING"
+    local cds
+    cds="$(cds_opts)"
     # setsid: the broker outlives this script and the caller's terminal/process group.
     # shellcheck disable=SC2086
-    setsid "$JAVA" $KAFKA_HEAP_OPTS $KAFKA_JVM_OPTS \
+    setsid "$JAVA" $KAFKA_HEAP_OPTS $KAFKA_JVM_OPTS $cds \
       -Dlog4j2.configurationFile="$LOG4J_CONFIG" -Dkafka.logs.dir="$LOG_DIR" \
       -cp "$LIBS/*" kafka.Kafka "$CONFIG" </dev/null >>"$LOG_DIR/stdout.log" 2>&1 &
     pid=$!
@@ -232,6 +274,7 @@ stop() {
   local pid
   if ! pid="$(running_pid)"; then
     rm -f "$PID_FILE"
+    cds_publish
     say "not running"
     return 0
   fi
@@ -242,12 +285,14 @@ stop() {
     if ((SECONDS >= deadline)); then
       say "pid $pid still alive after ${KAFKA_STOP_TIMEOUT}s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
+      rm -f "$CDS_PENDING"  # an archive cut short by SIGKILL is not published
       sleep 0.5
       break
     fi
     sleep 0.2
   done
   rm -f "$PID_FILE"
+  cds_publish
   say "stopped"
 }
 
