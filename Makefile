@@ -10,6 +10,7 @@ PYTEST_ARGS ?=
 bootstrap:
 	bash deploy/local/bootstrap.sh
 
+run: export ICEWATCH_INVENTORY ?= deploy/inventory.example.yaml
 run:
 	bash deploy/local/bootstrap.sh --runtime
 	$(BIN)/icewatch run

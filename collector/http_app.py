@@ -17,6 +17,7 @@ import logging
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -44,6 +45,18 @@ class IngestConfig:
     api_keys: dict[str, str]  # app id -> key; empty: open
     max_body_bytes: int
     hash_key: bytes
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
+
+    def client_address(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        """The client's address: the first X-Forwarded-For hop when the peer is a trusted proxy."""
+        if peer is None or not forwarded_for:
+            return peer
+        try:
+            trusted = any(ip_address(peer) in net for net in self.trusted_proxies)
+        except ValueError:
+            return peer
+        first = forwarded_for.split(",")[0].strip()
+        return first if trusted and first else peer
 
 
 class Rejected(Exception):
@@ -170,9 +183,8 @@ def build_app(publisher: Publisher, config: IngestConfig, extra_routes: Sequence
                     raise Rejected(400, f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", "format")
                 body = await ingest.read_body(request)
                 client = request.client.host if request.client else None
-                forwarded = request.headers.get("x-forwarded-for")
                 ctx = UploadContext(
-                    client_address=forwarded.split(",")[0].strip() if forwarded else client,
+                    client_address=config.client_address(client, request.headers.get("x-forwarded-for")),
                     user_agent=request.headers.get("user-agent"),
                     format_hint=fmt,
                     call_id_hint=request.headers.get("x-call-id"),

@@ -29,6 +29,7 @@ def ingest_config(cs: CollectorSettings) -> IngestConfig:
         api_keys={app: key.get_secret_value() for app, key in cs.api_keys.items()},
         max_body_bytes=cs.max_body_bytes,
         hash_key=cs.hash_key.get_secret_value().encode(),
+        trusted_proxies=tuple(cs.trusted_proxies),
     )
 
 

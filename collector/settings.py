@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +54,10 @@ class CollectorSettings(BaseSettings):
     # app id -> API key. Empty: no authentication (a warning is logged at start).
     api_keys: dict[str, SecretStr] = Field(default_factory=dict)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # X-Forwarded-For is believed only from these peers (your load balancers).
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [IPvAnyNetwork("127.0.0.0/8"), IPvAnyNetwork("::1/128")]
+    )
     hash_key: SecretStr = SecretStr("")  # key for hashing phone numbers and TURN user names
     source_host: str = Field(default_factory=socket.gethostname)
     data_dir: Path = Path("var/icewatch")

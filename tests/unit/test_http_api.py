@@ -163,3 +163,11 @@ def test_arbitrary_bodies_never_500(api: tuple[httpx.Client, RecordingPublisher]
     assert r.status_code in (202, 400, 413, 422), (r.status_code, r.text)
     if r.status_code != 202:
         assert r.json()["error"]
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
+    config = IngestConfig(api_keys={}, max_body_bytes=1, hash_key=b"")
+    assert config.client_address("127.0.0.1", "203.0.113.9, 10.0.0.1") == "203.0.113.9"
+    assert config.client_address("198.51.100.7", "203.0.113.9") == "198.51.100.7"
+    assert config.client_address("127.0.0.1", None) == "127.0.0.1"
+    assert config.client_address(None, "203.0.113.9") is None
