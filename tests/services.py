@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import time
@@ -25,15 +26,31 @@ class ServiceError(RuntimeError):
     """A service script failed; the message carries its output and the service log tail."""
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports that are free on 127.0.0.1 right now."""
+    """``count`` distinct TCP ports free on 127.0.0.1 right now, chosen below the ephemeral range
+    so that outgoing connections cannot take them while a service restarts."""
+    high = min(_ephemeral_low(), 65536)
+    low = max(1024, high - 12000)
     sockets: list[socket.socket] = []
     try:
-        for _ in range(count):
+        for port in random.sample(range(low, high), min(high - low, 400)):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                s.close()
+                continue
             sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
+            if len(sockets) == count:
+                return [sock.getsockname()[1] for sock in sockets]
+        raise ServiceError(f"no {count} free TCP ports found in {low}-{high - 1} on {HOST}")
     finally:
         for s in sockets:
             s.close()
