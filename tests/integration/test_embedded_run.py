@@ -69,14 +69,14 @@ def test_quick_start_example_appears_in_query(embedded: tuple[str, dict[str, str
     # a retried upload is harmless
     assert post(base, EXAMPLE.read_bytes())[0] == 202
 
-    out = subprocess.run([*ICEWATCH, "query", "relay-usage", "--since", "520w", "--format", "json"],
+    out = subprocess.run([*ICEWATCH, "query", "relay-usage", "--since", "52w", "--format", "json"],
                          env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert rows == [{"region": rows[0]["region"], "turn-region": rows[0]["turn-region"], "protocol": "udp",
                      "calls": 1, "relayed": 1, "relayed_share": 1}]
 
-    table = subprocess.run([*ICEWATCH, "query", "path-mix", "--since", "520w"], env=env, capture_output=True,
+    table = subprocess.run([*ICEWATCH, "query", "path-mix", "--since", "52w"], env=env, capture_output=True,
                            text=True, timeout=60)
     assert table.returncode == 0, table.stderr
     assert "relay-udp" in table.stdout
