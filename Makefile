@@ -19,7 +19,7 @@ lint:
 	$(BIN)/ruff check collector processors dashboards alerts tests
 
 typecheck:
-	$(BIN)/mypy collector processors dashboards alerts
+	$(BIN)/mypy collector processors dashboards alerts tests
 
 test: bootstrap lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from ipaddress import ip_network
 from pathlib import Path
 
 from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
@@ -56,7 +57,7 @@ class CollectorSettings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # X-Forwarded-For is believed only from these peers (your load balancers).
     trusted_proxies: list[IPvAnyNetwork] = Field(
-        default_factory=lambda: [IPvAnyNetwork("127.0.0.0/8"), IPvAnyNetwork("::1/128")]
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")]
     )
     hash_key: SecretStr = SecretStr("")  # key for hashing phone numbers and TURN user names
     source_host: str = Field(default_factory=socket.gethostname)

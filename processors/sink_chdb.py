@@ -46,7 +46,7 @@ class ChdbSink:
         Path(path).mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
-            self._session = session.Session(str(path))
+            self._session = session.Session(str(path))  # type: ignore[no-untyped-call]
         except Exception as exc:  # chDB raises its own types; all mean "cannot open the store"
             raise StorageUnavailable(f"cannot open the embedded store at {path}: {exc}") from exc
         self._run("SET output_format_json_quote_64bit_integers = 0")
@@ -54,7 +54,7 @@ class ChdbSink:
     def _run(self, sql: str, fmt: str = "CSV", params: Mapping[str, Any] | None = None) -> bytes:
         with self._lock:
             try:
-                res = self._session.query(sql, fmt, params=dict(params) if params else None)
+                res = self._session.query(sql, fmt, params=dict(params) if params else None)  # type: ignore[no-untyped-call]
             except Exception as exc:
                 raise StoreError(str(exc)) from exc
         return bytes(res.bytes()) if res is not None else b""

@@ -102,7 +102,8 @@ def telnyx_segment(call_id: str, segment: int = 0, intervals: int = 300, seed: i
                            "outbound": {"packetsSent": 49 * n, "bytesSent": 7900 * n, "reportsCount": n}},
         })
     doc = {
-        "summary": {"callId": call_id, "direction": "outbound", "state": "active", "durationSeconds": 300 * (segment + 1),
+        "summary": {"callId": call_id, "direction": "outbound", "state": "active",
+                    "durationSeconds": 300 * (segment + 1),
                     "telnyxSessionId": "s-" + call_id, "telnyxLegId": "l-" + call_id, "sdkVersion": "2.27.10",
                     "startTimestamp": _iso(start - timedelta(seconds=segment * intervals)),
                     "callerNumber": "+15550001111", "destinationNumber": "+15550002222"},

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
-import httpx
 
 from collector.contract import CallReport, Candidate, Sample, SelectedPair, StateChange, stable_id
 from collector.http_app import IngestConfig, build_app
@@ -253,7 +253,7 @@ def test_kafka_down_gives_503_and_every_202_arrives(kafka: KafkaService, process
         down = [post(f"down-{i}") for i in range(5)]
         assert down == [503] * 5, down
         kafka.start()
-        statuses = []
+        statuses: list[int] = []
         deadline = time.monotonic() + 60
         i = 0
         while len([s for s in statuses if s == 202]) < 10 and time.monotonic() < deadline:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -70,7 +71,7 @@ class Recorder:
         self.inner = inner
         self.sent: list[Model] = []
 
-    def publish(self, payloads: list[Model], tenant: str = "default") -> None:
+    def publish(self, payloads: Sequence[Model], tenant: str = "default") -> None:
         self.inner.publish(payloads, tenant)
         self.sent.extend(payloads)
 
