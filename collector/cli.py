@@ -259,9 +259,8 @@ def import_(files: tuple[Path, ...], url: str | None, api_key: str | None, fmt: 
               help="Fleet inventory YAML (default: ICEWATCH_INVENTORY or none).")
 def explain(files: tuple[Path, ...], as_json: bool, inventory: Path | None) -> None:
     """Print the derived facts for every call / peer connection in each file."""
-    from processors.call_facts import derive_call_facts
-
     from collector.reports import parse_file
+    from processors.call_facts import derive_call_facts
     from processors.runtime import facts_env
     from processors.settings import ProcessorSettings
 
