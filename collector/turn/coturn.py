@@ -29,13 +29,13 @@ from collector.contract import Transport, TurnEvent
 from collector.turn.prefix import CoturnPrefix, Unwrapped, split_coturn, unwrap
 
 _REQUEST = re.compile(
-    r"(?:origin <(.*?)> )?(?:realm <(.*?)> )?user <(.*)>: incoming packet (.+?) processed, "
+    r"(?:origin <(.*?)> )?(?:realm <(.*?)> )?user <(.*?)>: incoming packet (.+?) processed, "
     r"(?:success|error (\d+)(?:: ?(.*))?)$"
 )
 _ALLOC = re.compile(
-    r"(new|refreshed), (?:realm=<(.*?)>, )?username=<(.*)>, lifetime=(\d+)(?:, cipher=([^,]*), method=(\S+))?"
+    r"(new|refreshed), (?:realm=<(.*?)>, )?username=<(.*?)>, lifetime=(\d+)(?:, cipher=([^,]*), method=(\S+))?"
 )
-_USAGE = re.compile(r"usage: (?:realm=<(.*?)>, )?username=<(.*)>, rp=(\d+), rb=(\d+), sp=(\d+), sb=(\d+)")
+_USAGE = re.compile(r"usage: (?:realm=<(.*?)>, )?username=<(.*?)>, rp=(\d+), rb=(\d+), sp=(\d+), sb=(\d+)")
 _DELETE = re.compile(r"delete: (?:realm=<(.*?)>, )?username=<(.*)>$")
 _CLOSED = re.compile(
     r"closed \((?:1st|2nd) stage\), user <(.*?)>,?(?: realm <(.*?)>)?(?: origin <(.*?)>)?,? "

@@ -215,10 +215,14 @@ def split_coturn(body: str) -> CoturnPrefix | None:
     if secs >= 1_000_000_000:  # rfc5766-turn-server printed epoch seconds
         uptime = None
         at = datetime.fromtimestamp(secs, UTC)
-    if rest.startswith("("):
-        mt = _TID_LEVEL.match(rest)
-        if mt is not None:
-            return CoturnPrefix("E3", rest[mt.end() :], mt.group(2), uptime, at)
+    if rest[:1] == "(":  # E3: "(tid): LEVEL: msg", split by hand (the hot path of 4.6-4.16 logs)
+        close = rest.find("): ", 1, 24)
+        if close > 1 and rest[1:close].isdigit():
+            colon = rest.find(":", close + 3, close + 13)
+            level = rest[close + 3 : colon]
+            if colon > 0 and level in LEVELS:
+                start = colon + 2 if rest[colon + 1 : colon + 2] == " " else colon + 1
+                return CoturnPrefix("E3", rest[start:], level, uptime, at)
     if rest.startswith(": ") or rest == ":":
         msg = rest[2:]
         if msg.startswith("ERROR: "):
