@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from collector.contract import DeadLetter, Model, TurnEvent, utcnow
+from collector.contract import DeadLetter, Model, utcnow
 from collector.errors import Unavailable
 from collector.publisher import Publisher
 from collector.turn.coturn import CoturnParser, UnknownLine
@@ -316,8 +316,3 @@ class FileTailer:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-
-
-def event_ids(payloads: list[Model]) -> list[str]:
-    """The event ids among payloads (for tests and the CLI)."""
-    return [p.event_id for p in payloads if isinstance(p, TurnEvent)]
