@@ -119,10 +119,13 @@ class SyslogServer:
             self._seq += 1
             seq = self._seq
             source = f"syslog:{sender}:{w.pid or '-'}"
+            # The process key is "<source>@<offset>" of the process's first line: with a pid the
+            # source already names the process (stable across collector restarts), without one
+            # the receive counter keeps restarts of the server apart.
             res = parser.parse(
                 text,
                 source=source,
-                offset=seq,
+                offset=0 if w.pid else seq,
                 received_at=utcnow(),
                 event_id=stable_id(parser.server_id, "syslog", sender, w.pid, self._boot, seq),
             )

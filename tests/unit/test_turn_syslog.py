@@ -68,7 +68,7 @@ def test_udp(server: tuple[SyslogServer, Recorder]) -> None:
     evs = [i for i in rec.items if isinstance(i, TurnEvent)]
     assert [e.kind for e in evs] == ["usage", "allocation"]
     assert {e.server_id for e in evs} == {"srv-turn-a"}
-    assert evs[0].process_key == evs[1].process_key  # same sender process (pid 1304)
+    assert evs[0].process_key == evs[1].process_key == "syslog:turn-a:1304@0"  # the sender's process
     assert len({e.event_id for e in evs}) == 2
 
 
