@@ -10,6 +10,7 @@ import gzip
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -171,16 +172,64 @@ def test_w3c_shaped(snapshots: list[Any], events: list[Any]) -> None:
     check(dumps({"call_id": "c", "snapshots": snapshots, "events": events}), None)
 
 
-def test_a_parser_bug_still_surfaces_as_invalid_input(monkeypatch: Any) -> None:
+def test_a_parser_bug_still_surfaces_as_invalid_input(monkeypatch: pytest.MonkeyPatch) -> None:
     from collector.reports import telnyx
 
     def broken(document: object, ctx: UploadContext) -> list[CallReport]:
         raise KeyError("oops")
 
     monkeypatch.setattr(telnyx, "parse", broken)
-    try:
+    with pytest.raises(InvalidInput, match="KeyError"):
         parse_upload(b'{"summary": {"callId": "x"}}', UploadContext())
-    except InvalidInput as e:
-        assert "KeyError" in str(e)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    copy = json.loads(json.dumps(doc))
+    node = copy
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return copy
+
+
+def _valid_documents() -> list[Any]:
+    from tests.unit import test_reports_dumps, test_reports_telnyx, test_reports_w3c
+
+    return [
+        test_reports_w3c.documented_example(),
+        test_reports_telnyx.payload(n=3),
+        test_reports_dumps.internals_new(),
+        [json.loads(line) for line in test_reports_dumps.V1.splitlines()],
+    ]
+
+
+VALID = _valid_documents()
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_valid_documents(data: st.DataObject) -> None:
+    """Valid documents with one node replaced: reaches type confusion deep inside each parser."""
+    index = data.draw(st.integers(0, len(VALID) - 1))
+    doc = VALID[index]
+    paths = _paths(doc)
+    path = paths[data.draw(st.integers(0, len(paths) - 1))]
+    mutated = _replace(doc, path, data.draw(JSON))
+    if index == len(VALID) - 1 and isinstance(mutated, list):  # rtcstats v1: one line per item
+        body = b"\n".join(dumps(line) for line in mutated)
     else:
-        raise AssertionError("expected InvalidInput")
+        body = dumps(mutated)
+    check(body, None)
