@@ -11,5 +11,7 @@ class UploadContext:
     user_agent: str | None = None  # the request's User-Agent header
     format_hint: str | None = None  # "telnyx" | "w3c" | "webrtc-internals" | "rtcstats"
     call_id_hint: str | None = None  # HTTP header x-call-id (or a file name stem)
-    report_id_hint: str | None = None  # HTTP header x-call-report-id
+    # HTTP header x-call-report-id. Kept for tracing only: report ids are derived from the content
+    # (call id, segment, first interval) so that retried uploads converge on the same id.
+    report_id_hint: str | None = None
     hash_key: bytes = b""  # HMAC-SHA256 key for phone numbers (never stored in clear)
