@@ -179,7 +179,9 @@ def test_selected_pair_change_and_counter_reset() -> None:
     assert [s.packets_sent for s in r.samples] == [100, 50, 20]
     assert r.samples[1].start == r.samples[0].end
     # No events before the first snapshot: the first interval is one snapshot spacing long.
-    assert r.samples[0].end - r.samples[0].start == r.samples[1].end - r.samples[1].start
+    first, second = r.samples[0], r.samples[1]
+    assert first.end is not None and second.end is not None
+    assert first.end - first.start == second.end - second.start
 
 
 @pytest.mark.parametrize(
