@@ -235,3 +235,28 @@ def test_missing_file_then_created(tmp_path: Path) -> None:
     assert t.poll() == 0
     append(tmp_path / "turn.log", line(1))
     assert t.poll() == 1
+
+
+def test_run_loop_waits_out_an_unavailable_publisher(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    log = tmp_path / "turn.log"
+    pub = RecordingPublisher()
+    pub.fail_next = 3
+    append(log, line(1) + line(2))
+    t = make(tmp_path, pub)
+    stop = threading.Event()
+    th = threading.Thread(target=t.run, args=(stop, 0.01))
+    th.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(pub.events) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        append(log, line(3))
+        while len(pub.events) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        th.join(5)
+    assert uptimes(pub) == [1, 2, 3] and pub.fail_next == 0
