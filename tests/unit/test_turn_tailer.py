@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -238,9 +240,6 @@ def test_missing_file_then_created(tmp_path: Path) -> None:
 
 
 def test_run_loop_waits_out_an_unavailable_publisher(tmp_path: Path) -> None:
-    import threading
-    import time
-
     log = tmp_path / "turn.log"
     pub = RecordingPublisher()
     pub.fail_next = 3
