@@ -55,10 +55,6 @@ def text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def obj(value: object) -> JsonObject | None:
-    return value if isinstance(value, dict) else None
-
-
 def epoch_ms(ms: float) -> datetime | None:
     if not 0.0 <= ms <= _MAX_EPOCH_MS:
         return None

@@ -137,6 +137,27 @@ def _reports(
     return out
 
 
+class _Dump:
+    """The peer connections of a dump and each one's current (decompressed) stats."""
+
+    def __init__(self) -> None:
+        self.pcs: dict[str, PeerConnectionLog] = {}
+        self.current: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def snapshot(self, pc_key: str, at: datetime, stats: dict[str, dict[str, Any]], report_ts: object) -> None:
+        """Record decompressed stats; the newest report timestamp, when given, is their time."""
+        self.current[pc_key] = stats
+        ts = num(report_ts)
+        pc = self.pcs.setdefault(pc_key, PeerConnectionLog())
+        pc.add_snapshot((epoch_ms(ts) if ts else None) or at, stats)
+
+    def event(self, pc_key: str, method: str, at: datetime | None, value: object) -> None:
+        """A non-stats line; a peer connection is only listed once an event icewatch uses arrives."""
+        pc = self.pcs.get(pc_key) or PeerConnectionLog()
+        if pc.apply(method, at, value):
+            self.pcs.setdefault(pc_key, pc)
+
+
 def _line_item(raw: bytes, n: int) -> list[Any]:
     try:
         item = orjson.loads(raw)
@@ -156,8 +177,7 @@ def _pc_id(value: object) -> str | None:
 
 
 def parse_v1(body: bytes, ctx: UploadContext, base: str) -> list[CallReport]:
-    pcs: dict[str, PeerConnectionLog] = {}
-    current: dict[str, dict[str, dict[str, Any]]] = {}
+    dump = _Dump()
     user_agent: str | None = None
     for n, raw in enumerate(body.splitlines(), start=1):
         if not raw.strip():
@@ -171,28 +191,18 @@ def parse_v1(body: bytes, ctx: UploadContext, base: str) -> list[CallReport]:
             continue
         if not isinstance(method, str) or pc_key is None:
             continue
-        pc = pcs.get(pc_key)
-        if method in ("getstats", "getStats"):
-            if not isinstance(value, dict) or at is None:
-                continue
-            previous = current.get(pc_key, {})
+        if method not in ("getstats", "getStats"):
+            dump.event(pc_key, method, at, value)
+        elif isinstance(value, dict) and at is not None:
+            # jitsi: only changed properties are sent; an id absent from the delta is gone.
+            previous = dump.current.get(pc_key, {})
             stats: dict[str, dict[str, Any]] = {}
             for sid, report in value.items():
                 if isinstance(report, dict):
                     known = previous.get(sid)
                     stats[sid] = {**known, **report} if known else report
-            current[pc_key] = stats
-            ts = num(value.get("timestamp"))
-            snap_at = (epoch_ms(ts) if ts else None) or at
-            if pc is None:
-                pc = pcs[pc_key] = PeerConnectionLog()
-            pc.add_snapshot(snap_at, stats)
-        else:
-            if pc is None:
-                pc = PeerConnectionLog()
-            if pc.apply(method, at, value):
-                pcs.setdefault(pc_key, pc)
-    return _reports(pcs, base, user_agent, ctx)
+            dump.snapshot(pc_key, at, stats, value.get("timestamp"))
+    return _reports(dump.pcs, base, user_agent, ctx)
 
 
 def _v3_stats(previous: dict[str, dict[str, Any]], delta: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -225,8 +235,7 @@ def parse_v3(body: bytes, ctx: UploadContext, base: str) -> list[CallReport]:
     if not isinstance(meta, dict):
         raise InvalidInput("the second line of an RTCStatsDump must be a JSON object", path="line[2]")
     user_agent = text(meta.get("userAgent"))
-    pcs: dict[str, PeerConnectionLog] = {}
-    current: dict[str, dict[str, dict[str, Any]]] = {}
+    dump = _Dump()
     clock = 0.0
     for n, raw in enumerate(lines[2:], start=3):
         if not raw.strip():
@@ -241,19 +250,8 @@ def parse_v3(body: bytes, ctx: UploadContext, base: str) -> list[CallReport]:
         value = item[2] if len(item) > 3 else None
         if not isinstance(method, str) or pc_key is None:
             continue
-        pc = pcs.get(pc_key)
-        if method == "getStats":
-            if not isinstance(value, dict) or at is None:
-                continue
-            stats = _v3_stats(current.get(pc_key, {}), value)
-            current[pc_key] = stats
-            ts = num(value.get("t"))
-            if pc is None:
-                pc = pcs[pc_key] = PeerConnectionLog()
-            pc.add_snapshot((epoch_ms(ts) if ts else None) or at, stats)
-        else:
-            if pc is None:
-                pc = PeerConnectionLog()
-            if pc.apply(method, at, value):
-                pcs.setdefault(pc_key, pc)
-    return _reports(pcs, base, user_agent, ctx)
+        if method != "getStats":
+            dump.event(pc_key, method, at, value)
+        elif isinstance(value, dict) and at is not None:
+            dump.snapshot(pc_key, at, _v3_stats(dump.current.get(pc_key, {}), value), value.get("t"))
+    return _reports(dump.pcs, base, user_agent, ctx)
