@@ -16,18 +16,20 @@ from pathlib import Path
 import click
 
 from collector.contract import TurnEvent
+from collector.errors import ConfigError
 from collector.turn.coturn import CoturnParser
 from collector.turn.sessions import reconstruct_sessions
 
 
 def _hash_key() -> bytes:
     from collector.settings import CollectorSettings
+    from collector.turn.config import user_hash_key
 
-    key = CollectorSettings().hash_key.get_secret_value()
-    if key:
-        return key.encode()
-    click.echo("note: ICEWATCH_HASH_KEY is not set; user hashes use a random key for this run", err=True)
-    return secrets.token_bytes(32)
+    try:
+        return user_hash_key(CollectorSettings())
+    except ConfigError:
+        click.echo("note: ICEWATCH_HASH_KEY is not set; user hashes use a random key for this run", err=True)
+        return secrets.token_bytes(32)
 
 
 def iter_file_events(path: Path, parser: CoturnParser) -> Iterator[TurnEvent]:

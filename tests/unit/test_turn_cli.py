@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
+from pydantic import SecretStr
 
+from collector.errors import ConfigError
+from collector.settings import CollectorSettings
 from collector.turn.cli import turn
+from collector.turn.config import coturn_parser
 
 
 def test_cli_parse_and_sessions(tmp_path: Path) -> None:
@@ -37,3 +42,11 @@ def test_cli_parse_and_sessions(tmp_path: Path) -> None:
     assert s["allocated"] and s["auth_challenges"] == 1 and s["peer_bytes"] == 1000 and s["transport"] == "udp"
     assert s["close_reason"] == "allocation timeout"
     assert "1 not understood" in res.stderr
+
+
+def test_the_hash_key_comes_from_the_settings() -> None:
+    with pytest.raises(ConfigError, match="ICEWATCH_HASH_KEY"):
+        coturn_parser("s", CollectorSettings(hash_key=SecretStr("")))
+    p = coturn_parser("s", CollectorSettings(hash_key=SecretStr("secret")), region="eu")
+    q = coturn_parser("s", CollectorSettings(hash_key=SecretStr("secret")))
+    assert p.hasher("alice") == q.hasher("alice") and p.region == "eu"
