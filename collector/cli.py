@@ -88,14 +88,21 @@ def collector() -> None:
 
 
 @main.command()
-def processor() -> None:
+@click.option("--stream", "streams", multiple=True, type=click.Choice(["call_reports", "turn_events", "probe_results"]),
+              help="Input stream(s) to consume (repeatable; default: all three, one consumer group each).")
+def processor(streams: tuple[str, ...]) -> None:
     """Run a processor: consume call reports, TURN events and probes into ClickHouse.
 
-    Scale out by starting more processors with the same ICEWATCH_GROUP_ID (up to the partition count).
+    Each stream has its own consumer group (<ICEWATCH_GROUP_ID>.<stream>); scale out by starting
+    more processors, up to the partition count of each topic. /healthz and /metrics are served on
+    ICEWATCH_METRICS_PORT (127.0.0.1).
     """
+    import threading
+
     from collector.kafka_publisher import KafkaPublisher
+    from processors.health import serve_health
     from processors.metrics import ProcessorMetrics
-    from processors.runtime import build_loop, open_store, stop_on_signals
+    from processors.runtime import STREAMS, build_loop, open_store
     from processors.settings import ProcessorSettings
 
     ps = _settings_or_exit(ProcessorSettings)
@@ -108,15 +115,26 @@ def processor() -> None:
         sink = open_store(ps)
         dlq = KafkaPublisher(ps.kafka, ps.topics, source_host="processor")
         metrics = ProcessorMetrics()
-        if ps.metrics_port:
-            from prometheus_client import start_http_server
-
-            start_http_server(ps.metrics_port, addr="127.0.0.1", registry=metrics.registry)
-        loop = build_loop(ps, sink, dlq, metrics)
+        loops = [build_loop(ps, sink, dlq, metrics, (s,)) for s in (streams or STREAMS)]
     except IcewatchError as exc:
         raise click.ClickException(str(exc)) from exc
-    stop_on_signals(loop)
-    loop.run()
+    threads = [threading.Thread(target=loop.run, name=f"loop-{i}") for i, loop in enumerate(loops)]
+    if ps.metrics_port:
+        serve_health(ps.metrics_port, metrics.registry, lambda: all(t.is_alive() for t in threads))
+
+    def stop(*_: object) -> None:
+        for loop in loops:
+            loop.stop()
+
+    import signal
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(timeout=0.5)
     dlq.close()
     sink.close()
 

@@ -16,6 +16,7 @@ from collector.publisher import Publisher
 from collector.settings import CollectorSettings
 
 if TYPE_CHECKING:
+    from processors.consumer import ConsumerLoop
     from processors.settings import ProcessorSettings
     from processors.sink import Sink
 
@@ -68,8 +69,8 @@ def serve(cs: CollectorSettings, ps: ProcessorSettings | None) -> None:
     config = ingest_config(cs)
     publisher: Publisher
     sink: Sink | None = None
-    loop_thread: threading.Thread | None = None
-    stop_loop = None
+    loops: list[ConsumerLoop] = []
+    loop_threads: list[threading.Thread] = []
     if cs.kafka is not None:
         from collector.kafka_publisher import KafkaPublisher
         from collector.kafka_topics import ensure_topics
@@ -77,13 +78,15 @@ def serve(cs: CollectorSettings, ps: ProcessorSettings | None) -> None:
         ensure_topics(cs.kafka, cs.topics)
         publisher = KafkaPublisher(cs.kafka, cs.topics, cs.source_host)
         if ps is not None:
-            from processors.runtime import build_loop, open_store
+            from processors.metrics import ProcessorMetrics
+            from processors.runtime import STREAMS, build_loop, open_store
 
             sink = open_store(ps)
-            loop = build_loop(ps, sink, publisher)
-            loop_thread = threading.Thread(target=loop.run, name="processor", daemon=True)
-            loop_thread.start()
-            stop_loop = loop.stop
+            metrics = ProcessorMetrics()
+            loops = [build_loop(ps, sink, publisher, metrics, (s,)) for s in STREAMS]
+            loop_threads = [threading.Thread(target=lp.run, name="processor", daemon=True) for lp in loops]
+            for t in loop_threads:
+                t.start()
     else:
         from processors.embedded import EmbeddedPublisher
         from processors.pipeline import RowBuilder
@@ -99,9 +102,10 @@ def serve(cs: CollectorSettings, ps: ProcessorSettings | None) -> None:
     try:
         uvicorn.run(app, host=cs.host, port=cs.port, log_config=None)
     finally:
-        if stop_loop is not None and loop_thread is not None:
-            stop_loop()
-            loop_thread.join(timeout=30)
+        for lp in loops:
+            lp.stop()
+        for t in loop_threads:
+            t.join(timeout=30)
         publisher.close()
         if sink is not None and cs.kafka is not None:
             sink.close()

@@ -9,6 +9,7 @@ from collector.contract import CallReport, DeadLetter, Model, ProbeResult, TurnE
 from processors.call_facts import FactsEnv, derive_call_facts
 from processors.call_rows import Rows, rows_for_call
 from processors.probe_rows import rows_for_probe
+from processors.turn_rows import rows_for_turn_event
 
 
 def dead_letter_row(dl: DeadLetter, tenant: str) -> dict[str, Any]:
@@ -28,9 +29,7 @@ class RowBuilder:
             facts = derive_call_facts(payload, self.env)
             return rows_for_call(payload, facts, tenant, produced_at)
         if isinstance(payload, TurnEvent):
-            from processors.turn_rows import rows_for_turn_event
-
-            return rows_for_turn_event(payload)
+            return rows_for_turn_event(payload, tenant, produced_at)
         if isinstance(payload, ProbeResult):
             return rows_for_probe(payload, tenant, produced_at)
         if isinstance(payload, DeadLetter):

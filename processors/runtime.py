@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,26 +80,26 @@ def make_consumer(kafka: KafkaSettings, topics: Sequence[str], group_id: str, ma
         raise ConfigError(f"cannot connect to Kafka at {kafka.bootstrap}: {exc}") from exc
 
 
-def processor_topics(topics: Topics) -> list[str]:
-    return [topics.call_reports, topics.turn_events, topics.probe_results]
+STREAMS = ("call_reports", "turn_events", "probe_results")
+
+
+def stream_topic(topics: Topics, stream: str) -> str:
+    if stream not in STREAMS:
+        raise ConfigError(f"unknown stream {stream!r}; one of {', '.join(STREAMS)}")
+    return str(getattr(topics, stream))
 
 
 def build_loop(settings: ProcessorSettings, sink: Sink, dlq: Publisher | None,
-               metrics: ProcessorMetrics | None = None, topics: Sequence[str] | None = None) -> ConsumerLoop:
+               metrics: ProcessorMetrics | None = None, streams: Sequence[str] = STREAMS) -> ConsumerLoop:
+    """A consumer loop over ``streams``. One consumer group per stream (``<group_id>.<stream>``),
+    so each input topic scales by its own partitions; pass one stream per process in production."""
     if settings.kafka is None:
         raise ConfigError("ICEWATCH_KAFKA__BOOTSTRAP is not set: a processor consumes from Kafka")
     builder = RowBuilder(facts_env(settings))
-    consumer = make_consumer(settings.kafka, topics or processor_topics(settings.topics), settings.group_id,
-                             settings.max_batch_messages)
+    topics = [stream_topic(settings.topics, s) for s in streams]
+    group = f"{settings.group_id}.{streams[0]}" if len(streams) == 1 else settings.group_id
+    consumer = make_consumer(settings.kafka, topics, group, settings.max_batch_messages)
     return ConsumerLoop(consumer=consumer, sink=sink, row_fn=builder.rows, dlq=dlq,
                         metrics=metrics or ProcessorMetrics(),
                         max_batch_messages=settings.max_batch_messages,
                         max_batch_seconds=settings.max_batch_seconds)
-
-
-def stop_on_signals(loop: ConsumerLoop) -> None:
-    """SIGTERM/SIGINT: finish the current batch, commit, exit."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: loop.stop())

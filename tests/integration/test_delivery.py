@@ -27,7 +27,7 @@ from processors.metrics import ProcessorMetrics
 from processors.runtime import build_loop
 from processors.settings import ProcessorSettings
 from processors.sink_chdb import ChdbSink
-from tests.http_server import serve
+from tests.http_server import free_port, serve
 from tests.services import KafkaService
 
 pytestmark = pytest.mark.kafka
@@ -91,7 +91,7 @@ def processor_env(kafka: KafkaService, topics: Topics, data_dir: Path, group: st
         "ICEWATCH_TOPICS__PARTITIONS": str(topics.partitions),
         "ICEWATCH_GROUP_ID": group,
         "ICEWATCH_DATA_DIR": str(data_dir),
-        "ICEWATCH_METRICS_PORT": "0",
+        "ICEWATCH_METRICS_PORT": str(free_port()),
         "ICEWATCH_MAX_BATCH_MESSAGES": "500",
         "ICEWATCH_MAX_BATCH_SECONDS": "0.5",
     })
@@ -131,16 +131,20 @@ def test_kill_9_processor_mid_stream_exactly_once(kafka: KafkaService, tmp_path:
     log = tmp_path / "processor.log"
     proc = start_processor(env, log)
     try:
-        wait_for(lambda: committed_total(kafka, group) >= 1500, 120, "first commits", proc, log)
+        wait_for(lambda: committed_total(kafka, group + ".call_reports") >= 1500, 120, "first commits", proc, log)
+        health = httpx.get(f"http://127.0.0.1:{env['ICEWATCH_METRICS_PORT']}/healthz", timeout=5)
+        assert health.status_code == 200, health.text
+        scraped = httpx.get(f"http://127.0.0.1:{env['ICEWATCH_METRICS_PORT']}/metrics", timeout=5).text
+        assert "icewatch_processor_rows_total" in scraped
         for k in range(5000, total, 500):  # keep the stream going while the processor works
             publisher.publish(reports[k:k + 500])
         proc.send_signal(signal.SIGKILL)  # mid-stream: uncommitted batches are in flight
         proc.wait(timeout=10)
-        killed_at = committed_total(kafka, group)
+        killed_at = committed_total(kafka, group + ".call_reports")
         assert killed_at < total, "the processor was not killed mid-stream"
 
         proc = start_processor(env, log)
-        wait_for(lambda: committed_total(kafka, group) >= total, 180, "all offsets committed", proc, log)
+        wait_for(lambda: committed_total(kafka, group + ".call_reports") >= total, 180, "all committed", proc, log)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
     finally:
@@ -164,7 +168,8 @@ def test_kill_9_processor_mid_stream_exactly_once(kafka: KafkaService, tmp_path:
     replay_env = processor_env(kafka, topics, tmp_path / "data", group + "-replay")
     proc = start_processor(replay_env, log)
     try:
-        wait_for(lambda: committed_total(kafka, group + "-replay") >= total, 180, "replay committed", proc, log)
+        replay_group = group + "-replay.call_reports"
+        wait_for(lambda: committed_total(kafka, replay_group) >= total, 180, "replay committed", proc, log)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
     finally:
