@@ -192,6 +192,9 @@ def _old_value(method: str, value: object) -> object:
 
 
 def _configure(pc: PeerConnectionLog, config: object) -> None:
+    if isinstance(config, dict):
+        pc.configure(config)
+        return
     if not isinstance(config, str):
         return
     try:
