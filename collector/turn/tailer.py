@@ -2,6 +2,8 @@
 
 - Rotation by rename (logrotate default, coturn reopening on SIGHUP): the old file stays open
   and is read to its end; the new file is taken up from byte 0 once the old one is quiet.
+  With a glob pattern as the path (coturn's default ``turn_<pid>_<date>.log`` names) the newest
+  matching file is followed the same way.
 - Rotation by copy-truncate: detected when the file is shorter than the read position or the
   bytes just before it changed; reading restarts at 0 under a new *generation* of the file
   identity, so the offsets of the new content make new event ids.
@@ -46,6 +48,7 @@ class Checkpoint:
     signature: str = ""  # hex of the SIG_BYTES before offset
     path: str = ""
     parser: dict[str, Any] = field(default_factory=dict)
+    finished: list[list[int]] = field(default_factory=list)  # (dev, inode) of files read to the end
 
     @property
     def source(self) -> str:
@@ -111,12 +114,36 @@ class FileTailer:
         self._cp: Checkpoint | None = None  # what is durable
         self._open_path: Path | None = None
         self._rotated_size: int | None = None  # size of the old file when the path changed
+        self._glob = any(ch in self.path.name for ch in "*?[")
+        self._finished: list[tuple[int, int]] = []  # identities of files already read to their end
 
     # ------------------------------------------------------------------ opening
+    def _current(self) -> Path | None:
+        """The file being written now: the path, or with a glob pattern (coturn's default names
+        ``turn_<pid>_<date>.log`` change daily and at every restart) the newest match."""
+        if not self._glob:
+            return self.path
+        best: tuple[int, str] | None = None
+        found = None
+        for p in self.path.parent.glob(self.path.name):
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            if _identity(st) in self._finished:
+                continue
+            key = (st.st_mtime_ns, p.name)
+            if best is None or key > best:
+                best, found = key, p
+        return found
+
     def _find_by_identity(self, dev: int, ino: int) -> Path | None:
-        candidates = [self.path]
         try:
-            candidates += sorted(p for p in self.path.parent.iterdir() if p.name.startswith(self.path.name + "."))
+            if self._glob:
+                candidates = sorted(self.path.parent.glob(self.path.name + "*"))
+            else:
+                siblings = self.path.parent.iterdir()
+                candidates = [self.path, *sorted(p for p in siblings if p.name.startswith(self.path.name + "."))]
         except FileNotFoundError:
             return None
         for p in candidates:
@@ -126,6 +153,11 @@ class FileTailer:
             except FileNotFoundError:
                 continue
         return None
+
+    def _checkpoint(self, dev: int, ino: int, generation: int, path: str) -> Checkpoint:
+        """A checkpoint at offset 0 of a file, with the current parser state."""
+        finished = [list(f) for f in self._finished]
+        return Checkpoint(dev, ino, generation, 0, "", path, self.parser.state(), finished)
 
     def _open(self, p: Path) -> tuple[BinaryIO, os.stat_result] | None:
         try:
@@ -139,6 +171,7 @@ class FileTailer:
         cp = load_checkpoint(self.checkpoint_path)
         if cp is not None:
             self.parser.restore(cp.parser)
+            self._finished = [(f[0], f[1]) for f in cp.finished]
             found = self._find_by_identity(cp.dev, cp.ino)
             if found is not None:
                 opened = self._open(found)
@@ -154,16 +187,17 @@ class FileTailer:
                 cp.ino,
                 cp.offset,
             )
-        opened = self._open(self.path)
-        if opened is None:
+        current = self._current()
+        opened = self._open(current) if current is not None else None
+        if current is None or opened is None:
             return False
         self._fh, st = opened
-        self._open_path = self.path
+        self._open_path = current
         offset = st.st_size if (cp is None and self.start_at_end) else 0
         gen = 0
         if cp is not None and (cp.dev, cp.ino) == _identity(st):
             gen = cp.generation + 1
-        self._cp = Checkpoint(st.st_dev, st.st_ino, gen, 0, "", str(self.path), self.parser.state())
+        self._cp = self._checkpoint(st.st_dev, st.st_ino, gen, str(current))
         if offset:
             self._cp.offset = offset
             self._cp.signature = self._signature_at(offset)
@@ -184,7 +218,7 @@ class FileTailer:
         if size >= cp.offset and self._signature_at(cp.offset) == cp.signature:
             return False
         log.info("log file %s was truncated; reading it again from the start", self._open_path)
-        self._cp = Checkpoint(cp.dev, cp.ino, cp.generation + 1, 0, "", cp.path, self.parser.state())
+        self._cp = self._checkpoint(cp.dev, cp.ino, cp.generation + 1, cp.path)
         save_checkpoint(self.checkpoint_path, self._cp)
         return True
 
@@ -247,7 +281,8 @@ class FileTailer:
             raise
         self.published += len(payloads)
         self.dead_letters += sum(1 for p in payloads if isinstance(p, DeadLetter))
-        new = Checkpoint(cp.dev, cp.ino, cp.generation, end, "", cp.path, self.parser.state())
+        new = self._checkpoint(cp.dev, cp.ino, cp.generation, cp.path)
+        new.offset = end
         new.signature = self._signature_at(end)
         save_checkpoint(self.checkpoint_path, new)
         self._cp = new
@@ -270,9 +305,12 @@ class FileTailer:
         while True:
             self._check_truncation()  # before reading: a rewritten file must not be read mid-line
             total += self._drain()
+            current = self._current()
             try:
-                st = self.path.stat()
+                st = current.stat() if current is not None else None
             except FileNotFoundError:
+                st = None
+            if current is None or st is None:
                 return total
             assert self._cp is not None and self._fh is not None
             if _identity(st) == (self._cp.dev, self._cp.ino):
@@ -286,18 +324,20 @@ class FileTailer:
                 return total
             total += self._drain(final=True)
             self._rotated_size = None
-            if not self._switch_to_path():
+            if not self._switch_to(current):
                 return total
 
-    def _switch_to_path(self) -> bool:
-        opened = self._open(self.path)
+    def _switch_to(self, path: Path) -> bool:
+        opened = self._open(path)
         if opened is None:
             return False
         if self._fh is not None:
             self._fh.close()
+        if self._cp is not None:
+            self._finished = [*self._finished[-15:], (self._cp.dev, self._cp.ino)]
         self._fh, st = opened
-        self._open_path = self.path
-        self._cp = Checkpoint(st.st_dev, st.st_ino, 0, 0, "", str(self.path), self.parser.state())
+        self._open_path = path
+        self._cp = self._checkpoint(st.st_dev, st.st_ino, 0, str(path))
         save_checkpoint(self.checkpoint_path, self._cp)
         return True
 

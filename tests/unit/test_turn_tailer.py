@@ -259,3 +259,27 @@ def test_run_loop_waits_out_an_unavailable_publisher(tmp_path: Path) -> None:
         stop.set()
         th.join(5)
     assert uptimes(pub) == [1, 2, 3] and pub.fail_next == 0
+
+
+def test_glob_pattern_follows_coturns_dated_file_names(tmp_path: Path) -> None:
+    pub = RecordingPublisher()
+    day1 = tmp_path / "turn_4242_2026-11-22.log"
+    day2 = tmp_path / "turn_4242_2026-11-23.log"
+    append(day1, line(1))
+    t = FileTailer(tmp_path / "turn_*.log", pub, CoturnParser("s1", b"k"), tmp_path / "turn.ckpt")
+    t.poll()
+    append(day1, line(2))
+    append(day2, line(3))
+    os.utime(day1, ns=(1, 1))  # day2 is the newest file
+    t.poll()
+    t.poll()
+    append(day2, line(4))
+    os.utime(day1, None)  # a late touch of the old file does not send the tailer back to it
+    t.poll()
+    assert uptimes(pub) == [1, 2, 3, 4]
+    t.close()
+    append(day2, line(5))
+    t2 = FileTailer(tmp_path / "turn_*.log", pub, CoturnParser("s1", b"k"), tmp_path / "turn.ckpt")
+    for _ in range(3):
+        t2.poll()
+    assert uptimes(pub) == [1, 2, 3, 4, 5]  # the newer mtime of day 1 does not make it read again
