@@ -69,7 +69,8 @@ def rows_for_call(report: CallReport, facts: CallFacts, tenant: str, ingested_at
             "protocol": c.protocol or "",
             "relay_protocol": c.relay_protocol or "",
             "url": c.url or "",
-            "address": truncate_ip(c.address or ""),
+            # relayed addresses belong to TURN servers and are kept whole; client addresses are truncated
+            "address": (c.address or "") if c.candidate_type == "relay" else truncate_ip(c.address or ""),
             "port": c.port,
             "turn_server_id": facts.turn_server_id if c.url and c.url == facts.turn_url else "",
             "selected": (c.id, c.is_remote) in selected,

@@ -168,6 +168,13 @@ def test_real_calls_and_turn_sessions_reach_clickhouse_by_region(kafka: KafkaSer
         assert len(sessions) == 2, sessions
         tcp = [s for s in sessions if s["transport"] == "tcp"]
         assert len(tcp) == 1 and tcp[0]["peer_bytes"] > 0, sessions
+
+        # Each relayed call is matched to the coturn session that served it, by relayed address.
+        matches = sink.query("SELECT call_id, session_id, matched_by FROM call_turn_sessions ORDER BY call_id")
+        relayed_calls = {r.report["call_id"] for r in runs if r.scenario != Scenario.HOST}
+        assert {m["call_id"] for m in matches} == relayed_calls, matches
+        assert {m["matched_by"] for m in matches} == {"relayed-address"}
+        assert {m["session_id"] for m in matches} <= {s["session_id"] for s in sessions}
     finally:
         sink.close()
         publisher.close()
