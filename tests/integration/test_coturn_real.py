@@ -2,9 +2,10 @@
 denied peer and deallocation with turnutils_uclient/turnutils_peer, tail the real log file with
 the FileTailer, and check that the reconstructed sessions are what the clients did.
 
-Runs twice: once with ``--simple-log`` (seconds-counter prefix) and once with
-``--new-log-timestamp`` (wall-clock prefix). Every process is started here and stopped by PID.
-A missing binary or a server that does not come up fails the test with the reason.
+Runs with ``--simple-log`` (seconds-counter prefix), with ``--new-log-timestamp`` (wall-clock
+prefix) and with coturn's default dated file name ``turn_<pid>_<date>.log`` (tailed by a glob).
+Every process is started here and stopped by PID. A missing binary or a server that does not
+come up fails the test with the reason.
 """
 
 from __future__ import annotations
@@ -112,7 +113,10 @@ def _wait_tcp(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: floa
 
 
 def _tail(path: Path) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-30:]) if path.exists() else f"(no {path})"
+    found = sorted(path.parent.glob(path.name))
+    if not found:
+        return f"(no {path})"
+    return "\n".join(found[-1].read_text(errors="replace").splitlines()[-30:])
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -125,7 +129,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-@pytest.fixture(params=["simple-log", "new-log-timestamp"])
+@pytest.fixture(params=["simple-log", "new-log-timestamp", "dated-file-name"])
 def coturn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Coturn]:
     missing = [b for b in BINARIES if shutil.which(b) is None]
     if missing:
@@ -140,11 +144,15 @@ def coturn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Coturn]:
         f"--realm={REALM}", "-L", HOST, "-E", HOST, "--listening-port", str(port),
         "--min-port", str(relay_min), "--max-port", str(relay_min + 99), "--allow-loopback-peers",
         f"--denied-peer-ip={DENIED_PEER}", "--no-tls", "--no-dtls", "--no-cli",
-        f"--log-file={log}", "--simple-log", "--no-stdout-log", "--pidfile", str(tmp_path / "turn.pid"),
+        f"--log-file={log}", "--no-stdout-log", "--pidfile", str(tmp_path / "turn.pid"),
         f"--userdb={tmp_path / 'turndb'}",
     ]  # fmt: skip
     if request.param == "new-log-timestamp":
-        args.append("--new-log-timestamp")
+        args += ["--simple-log", "--new-log-timestamp"]
+    elif request.param == "simple-log":
+        args.append("--simple-log")
+    else:  # coturn's default: turn_<pid>_<date>.log beside the given name, followed by a glob
+        log = tmp_path / "turn_*.log"
     out = open(tmp_path / "turnserver.out", "wb")  # noqa: SIM115 - closed below
     server = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     peer = subprocess.Popen(
