@@ -70,6 +70,7 @@ class CoturnPrefix:
 
 
 _iso_cache: dict[str, datetime] = {}
+_bsd_cache: dict[tuple[str, int], datetime] = {}
 
 
 def parse_iso(text: str) -> datetime | None:
@@ -92,13 +93,21 @@ def _bsd_time(m: re.Match[str], ref: datetime | None) -> datetime | None:
     """RFC 3164 time has no year and no zone: take the year of ``ref`` (UTC, default now), one
     back if that would put the line more than a day in the future."""
     ref = ref or datetime.now(UTC)
-    month = _MONTHS.get(m.group(1))
-    if month is None:
-        return None
-    try:
-        dt = datetime(ref.year, month, int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5)), tzinfo=UTC)
-    except ValueError:
-        return None
+    key = (m.string[m.start(1) : m.end(5)], ref.year)
+    dt = _bsd_cache.get(key)
+    if dt is None:
+        month = _MONTHS.get(m.group(1))
+        if month is None:
+            return None
+        try:
+            dt = datetime(
+                ref.year, month, int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5)), tzinfo=UTC
+            )
+        except ValueError:
+            return None
+        if len(_bsd_cache) > 4096:
+            _bsd_cache.clear()
+        _bsd_cache[key] = dt
     if (dt - ref).days >= 1:
         dt = dt.replace(year=ref.year - 1)
     return dt
