@@ -209,7 +209,8 @@ def netns_pair() -> Iterator[str]:
         # The "public" address of the SNAT scenario; Chromium gathers no candidate on lo.
         _ip("-n", main, "addr", "add", f"{MAPPED_ADDRESS}/32", "dev", "lo")
         # IPv4 only: no IPv6 link-local candidates, no IPv6 chatter on the veth.
-        in_netns(main, _disable_ipv6, timeout=5)
+        for name in (main, peer):
+            in_netns(name, _disable_ipv6, timeout=5)
         yield main
     finally:
         for name in reversed(created):
@@ -228,8 +229,10 @@ def _nft(netns: str, ruleset: str) -> None:
 
 
 def _disable_ipv6() -> None:
+    """(Inside the namespace.) Nothing to do on a kernel without IPv6."""
     for key in ("all", "default"):
-        Path(f"/proc/sys/net/ipv6/conf/{key}/disable_ipv6").write_text("1\n")
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"/proc/sys/net/ipv6/conf/{key}/disable_ipv6").write_text("1\n")
 
 
 def _kill_remaining(netns: str) -> None:
@@ -285,28 +288,33 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no output)"
 
 
-def _spawn(netns: str, argv: list[str], output: Path) -> subprocess.Popen[bytes]:
+def _start(
+    what: str, netns: str, argv: list[str], output: Path, ready: Callable[[], bool], timeout: float
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` inside the namespace (its own session) and wait until ``ready()``.
+
+    Fails with the tail of its output when it exits or is not ready within ``timeout`` seconds.
+    """
     with output.open("wb") as out:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [IP, "netns", "exec", netns, *argv],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def _wait_until(
-    what: str, probe: Callable[[], bool], proc: subprocess.Popen[bytes], output: Path, timeout: float
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise TestbedError(f"{what} exited with {proc.returncode}:\n{_tail(output)}")
-        if probe():
-            return
-        time.sleep(0.1)
-    raise TestbedError(f"{what} not ready after {timeout:.0f} s:\n{_tail(output)}")
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if proc.poll() is not None:
+                raise TestbedError(f"{what} exited with {proc.returncode}:\n{_tail(output)}")
+            if time.monotonic() > deadline:
+                raise TestbedError(f"{what} not ready after {timeout:.0f} s:\n{_tail(output)}")
+            time.sleep(0.1)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc
 
 
 def _start_turnserver(netns: str, port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
@@ -321,19 +329,13 @@ def _start_turnserver(netns: str, port: int, workdir: Path) -> tuple[subprocess.
         # Keep coturn off the system paths: its own pid file and (empty) user database.
         f"--pidfile={workdir / 'turnserver.pid'}", f"--userdb={workdir / 'turndb'}",
     ]  # fmt: skip
-    proc = _spawn(netns, argv, output)
 
     def listening() -> bool:
         # Readiness from the log, not a probe connection (that would log a session of its own).
         text = log.read_text(errors="replace") if log.exists() else ""
         return "Total General servers" in text and f"UDP listener opened on: {NS_ADDRESS}:{port}" in text
 
-    try:
-        _wait_until("turnserver", listening, proc, output, timeout=15)
-    except BaseException:
-        _stop(proc)
-        raise
-    return proc, log
+    return _start("turnserver", netns, argv, output, listening, timeout=15), log
 
 
 def _start_chromium(netns: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
@@ -352,13 +354,7 @@ def _start_chromium(netns: str, port: int, workdir: Path) -> subprocess.Popen[by
         except (OSError, CdpError, ValueError):
             return False
 
-    proc = _spawn(netns, argv, output)
-    try:
-        _wait_until("chromium", lambda: in_netns(netns, devtools_up, timeout=5), proc, output, timeout=30)
-    except BaseException:
-        _stop(proc)
-        raise
-    return proc
+    return _start("chromium", netns, argv, output, lambda: in_netns(netns, devtools_up, timeout=5), timeout=30)
 
 
 # --------------------------------------------------------------------------------------------

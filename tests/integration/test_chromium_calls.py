@@ -326,10 +326,15 @@ def test_prerequisites() -> None:
 
 @pytest.mark.chromium
 @pytest.mark.parametrize("scenario", TESTED, ids=str)
-def test_real_call_report(call: Callable[[Scenario], CallRun], scenario: Scenario) -> None:
+def test_real_call_report(call: Callable[[Scenario], CallRun], scenario: Scenario, tmp_path: Path) -> None:
     run = call(scenario)
-    check_scenario(scenario, run.report)
-    assert len(run.report["snapshots"]) == SECONDS[scenario]
+    try:
+        check_scenario(scenario, run.report)
+        assert len(run.report["snapshots"]) == SECONDS[scenario]
+    except AssertionError as exc:  # keep the real report of a failing call for a look
+        kept = tmp_path / f"{scenario.value}.json"
+        kept.write_text(json.dumps(run.report, indent=1))
+        raise AssertionError(f"{exc}\n(the report is in {kept})") from exc
 
 
 @pytest.mark.chromium
