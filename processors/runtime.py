@@ -75,6 +75,7 @@ def make_consumer(kafka: KafkaSettings, topics: Sequence[str], group_id: str, ma
             fetch_max_bytes=32 * 1024 * 1024,
             max_partition_fetch_bytes=kafka.max_message_bytes + 64 * 1024,
             isolation_level="read_committed",
+            metadata_max_age_ms=10_000,  # a topic whose leader was unknown at assignment is picked up soon
         )
     except KafkaError as exc:
         raise ConfigError(f"cannot connect to Kafka at {kafka.bootstrap}: {exc}") from exc

@@ -258,6 +258,7 @@ def test_kafka_down_gives_503_and_every_202_arrives(kafka: KafkaService, process
         down = [post(f"down-{i}") for i in range(5)]
         assert down == [503] * 5, down
         kafka.start()
+        create_topics(kafka, topics)  # idempotent: waits until every partition has a leader again
         statuses: list[int] = []
         deadline = time.monotonic() + 60
         i = 0
