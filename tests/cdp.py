@@ -133,7 +133,6 @@ class CdpClient:
         version = fetch_json(host, port, "/json/version", timeout)
         url = str(version["webSocketDebuggerUrl"])
         path = "/" + url.split("/", 3)[3]
-        self.product = str(version.get("Browser", ""))
         self._ws = WebSocket(host, port, path, timeout)
         self._next_id = 0
 
