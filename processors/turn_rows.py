@@ -11,6 +11,9 @@ Pure. The flags that decide what the rollups count are computed here, where they
 - ``relayed_bytes``: ``peer usage`` rb + sb (a delta, so sums are totals).
 
 The duplicate ``message`` line after a failed request (kind ``request_message``) sets no flag.
+
+Client addresses are personal data: the row keeps the client's network (/24, /48, as for calls),
+also inside the raw line. Listener, peer and relayed addresses are the TURN server's and stay whole.
 """
 
 from __future__ import annotations
@@ -19,10 +22,20 @@ from datetime import datetime
 from typing import Any
 
 from collector.contract import TurnEvent
+from processors.geo import truncate_ip
 
 Rows = dict[str, list[dict[str, Any]]]
 
 _PEER_METHODS = frozenset({"CREATE_PERMISSION", "CHANNEL_BIND", "CONNECT"})
+
+
+def client_host(address: str) -> str:
+    """The IP of "ip:port", "[v6]:port" or a bare address."""
+    if address.startswith("["):
+        return address[1 : address.find("]")]
+    if address.count(":") == 1:
+        return address.split(":", 1)[0]
+    return address
 
 
 def turn_flags(ev: TurnEvent) -> dict[str, int]:
@@ -43,6 +56,12 @@ def turn_flags(ev: TurnEvent) -> dict[str, int]:
 def rows_for_turn_event(event: TurnEvent, tenant: str = "default", ingested_at: datetime | None = None) -> Rows:
     """One message in, rows per table out. ``at``/``ingested_at`` left out fall back to the
     table defaults (``ingested_at`` = insert time, ``event_time`` = ``at`` else ``ingested_at``)."""
+    client_network, raw = "", event.raw
+    if event.client_address:
+        host = client_host(event.client_address)
+        client_network = truncate_ip(host)
+        if host:
+            raw = raw.replace(host, client_network or "x")
     row: dict[str, Any] = {
         "tenant": tenant,
         "event_id": event.event_id,
@@ -59,7 +78,7 @@ def rows_for_turn_event(event: TurnEvent, tenant: str = "default", ingested_at: 
         "realm": event.realm or "",
         "user_hash": event.user_hash or "",
         "user_present": event.user_present,
-        "client_address": event.client_address or "",
+        "client_address": client_network,
         "listener_address": event.listener_address or "",
         "peer_address": event.peer_address or "",
         "relay_address": event.relay_address or "",
@@ -71,7 +90,7 @@ def rows_for_turn_event(event: TurnEvent, tenant: str = "default", ingested_at: 
         "tx_packets": event.tx_packets or 0,
         "tx_bytes": event.tx_bytes or 0,
         "uptime_s": event.uptime_s,
-        "raw": event.raw,
+        "raw": raw,
         **turn_flags(event),
     }
     if event.at is not None:

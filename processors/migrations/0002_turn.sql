@@ -54,7 +54,8 @@ SETTINGS non_replicated_deduplication_window = 1000;
 
 -- One row per TURN session after merges (query with GROUP BY or FINAL): keyed by
 -- (server, process, session id) because coturn's ids restart with the process.
--- Counts are distinct event ids, so a replayed line cannot count twice. Byte sums add deltas.
+-- Counts are distinct event ids, so a replayed line cannot count twice; the usage deltas are kept
+-- as a set keyed by event id for the same reason (turn_session_summary sums them).
 CREATE TABLE IF NOT EXISTS turn_sessions
 (
     tenant LowCardinality(String),
@@ -77,10 +78,8 @@ CREATE TABLE IF NOT EXISTS turn_sessions
     refreshes AggregateFunction(uniqExactIf, String, UInt8),
     permissions SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
     channels SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
-    client_packets SimpleAggregateFunction(sum, UInt64),
-    client_bytes SimpleAggregateFunction(sum, UInt64),
-    peer_packets SimpleAggregateFunction(sum, UInt64),
-    peer_bytes SimpleAggregateFunction(sum, UInt64),
+    -- (cityHash64(event_id), is peer leg, packets, bytes) of every usage / peer usage line
+    usage AggregateFunction(groupUniqArrayIf, Tuple(UInt64, UInt8, UInt64, UInt64), UInt8),
     started_at SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
     ended_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
     close_reason SimpleAggregateFunction(max, String)
@@ -114,10 +113,8 @@ SELECT
     uniqExactIfState(event_id, is_refresh) AS refreshes,
     groupUniqArrayArray(if(kind = 'permission' AND lifetime_s > 0, [peer_address], [])) AS permissions,
     groupUniqArrayArray(if(kind = 'channel_bind', [peer_address], [])) AS channels,
-    sum(if(kind = 'usage', rx_packets + tx_packets, 0)) AS client_packets,
-    sum(if(kind = 'usage', rx_bytes + tx_bytes, 0)) AS client_bytes,
-    sum(if(kind = 'peer_usage', rx_packets + tx_packets, 0)) AS peer_packets,
-    sum(relayed_bytes) AS peer_bytes,
+    groupUniqArrayIfState((cityHash64(event_id), toUInt8(kind = 'peer_usage'), rx_packets + tx_packets,
+        rx_bytes + tx_bytes), toUInt8(kind IN ('usage', 'peer_usage'))) AS usage,
     min(event_time) AS started_at,
     max(event_time) AS ended_at,
     max(if(kind = 'closed', reason, '')) AS close_reason
@@ -125,22 +122,25 @@ FROM turn_events
 WHERE session_id != '' AND kind != 'request_message'
 GROUP BY tenant, server_id, process_key, session_id;
 
--- Per TURN server per minute: log heartbeat (lines), allocations ok / failed by error code,
--- rejected credentials (not the normal 401 challenge), relayed bytes, distinct sessions.
+-- Per TURN server per minute: log heartbeat (distinct lines), allocations ok / failed by error
+-- code, rejected credentials (not the normal 401 challenge), relayed bytes, distinct sessions.
+-- Every measure is keyed by event id, so a replayed line never counts twice:
+--   uniqExactMerge(lines), arraySum(x -> x.2, groupUniqArrayIfMerge(relayed_bytes)),
+--   failed allocations per code: arrayMap over groupUniqArrayIfMerge(alloc_failed_codes) (code, event).
 CREATE TABLE IF NOT EXISTS turn_server_minute
 (
     tenant LowCardinality(String),
     server_id LowCardinality(String),
     region LowCardinality(String),
     minute DateTime('UTC'),
-    lines SimpleAggregateFunction(sum, UInt64),
+    lines AggregateFunction(uniqExact, String),
     allocs_ok AggregateFunction(uniqExactIf, String, UInt8),
     allocs_failed AggregateFunction(uniqExactIf, String, UInt8),
-    alloc_failed_codes SimpleAggregateFunction(sumMap, Map(UInt16, UInt64)),
+    alloc_failed_codes AggregateFunction(groupUniqArrayIf, Tuple(UInt16, UInt64), UInt8),
     auth_rejected AggregateFunction(uniqExactIf, String, UInt8),
     auth_challenges AggregateFunction(uniqExactIf, String, UInt8),
     peers_denied AggregateFunction(uniqExactIf, String, UInt8),
-    relayed_bytes SimpleAggregateFunction(sum, UInt64),
+    relayed_bytes AggregateFunction(groupUniqArrayIf, Tuple(UInt64, UInt64), UInt8),
     sessions AggregateFunction(uniqExactIf, String, String, UInt8)
 )
 ENGINE = AggregatingMergeTree
@@ -155,15 +155,35 @@ SELECT
     server_id,
     region,
     toStartOfMinute(event_time) AS minute,
-    count() AS lines,
+    uniqExactState(event_id) AS lines,
     uniqExactIfState(event_id, is_alloc_ok) AS allocs_ok,
     uniqExactIfState(event_id, is_alloc_failed) AS allocs_failed,
-    sumMap(if(is_alloc_failed = 1, map(ifNull(error_code, 0), toUInt64(1)), CAST(map(), 'Map(UInt16, UInt64)')))
+    groupUniqArrayIfState((ifNull(error_code, toUInt16(0)), cityHash64(event_id)), is_alloc_failed)
         AS alloc_failed_codes,
     uniqExactIfState(event_id, is_auth_rejected) AS auth_rejected,
     uniqExactIfState(event_id, is_auth_challenge) AS auth_challenges,
     uniqExactIfState(event_id, is_peer_denied) AS peers_denied,
-    sum(relayed_bytes) AS relayed_bytes,
+    groupUniqArrayIfState((cityHash64(event_id), relayed_bytes), toUInt8(relayed_bytes > 0)) AS relayed_bytes,
     uniqExactIfState(process_key, session_id, toUInt8(session_id != '')) AS sessions
 FROM turn_events
 GROUP BY tenant, server_id, region, minute;
+
+-- Sessions with their merged measures, for people who write their own SQL.
+CREATE VIEW IF NOT EXISTS turn_session_summary AS
+SELECT
+    tenant, server_id, process_key, session_id,
+    max(region) AS region, max(realm) AS realm, max(user_hash) AS user_hash, max(transport) AS transport,
+    max(client_address) AS client_address, max(listener_address) AS listener_address,
+    max(relay_address) AS relay_address, max(allocated) AS allocated, max(deallocated) AS deallocated,
+    groupUniqArrayArray(error_codes) AS error_codes,
+    uniqExactIfMerge(auth_challenges) AS auth_challenges, uniqExactIfMerge(auth_rejected) AS auth_rejected,
+    uniqExactIfMerge(denied_peers) AS denied_peers, uniqExactIfMerge(refreshes) AS refreshes,
+    groupUniqArrayArray(permissions) AS permissions, groupUniqArrayArray(channels) AS channels,
+    groupUniqArrayIfMerge(usage) AS usage_lines,
+    arraySum(arrayMap(u -> if(u.2 = 0, u.3, 0), usage_lines)) AS client_packets,
+    arraySum(arrayMap(u -> if(u.2 = 0, u.4, 0), usage_lines)) AS client_bytes,
+    arraySum(arrayMap(u -> if(u.2 = 1, u.3, 0), usage_lines)) AS peer_packets,
+    arraySum(arrayMap(u -> if(u.2 = 1, u.4, 0), usage_lines)) AS peer_bytes,
+    min(started_at) AS started_at, max(ended_at) AS ended_at, max(close_reason) AS close_reason
+FROM turn_sessions
+GROUP BY tenant, server_id, process_key, session_id;

@@ -160,9 +160,8 @@ def test_real_calls_and_turn_sessions_reach_clickhouse_by_region(kafka: KafkaSer
         assert relayed == {("eu", "eu", "udp"): 1, ("eu", "eu", "tcp"): 1}
 
         sessions = sink.query(
-            "SELECT session_id, any(transport) AS transport, max(allocated) AS allocated, "
-            "sum(peer_bytes) AS peer_bytes FROM turn_sessions WHERE server_id = 'testbed-turn' "
-            "GROUP BY process_key, session_id HAVING allocated = 1")
+            "SELECT session_id, transport, peer_bytes FROM turn_session_summary "
+            "WHERE server_id = 'testbed-turn' AND allocated = 1")
         # One allocation per relayed call. A 4-second UDP allocation has no usage or close line
         # yet when coturn stops (coturn logs them on deallocation); the TCP one does.
         assert len(sessions) == 2, sessions

@@ -123,15 +123,21 @@ def test_clickhouse_views_assemble_the_same_sessions(store: ChdbSink) -> None:
         assert row["relay"] == (s.relay_address or "")
 
     minutes = store.query(
-        """SELECT minute, sum(lines) AS lines, uniqExactIfMerge(allocs_ok) AS ok,
+        """SELECT minute, uniqExactMerge(lines) AS lines, uniqExactIfMerge(allocs_ok) AS ok,
                   uniqExactIfMerge(auth_rejected) AS rejected, uniqExactIfMerge(auth_challenges) AS challenges,
-                  sum(relayed_bytes) AS relayed, uniqExactIfMerge(sessions) AS sessions
+                  arraySum(x -> x.2, groupUniqArrayIfMerge(relayed_bytes)) AS relayed,
+                  uniqExactIfMerge(sessions) AS sessions
            FROM turn_server_minute WHERE tenant = 't1' AND server_id = 'turn-eu-1'
            GROUP BY minute ORDER BY minute"""
     )
     by_minute = {m["minute"][11:16]: m for m in minutes}
     assert by_minute["10:13"]["ok"] == 1  # 812 s after 10:00
     assert by_minute["10:13"]["rejected"] == 1 and by_minute["10:13"]["challenges"] == 1
-    assert sum(m["relayed"] for m in minutes) == 2 * (260000 + 270000 + 100000 + 102000)  # the replay re-added bytes
-    assert sum(m["ok"] for m in minutes) == 1  # ... but never counts
-    assert sum(m["lines"] for m in minutes) == 2 * len(evs)  # heartbeat counts lines received
+    # the replayed lines (same event ids) add nothing: bytes, counts and the heartbeat converge
+    assert sum(m["relayed"] for m in minutes) == 260000 + 270000 + 100000 + 102000
+    assert sum(m["ok"] for m in minutes) == 1
+    assert sum(m["lines"] for m in minutes) == len(evs)
+    summary = {(r["process_key"], r["session_id"]): r for r in store.query(
+        "SELECT process_key, session_id, client_bytes, peer_bytes FROM turn_session_summary WHERE tenant = 't1'")}
+    for key, s in want.items():
+        assert (summary[key]["client_bytes"], summary[key]["peer_bytes"]) == (s.client_bytes, s.peer_bytes)

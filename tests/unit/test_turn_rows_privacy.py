@@ -1,0 +1,23 @@
+"""TURN rows keep the client's network only, in the column and in the raw line."""
+
+from __future__ import annotations
+
+from collector.contract import TurnEvent
+from processors.turn_rows import client_host, rows_for_turn_event
+
+
+def test_client_address_is_truncated_in_column_and_raw_line() -> None:
+    raw = ("1: : session 001000000000000001: closed (2nd stage), user <h:ab> realm <r> origin <>, "
+           "local 198.51.100.10:3478, remote 203.0.113.77:51234, reason: allocation timeout")
+    ev = TurnEvent(event_id="e1", server_id="s", process_key="p", session_id="001000000000000001", kind="closed",
+                   client_address="203.0.113.77:51234", listener_address="198.51.100.10:3478", raw=raw)
+    [row] = rows_for_turn_event(ev)["turn_events"]
+    assert row["client_address"] == "203.0.113.0"
+    assert "203.0.113.77" not in row["raw"] and "remote 203.0.113.0:51234" in row["raw"]
+    assert row["listener_address"] == "198.51.100.10:3478"
+
+
+def test_client_host_forms() -> None:
+    assert client_host("203.0.113.7:5") == "203.0.113.7"
+    assert client_host("[2001:db8::1]:5") == "2001:db8::1"
+    assert client_host("2001:db8::1") == "2001:db8::1"
