@@ -99,9 +99,13 @@ def serve(cs: CollectorSettings, ps: ProcessorSettings | None) -> None:
         log.info("embedded mode: store in %s", ps.data_dir / "store")
     routes = [query_route(sink, config)] if sink is not None else []
     app = build_app(publisher, config, routes)
+    from collector.sources import start_sources
+
+    sources = start_sources(cs, publisher)
     try:
         uvicorn.run(app, host=cs.host, port=cs.port, log_config=None)
     finally:
+        sources.stop()
         for lp in loops:
             lp.stop()
         for t in loop_threads:

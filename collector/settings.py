@@ -45,6 +45,14 @@ class KafkaSettings(BaseModel):
         return v
 
 
+class TurnLogSource(BaseModel):
+    """One TURN server's log file, tailed beside the server."""
+
+    path: Path
+    server_id: str
+    region: str | None = None
+
+
 class CollectorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ICEWATCH_", env_nested_delimiter="__", extra="ignore")
 
@@ -61,4 +69,9 @@ class CollectorSettings(BaseSettings):
     )
     hash_key: SecretStr = SecretStr("")  # key for hashing phone numbers and TURN user names
     source_host: str = Field(default_factory=socket.gethostname)
-    data_dir: Path = Path("var/icewatch")
+    data_dir: Path = Path("var/icewatch")  # embedded store, tailer checkpoints
+    # TURN logs: JSON list of {"path", "server_id", "region"}; syslog receiver ports (0: off).
+    turn_logs: list[TurnLogSource] = Field(default_factory=list)
+    syslog_udp_port: int = Field(default=0, ge=0, le=65535)
+    syslog_tcp_port: int = Field(default=0, ge=0, le=65535)
+    inventory: Path | None = None  # fleet inventory YAML, for the probes

@@ -67,7 +67,10 @@ def diagnose(mix: CandidateMix, ice: IceFacts, dtls: DtlsFacts, distance: RelayD
     has_srflx = "srflx" in mix.gathered_types
     has_relay = "relay" in mix.gathered_types
     matched = {
-        "stun_unreachable": _error_on(ice, 701, turn=False) and not has_srflx,
+        # Chromium also probes a stun: URL it derives from each turn: URL; its 701 says nothing
+        # about STUN when the known configuration has no stun: URL (configured_stun falls back
+        # to the URLs seen on errors when the report carries no configuration).
+        "stun_unreachable": _error_on(ice, 701, turn=False) and not has_srflx and mix.configured_stun,
         "turn_unreachable": _error_on(ice, 701, turn=True) and not has_relay,
         "turn_auth_failed": _error_on(ice, 401, turn=True) and not has_relay,
         "ice_failed": ice.ice_failed,

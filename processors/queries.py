@@ -27,13 +27,27 @@ DIMENSIONS: dict[str, str] = {
 }
 
 
+TURN_DIMENSIONS: dict[str, str] = {
+    "turn-server": "server_id",
+    "turn-region": "region",
+    "server": "server_id",
+    "region": "region",
+    "day": "toDate(minute)",
+    "hour": "toStartOfHour(minute)",
+    "minute": "minute",
+}
+PROBE_DIMENSIONS: dict[str, str] = {**TURN_DIMENSIONS, "transport": "transport", "kind": "kind"}
+
+
 @dataclass(frozen=True)
 class NamedQuery:
     description: str
     default_by: tuple[str, ...]
-    select: str  # measures; {where} and grouping are added around it
+    select: str  # measures; the time window, tenant filter and grouping are added around it
     source: str = "calls FINAL"
     where: str = "1"
+    time_column: str = "event_time"
+    dimensions: dict[str, str] | None = None  # default: DIMENSIONS (columns of calls)
 
 
 QUERIES: dict[str, NamedQuery] = {
@@ -86,6 +100,27 @@ QUERIES: dict[str, NamedQuery] = {
         "uniqExactIf(call_id, ice_connected) AS connected, uniqExactIf(call_id, dtls_stall) AS stalls, "
         "round(if(connected = 0, 0, stalls / connected), 4) AS stall_share",
     ),
+    "turn-servers": NamedQuery(
+        "TURN servers from their logs: heartbeat, allocations, rejected credentials, relayed bytes",
+        ("turn-server",),
+        "uniqExactMerge(lines) AS log_lines, uniqExactIfMerge(allocs_ok) AS allocations_ok, "
+        "uniqExactIfMerge(allocs_failed) AS allocations_failed, uniqExactIfMerge(auth_rejected) AS auth_rejected, "
+        "uniqExactIfMerge(peers_denied) AS peers_denied, "
+        "arraySum(x -> x.2, groupUniqArrayIfMerge(relayed_bytes)) AS relayed_bytes, "
+        "uniqExactIfMerge(sessions) AS sessions",
+        source="turn_server_minute",
+        time_column="minute",
+        dimensions=TURN_DIMENSIONS,
+    ),
+    "probes": NamedQuery(
+        "Active probe outcomes per TURN server and transport",
+        ("turn-server", "transport"),
+        "uniqExactMerge(probes) AS probes, uniqExactIfMerge(failures) AS failures, "
+        "uniqExactIfMerge(failing_vantages) AS failing_vantages",
+        source="probe_minute",
+        time_column="minute",
+        dimensions=PROBE_DIMENSIONS,
+    ),
 }
 
 _SINCE = re.compile(r"^(\d+)([mhdw])$")
@@ -104,16 +139,17 @@ def build_sql(name: str, by: tuple[str, ...] | None) -> str:
     if name not in QUERIES:
         raise InvalidInput(f"unknown query {name!r}; one of: {', '.join(sorted(QUERIES))}", "name")
     q = QUERIES[name]
+    known = q.dimensions or DIMENSIONS
     dims = by or q.default_by
     cols = []
     for d in dims:
-        if d not in DIMENSIONS:
-            raise InvalidInput(f"unknown dimension {d!r}; one of: {', '.join(sorted(DIMENSIONS))}", "by")
-        cols.append(f"{DIMENSIONS[d]} AS `{d}`")
+        if d not in known:
+            raise InvalidInput(f"unknown dimension {d!r} for {name}; one of: {', '.join(sorted(known))}", "by")
+        cols.append(f"{known[d]} AS `{d}`")
     group = ", ".join(f"`{d}`" for d in dims)
     return (
         f"SELECT {', '.join(cols)}, {q.select} FROM {q.source} "
-        f"WHERE event_time >= {{since:DateTime64(3, 'UTC')}} AND tenant = {{tenant:String}} AND ({q.where}) "
+        f"WHERE {q.time_column} >= {{since:DateTime64(3, 'UTC')}} AND tenant = {{tenant:String}} AND ({q.where}) "
         f"GROUP BY {group} ORDER BY {group}"
     )
 

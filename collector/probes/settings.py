@@ -32,6 +32,7 @@ def _all_transports() -> list[ProbeTransport]:
 class ProbeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ICEWATCH_PROBES_", extra="ignore")
 
+    enabled: bool = Field(default=False, description="run probes inside `icewatch run` (needs ICEWATCH_INVENTORY)")
     interval_s: float = Field(default=30.0, ge=1.0, description="seconds between two probe rounds")
     timeout_s: float = Field(default=3.0, gt=0, description="budget of one Binding/Allocate exchange")
     initial_rto_s: float = Field(default=0.5, gt=0, description="UDP: first retransmission timeout")

@@ -20,7 +20,9 @@ RelayProtocol = Literal["udp", "tcp", "tls"]
 RelaySource = Literal["relayProtocol", "url", "priority"]
 
 _BY_NAME: dict[str, RelayProtocol] = {"udp": "udp", "tcp": "tcp", "tls": "tls"}
-_BY_TYPE_PREFERENCE: dict[int, RelayProtocol] = {0: "tls", 1: "tcp", 2: "udp"}
+# Chromium 156 gives a UDP relay candidate type preference 3 (priority 58662911), older
+# libwebrtc 2: both mean UDP.
+_BY_TYPE_PREFERENCE: dict[int, RelayProtocol] = {0: "tls", 1: "tcp", 2: "udp", 3: "udp"}
 
 
 def protocol_from_turn_url(url: object) -> RelayProtocol | None:

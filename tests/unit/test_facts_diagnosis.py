@@ -133,3 +133,19 @@ def test_high_rtt(tmp_path: Path) -> None:
     f = derive_call_facts(srflx_call(rtts=[310.0, 305.0, 290.0]), make_env(tmp_path))
     assert f.diagnosis == "high_rtt" and f.rtt_band == "poor"
     assert "high_rtt" not in derive_call_facts(srflx_call(rtts=[299.0] * 3), make_env(tmp_path)).labels
+
+
+def test_701_on_a_stun_url_chromium_derived_from_a_turn_url_is_not_stun_unreachable() -> None:
+    """Seen on Chromium 156 with the TURN server down: a 701 for the turn: URL and one for a stun:
+    URL with the same host that was never configured."""
+    from collector.contract import CallReport, CandidateError, IceServer
+    from processors.call_facts import FactsEnv, derive_call_facts
+
+    report = CallReport(
+        call_id="c", report_id="r", source_format="w3c",
+        ice_servers=[IceServer(urls=["turn:198.18.0.1:3478?transport=udp"])],
+        candidate_errors=[CandidateError(url="turn:198.18.0.1:3478?transport=udp", error_code=701),
+                          CandidateError(url="stun:198.18.0.1:3478", error_code=701)],
+    )
+    facts = derive_call_facts(report, FactsEnv.default())
+    assert "turn_unreachable" in facts.labels and "stun_unreachable" not in facts.labels

@@ -35,5 +35,15 @@ def test_every_named_query_runs_on_the_real_schema(name: str, store: ChdbSink) -
         "relay_protocol": "tls", "client_region": "eu", "turn_region": "us-east", "relay_distance_km": 6000.0,
         "rtt_median_ms": 120.0, "rtt_p95_ms": 150.0, "ice_connected": True,
     }])
+    store.insert("turn_events", [{
+        "tenant": "default", "event_id": "e1", "server_id": "turn-1", "region": "eu", "process_key": "p",
+        "session_id": "001", "at": datetime.now(UTC), "kind": "request", "method": "ALLOCATE", "success": True,
+        "is_alloc_ok": 1, "raw": "x",
+    }])
+    store.insert("probes", [{
+        "tenant": "default", "probe_id": "p1", "at": datetime.now(UTC), "server_id": "turn-1", "region": "eu",
+        "vantage": "v", "kind": "stun_binding", "transport": "udp", "target": "t:3478", "success": False,
+        "error": "timeout", "ingested_at": datetime.now(UTC),
+    }])
     rows = run_named(store, name, "1d")
     assert rows, name
