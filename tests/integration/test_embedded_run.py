@@ -22,6 +22,18 @@ EXAMPLE = REPO / "docs" / "examples" / "w3c-call.json"
 ICEWATCH = [sys.executable, "-m", "collector"]
 
 
+# coturn 4.6.1 lines (the format Debian's coturn writes with --simple-log)
+TURN_LOG = """0: : Listener address to use: 198.18.0.1
+0: : Relay address to use: 198.18.0.1
+1: : session 001000000000000001: realm <testbed.icewatch> user <>: incoming packet message processed, error 401: Unauthorized
+1: : IPv4. Local relay addr: 198.18.0.1:62182
+1: : session 001000000000000001: new, realm=<testbed.icewatch>, username=<icewatch>, lifetime=600
+1: : session 001000000000000001: realm <testbed.icewatch> user <icewatch>: incoming packet ALLOCATE processed, success
+1: : session 001000000000000001: peer 198.18.0.1 lifetime updated: 300
+1: : session 001000000000000001: realm <testbed.icewatch> user <icewatch>: incoming packet CREATE_PERMISSION processed, success
+"""
+
+
 @pytest.fixture()
 def embedded(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     port = free_port()
@@ -29,7 +41,11 @@ def embedded(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     for k in list(env):
         if k.startswith("ICEWATCH_"):
             del env[k]
-    env.update({"ICEWATCH_PORT": str(port), "ICEWATCH_DATA_DIR": str(tmp_path / "data")})
+    turn_log = tmp_path / "turn.log"
+    turn_log.write_text(TURN_LOG)
+    env.update({"ICEWATCH_PORT": str(port), "ICEWATCH_DATA_DIR": str(tmp_path / "data"),
+                "ICEWATCH_HASH_KEY": "test-key",
+                "ICEWATCH_TURN_LOGS": json.dumps([{"path": str(turn_log), "server_id": "turn-eu-1", "region": "eu"}])})
     log = tmp_path / "run.log"
     proc = subprocess.Popen([*ICEWATCH, "run"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -83,3 +99,21 @@ def test_quick_start_example_appears_in_query(embedded: tuple[str, dict[str, str
 
     bad = post(base, b'{"format": "w3c", "call_id": 7, "snapshots": []}')
     assert bad[0] == 422 and "call_id" in str(bad[1].get("path"))
+
+
+def test_run_tails_the_configured_turn_log(embedded: tuple[str, dict[str, str]]) -> None:
+    _, env = embedded
+    deadline = time.monotonic() + 30
+    while True:
+        out = subprocess.run([*ICEWATCH, "query", "turn-servers", "--since", "1d", "--format", "json"],
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        rows = json.loads(out.stdout)
+        if rows:
+            break
+        assert time.monotonic() < deadline, "the TURN log never reached the store"
+        time.sleep(0.5)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["turn-server"], row["allocations_ok"], row["auth_rejected"]) == ("turn-eu-1", 1, 0)
+    assert row["log_lines"] == len(TURN_LOG.splitlines())
