@@ -1,6 +1,7 @@
 """`icewatch run` on the embedded store, as the README's quick start does it: the documented
 example report is posted over HTTP and `icewatch query` shows it."""
 
+# ruff: noqa: E501 - real coturn lines are long
 from __future__ import annotations
 
 import json
