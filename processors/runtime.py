@@ -64,8 +64,7 @@ def make_consumer(kafka: KafkaSettings, topics: Sequence[str], group_id: str, ma
     from kafka.errors import KafkaError
 
     try:
-        return KafkaConsumer(
-            *topics,
+        consumer = KafkaConsumer(
             bootstrap_servers=kafka.bootstrap.split(","),
             group_id=group_id,
             client_id=f"{kafka.client_id}-processor",
@@ -77,6 +76,12 @@ def make_consumer(kafka: KafkaSettings, topics: Sequence[str], group_id: str, ma
             isolation_level="read_committed",
             metadata_max_age_ms=10_000,  # a topic whose leader was unknown at assignment is picked up soon
         )
+        # Join the group only once the topics' partitions are known: a join that races the first
+        # metadata fetch gets an empty assignment and has to rebalance again.
+        for topic in topics:
+            consumer.partitions_for_topic(topic)
+        consumer.subscribe(list(topics))
+        return consumer
     except KafkaError as exc:
         raise ConfigError(f"cannot connect to Kafka at {kafka.bootstrap}: {exc}") from exc
 
