@@ -95,6 +95,7 @@ def derive_call_facts(report: CallReport, env: FactsEnv) -> CallFacts:
         gathered_types=list(mix.gathered_types),
         configured_turn=mix.configured_turn,
         configured_stun=mix.configured_stun,
+        configured_turn_region=mix.configured_turn_region,
         pair_changes=mix.pair_changes,
         relay_distance_km=distance.relay_distance_km,
         nearest_server_id=distance.nearest_server_id,

@@ -49,6 +49,8 @@ class CandidateMix:
     configured_stun: bool
     configured_turn: bool
     configured_turn_udp: bool  # a UDP TURN URL (turn: without transport=tcp) was configured
+    configured_turn_server_id: str  # the inventory server of the first configured TURN URL it knows
+    configured_turn_region: str
     pair_changes: int
 
     @property
@@ -139,6 +141,9 @@ def derive_candidate_mix(report: CallReport, inventory: Inventory) -> CandidateM
 
     urls = [u for u in map(parse_ice_url, _configured_urls(report)) if u is not None]
     turn_urls = [u for u in urls if u.is_turn]
+    configured_server = next(
+        (s for s in (inventory.server_by_hostname(u.host) for u in turn_urls) if s is not None), None
+    )
 
     reported = (report.reported_pair_changes or 0) - 1
     return CandidateMix(
@@ -158,5 +163,7 @@ def derive_candidate_mix(report: CallReport, inventory: Inventory) -> CandidateM
         configured_stun=any(u.is_stun for u in urls),
         configured_turn=bool(turn_urls),
         configured_turn_udp=any(u.scheme == "turn" and u.transport in (None, "udp") for u in turn_urls),
+        configured_turn_server_id=configured_server.id if configured_server else "",
+        configured_turn_region=configured_server.region if configured_server else "",
         pair_changes=max(reported, count_pair_switches(pairs), 0),
     )

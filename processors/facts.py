@@ -66,6 +66,7 @@ class CallFacts(BaseModel):
     gathered_types: list[str] = []
     configured_turn: bool = False
     configured_stun: bool = False
+    configured_turn_region: str = ""  # region of the configured TURN server (known even without a relay)
     pair_changes: int = 0
     # relay distance
     relay_distance_km: float | None = None

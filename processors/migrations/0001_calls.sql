@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS calls
     gathered_types Array(LowCardinality(String)),
     configured_turn Bool,
     configured_stun Bool,
+    configured_turn_region LowCardinality(String),
     pair_changes UInt32,
     relay_distance_km Nullable(Float64),
     nearest_server_id LowCardinality(String),
@@ -160,6 +161,7 @@ CREATE TABLE IF NOT EXISTS call_minute
     client_region LowCardinality(String),
     turn_region LowCardinality(String),
     turn_server_id LowCardinality(String),
+    configured_turn_region LowCardinality(String),
     path_class LowCardinality(String),
     sdk_version LowCardinality(String),
     calls AggregateFunction(uniqExact, String),
@@ -178,7 +180,7 @@ CREATE TABLE IF NOT EXISTS call_minute
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(minute)
-ORDER BY (tenant, minute, client_region, turn_region, turn_server_id, path_class, sdk_version)
+ORDER BY (tenant, minute, client_region, turn_region, turn_server_id, configured_turn_region, path_class, sdk_version)
 TTL minute + INTERVAL 400 DAY
 SETTINGS non_replicated_deduplication_window = 1000;
 
@@ -189,6 +191,7 @@ SELECT
     client_region,
     turn_region,
     turn_server_id,
+    configured_turn_region,
     path_class,
     sdk_version,
     uniqExactState(call_id) AS calls,
@@ -205,7 +208,7 @@ SELECT
     uniqExactIfState(call_id, toUInt8(configured_turn AND NOT has(gathered_types, 'relay'))) AS turn_configured_no_relay,
     uniqExactIfState(call_id, toUInt8(has(labels, 'high_rtt'))) AS high_rtt
 FROM calls
-GROUP BY tenant, minute, client_region, turn_region, turn_server_id, path_class, sdk_version;
+GROUP BY tenant, minute, client_region, turn_region, turn_server_id, configured_turn_region, path_class, sdk_version;
 
 -- Per-minute RTT band time: distinct (call, sample) pairs per band; samples are ~1 s each.
 CREATE TABLE IF NOT EXISTS rtt_band_minute

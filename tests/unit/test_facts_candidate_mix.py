@@ -143,3 +143,13 @@ def test_tcp_only_turn_configuration_is_not_udp() -> None:
     report = make_report(ice_servers=[IceServer(urls=[TURN_EU_TCP, TURNS_EU])])
     mix = derive_candidate_mix(report, build_inventory())
     assert mix.configured_turn and not mix.configured_turn_udp
+
+
+def test_configured_turn_region_is_known_without_a_relay() -> None:
+    """The 'relay gathering failing' alert groups calls that gathered no relay by the TURN region
+    they were configured with."""
+    report = make_report(ice_servers=[IceServer(urls=[TURN_EU_UDP])])
+    mix = derive_candidate_mix(report, build_inventory())
+    assert mix.configured_turn and "relay" not in mix.gathered_types
+    assert (mix.configured_turn_server_id, mix.configured_turn_region) == ("turn-eu-1", "eu")
+    assert mix.turn_region == ""
