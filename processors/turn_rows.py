@@ -6,7 +6,7 @@ Pure. The flags that decide what the rollups count are computed here, where they
 - ``is_auth_challenge``: a 401 on a line with ``user <>`` (the normal nonce challenge);
 - ``is_auth_rejected``: a 401 with a user name (rejected credentials), not the challenge and
   not the ``check_stun_auth`` ERROR line that precedes it (that would count it twice);
-- ``is_alloc_ok`` / ``is_alloc_failed``: ``ALLOCATE processed, success | error N``;
+- ``is_alloc_ok`` / ``is_alloc_failed``: ``ALLOCATE processed, success | error N`` (not the challenge);
 - ``is_peer_denied``: 403 to CREATE_PERMISSION / CHANNEL_BIND / CONNECT;
 - ``relayed_bytes``: ``peer usage`` rb + sb (a delta, so sums are totals).
 
@@ -46,7 +46,8 @@ def turn_flags(ev: TurnEvent) -> dict[str, int]:
         "is_auth_challenge": int(code == 401 and ev.user_present is False),
         "is_auth_rejected": int(code == 401 and ev.user_present is True),
         "is_alloc_ok": int(req and ev.success is True and ev.method == "ALLOCATE"),
-        "is_alloc_failed": int(failed and ev.method == "ALLOCATE"),
+        # the first 401 with `user <>` is the normal nonce challenge, not a failure
+        "is_alloc_failed": int(failed and ev.method == "ALLOCATE" and not (code == 401 and ev.user_present is False)),
         "is_peer_denied": int(code == 403 and ev.method in _PEER_METHODS),
         "is_refresh": int(req and ev.success is True and ev.method == "REFRESH"),
         "relayed_bytes": (ev.rx_bytes or 0) + (ev.tx_bytes or 0) if ev.kind == "peer_usage" else 0,

@@ -1,4 +1,4 @@
-"""TURN rows keep the client's network only, in the column and in the raw line."""
+"""TURN rows: client networks only (column and raw line); what the rollup flags count."""
 
 from __future__ import annotations
 
@@ -21,3 +21,16 @@ def test_client_host_forms() -> None:
     assert client_host("203.0.113.7:5") == "203.0.113.7"
     assert client_host("[2001:db8::1]:5") == "2001:db8::1"
     assert client_host("2001:db8::1") == "2001:db8::1"
+
+
+def test_the_nonce_challenge_is_not_an_allocation_failure() -> None:
+    from processors.turn_rows import turn_flags
+
+    def req(code: int, user_present: bool) -> TurnEvent:
+        return TurnEvent(event_id="e", server_id="s", process_key="p", kind="request", method="ALLOCATE",
+                         success=False, error_code=code, user_present=user_present, raw="x")
+
+    assert turn_flags(req(401, False))["is_alloc_failed"] == 0
+    assert turn_flags(req(401, False))["is_auth_challenge"] == 1
+    assert turn_flags(req(401, True))["is_alloc_failed"] == 1
+    assert turn_flags(req(486, True))["is_alloc_failed"] == 1
