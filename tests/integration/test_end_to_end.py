@@ -16,12 +16,13 @@ import pytest
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
-from collector.contract import DeadLetter, Model
+from collector.contract import CallReport, DeadLetter, Model
 from collector.http_app import IngestConfig, build_app
 from collector.kafka_publisher import KafkaPublisher
 from collector.settings import KafkaSettings, Topics
 from collector.turn.coturn import CoturnParser
 from collector.turn.tailer import FileTailer
+from collector.wire import decode
 from processors.metrics import ProcessorMetrics
 from processors.migrate import migrate
 from processors.queries import run_named
@@ -64,6 +65,25 @@ def write_mmdb(path: Path) -> Path:
     return path
 
 
+def read_call_reports(kafka: KafkaService, topic: str, count: int) -> list[CallReport]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka.bootstrap, auto_offset_reset="earliest",
+                             group_id=None, consumer_timeout_ms=15_000)
+    reports: list[CallReport] = []
+    try:
+        for msg in consumer:
+            _, payload = decode(msg.value)
+            assert isinstance(payload, CallReport)
+            reports.append(payload)
+            if len(reports) == count:
+                break
+    finally:
+        consumer.close()
+    assert len(reports) == count
+    return reports
+
+
 class Recorder:
     """Wraps the real publisher and remembers what was acknowledged."""
 
@@ -82,7 +102,8 @@ class Recorder:
 def test_real_calls_and_turn_sessions_reach_clickhouse_by_region(kafka: KafkaService, tmp_path: Path) -> None:
     runs: list[CallRun] = []
     try:
-        for scenario, seconds in ((Scenario.RELAY_UDP, 4), (Scenario.RELAY_TCP, 4), (Scenario.HOST, 3)):
+        for scenario, seconds in ((Scenario.RELAY_UDP, 4), (Scenario.RELAY_TCP, 4), (Scenario.HOST, 3),
+                                  (Scenario.WRONG_PASSWORD, 3), (Scenario.TURN_STOPPED, 3)):
             runs.append(record_call(scenario, seconds, call_id=f"e2e-{scenario.value}-{uuid.uuid4().hex[:6]}"))
     except TestbedError as exc:
         pytest.fail(f"the Chromium testbed could not place a call: {exc}", pytrace=False)
@@ -102,6 +123,20 @@ def test_real_calls_and_turn_sessions_reach_clickhouse_by_region(kafka: KafkaSer
             r = client.post("/v1/call-reports", content=orjson.dumps(run.report),
                             headers={"Content-Type": "application/json", "X-Forwarded-For": CLIENT_IP})
             assert r.status_code == 202, r.text
+
+    # What arrived on Kafka is the canonical report of each real call.
+    on_kafka = {r.call_id: r for r in read_call_reports(kafka, topics.call_reports, len(runs))}
+    by_run = {run.scenario: on_kafka[run.report["call_id"]] for run in runs}
+    for scenario, protocol in ((Scenario.RELAY_UDP, "udp"), (Scenario.RELAY_TCP, "tcp")):
+        rep = by_run[scenario]
+        local = {c.id: c for c in rep.candidates if not c.is_remote}[rep.selected_pairs[-1].local_candidate_id]
+        assert (local.candidate_type, local.relay_protocol) == ("relay", protocol)
+        assert rep.client_address == CLIENT_IP
+    for scenario, code in ((Scenario.WRONG_PASSWORD, 401), (Scenario.TURN_STOPPED, 701)):
+        rep = by_run[scenario]
+        assert [e.error_code for e in rep.candidate_errors] == [code]
+        assert not rep.selected_pairs and not rep.candidates
+        assert all(st.state == "new" for st in rep.states if st.kind in ("ice", "connection"))
 
     # 2. coturn's own log lines, tailed from files (one server process per call here).
     recorder = Recorder(publisher)
@@ -147,6 +182,9 @@ def test_real_calls_and_turn_sessions_reach_clickhouse_by_region(kafka: KafkaSer
             "SELECT call_id, path_class, client_region, turn_server_id, turn_region, relay_distance_km "
             "FROM calls FINAL")}
         by_scenario = {run.scenario: facts[run.report["call_id"]] for run in runs}
+        diagnosis = {r["call_id"]: r["diagnosis"] for r in sink.query("SELECT call_id, diagnosis FROM calls FINAL")}
+        assert diagnosis[by_run[Scenario.WRONG_PASSWORD].call_id] == "turn_auth_failed"
+        assert diagnosis[by_run[Scenario.TURN_STOPPED].call_id] == "turn_unreachable"
         assert by_scenario[Scenario.RELAY_UDP]["path_class"] == "relay-udp"
         assert by_scenario[Scenario.RELAY_TCP]["path_class"] == "relay-tcp"
         assert by_scenario[Scenario.HOST]["path_class"] == "host"
@@ -170,7 +208,7 @@ def test_real_calls_and_turn_sessions_reach_clickhouse_by_region(kafka: KafkaSer
 
         # Each relayed call is matched to the coturn session that served it, by relayed address.
         matches = sink.query("SELECT call_id, session_id, matched_by FROM call_turn_sessions ORDER BY call_id")
-        relayed_calls = {r.report["call_id"] for r in runs if r.scenario != Scenario.HOST}
+        relayed_calls = {by_run[s].call_id for s in (Scenario.RELAY_UDP, Scenario.RELAY_TCP)}
         assert {m["call_id"] for m in matches} == relayed_calls, matches
         assert {m["matched_by"] for m in matches} == {"relayed-address"}
         assert {m["session_id"] for m in matches} <= {s["session_id"] for s in sessions}
