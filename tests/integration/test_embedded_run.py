@@ -118,3 +118,15 @@ def test_run_tails_the_configured_turn_log(embedded: tuple[str, dict[str, str]])
     row = rows[0]
     assert (row["turn-server"], row["allocations_ok"], row["auth_rejected"]) == ("turn-eu-1", 1, 0)
     assert row["log_lines"] == len(TURN_LOG.splitlines())
+
+
+def test_import_sends_files_through_the_collector(embedded: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    base, env = embedded
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"PeerConnections": {}}')
+    ok = subprocess.run([*ICEWATCH, "import", "--url", base, str(EXAMPLE)], env=env, capture_output=True, text=True,
+                        timeout=60)
+    assert ok.returncode == 0 and "accepted 1 report(s)" in ok.stdout, ok.stderr
+    rejected = subprocess.run([*ICEWATCH, "import", "--url", base, str(bad)], env=env, capture_output=True,
+                              text=True, timeout=60)
+    assert rejected.returncode == 1 and "422" in rejected.stderr and "peer connection" in rejected.stderr.lower()
