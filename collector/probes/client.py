@@ -26,6 +26,7 @@ import contextlib
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -243,11 +244,15 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
 
-def stun_binding(host: str, port: int, transport: Transport, options: ProbeOptions | None = None) -> Outcome:
-    """One STUN Binding transaction."""
+ExchangeFn = Callable[[_Channel, ProbeOptions, float, float], Outcome]
+
+
+def _exchange(host: str, port: int, transport: Transport, options: ProbeOptions | None, run: ExchangeFn) -> Outcome:
+    """Open the channel (TLS context creation is not part of the latency), run one exchange with
+    its deadline and start time, turn any failure into an Outcome, close the channel."""
     options = options or ProbeOptions()
     try:
-        ctx = tls_context(options) if transport == "tls" else None  # not part of the latency
+        ctx = tls_context(options) if transport == "tls" else None
     except (OSError, ssl.SSLError) as exc:
         return Outcome(False, error=f"tls: {exc}")
     deadline = time.monotonic() + options.timeout_s
@@ -255,17 +260,26 @@ def stun_binding(host: str, port: int, transport: Transport, options: ProbeOptio
     channel: _Channel | None = None
     try:
         channel = _open(host, port, transport, options, deadline, ctx)
+        return run(channel, options, deadline, start)
+    except Exception as exc:
+        return _failure(exc)
+    finally:
+        if channel is not None:
+            channel.close()
+
+
+def stun_binding(host: str, port: int, transport: Transport, options: ProbeOptions | None = None) -> Outcome:
+    """One STUN Binding transaction."""
+
+    def binding(channel: _Channel, options: ProbeOptions, deadline: float, start: float) -> Outcome:
         tid = stun.new_transaction_id()
         resp = channel.transact(stun.binding_request(tid, software=options.software), tid, Method.BINDING, deadline)
         latency = _ms(start)
         if resp.cls is MessageClass.ERROR:
             return _error_outcome(resp, latency)
         return Outcome(True, latency_ms=latency, mapped_address=resp.mapped_address)
-    except Exception as exc:
-        return _failure(exc)
-    finally:
-        if channel is not None:
-            channel.close()
+
+    return _exchange(host, port, transport, options, binding)
 
 
 def turn_allocate(
@@ -277,16 +291,8 @@ def turn_allocate(
 ) -> Outcome:
     """A TURN Allocate (UDP relay): unauthenticated first, then with long-term credentials after
     the 401 challenge (one retry on 438 Stale Nonce); a granted allocation is released at once."""
-    options = options or ProbeOptions()
-    try:
-        ctx = tls_context(options) if transport == "tls" else None  # not part of the latency
-    except (OSError, ssl.SSLError) as exc:
-        return Outcome(False, error=f"tls: {exc}")
-    deadline = time.monotonic() + options.timeout_s
-    start = time.perf_counter()
-    channel: _Channel | None = None
-    try:
-        channel = _open(host, port, transport, options, deadline, ctx)
+
+    def allocate(channel: _Channel, options: ProbeOptions, deadline: float, start: float) -> Outcome:
         tid = stun.new_transaction_id()
         request = stun.allocate_request(tid, software=options.software)
         resp = channel.transact(request, tid, Method.ALLOCATE, deadline)
@@ -324,11 +330,8 @@ def turn_allocate(
             relayed_address=resp.xor_relayed_address,
             released=released,
         )
-    except Exception as exc:
-        return _failure(exc)
-    finally:
-        if channel is not None:
-            channel.close()
+
+    return _exchange(host, port, transport, options, allocate)
 
 
 def _release(channel: _Channel, auth: stun.LongTermAuth | None, options: ProbeOptions) -> bool:
