@@ -28,21 +28,12 @@ USERS="$CH_DIR/users.xml"
 LOG_DIR="$CH_DIR/logs"
 PID_FILE="$CH_DIR/clickhouse-server.pid"
 
-say() { echo "clickhouse_server.sh: $*"; }
-die() { echo "clickhouse_server.sh: ERROR: $*" >&2; exit 1; }
+NAME=clickhouse_server.sh
+# shellcheck source=deploy/local/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 running_pid() {
-  [[ -f "$PID_FILE" ]] || return 1
-  local pid cmd
-  pid="$(cat "$PID_FILE" 2>/dev/null)" || return 1
-  [[ "$pid" =~ ^[0-9]+$ && -r "/proc/$pid/cmdline" ]] || return 1
-  cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-  [[ "$cmd" == *clickhouse-server* && "$cmd" == *"$CONFIG"* ]] || return 1
-  echo "$pid"
-}
-
-port_open() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  pid_from_file "$PID_FILE" clickhouse-server "$CONFIG"
 }
 
 # HTTP GET /ping through bash's /dev/tcp (no curl needed); the server answers "Ok.".
@@ -122,13 +113,7 @@ EOF
 }
 
 fail_start() {
-  echo "clickhouse_server.sh: ERROR: $1" >&2
-  for f in "$LOG_DIR/stdout.log" "$LOG_DIR/clickhouse-server.err.log"; do
-    [[ -f "$f" ]] || continue
-    echo "---- last lines of $f ----" >&2
-    tail -n 40 "$f" >&2
-  done
-  exit 1
+  fail_with_logs "$1" "$LOG_DIR/stdout.log" "$LOG_DIR/clickhouse-server.err.log"
 }
 
 start() {
@@ -177,18 +162,7 @@ stop() {
     say "not running"
     return 0
   fi
-  say "stopping pid $pid"
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + CH_STOP_TIMEOUT))
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
-      say "pid $pid still alive after ${CH_STOP_TIMEOUT}s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
-      break
-    fi
-    sleep 0.1
-  done
+  terminate "$pid" "$CH_STOP_TIMEOUT" || true
   rm -f "$PID_FILE"
   say "stopped"
 }

@@ -54,8 +54,9 @@ LOG_DIR="$KAFKA_DIR/logs"
 PID_FILE="$KAFKA_DIR/kafka.pid"
 CDS_PENDING="$KAFKA_DIR/.cds_pending"
 
-say() { echo "kafka.sh: $*"; }
-die() { echo "kafka.sh: ERROR: $*" >&2; exit 1; }
+NAME=kafka.sh
+# shellcheck source=deploy/local/lib.sh
+source "$HERE/lib.sh"
 
 fetch() {
   if [[ -f "$KAFKA_HOME/.complete" ]]; then
@@ -95,19 +96,7 @@ fetch() {
 
 # PID from the PID file when that process is our broker (guards against PID reuse).
 running_pid() {
-  [[ -f "$PID_FILE" ]] || return 1
-  local pid
-  pid="$(cat "$PID_FILE" 2>/dev/null)" || return 1
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [[ -r "/proc/$pid/cmdline" ]] || return 1
-  local cmd
-  cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-  [[ "$cmd" == *kafka.Kafka* && "$cmd" == *"$CONFIG"* ]] || return 1
-  echo "$pid"
-}
-
-port_open() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  pid_from_file "$PID_FILE" kafka.Kafka "$CONFIG"
 }
 
 write_config() {
@@ -210,13 +199,7 @@ cds_publish() {
 }
 
 fail_start() {
-  echo "kafka.sh: ERROR: $1" >&2
-  for f in "$LOG_DIR/stdout.log" "$LOG_DIR/server.log"; do
-    [[ -f "$f" ]] || continue
-    echo "---- last lines of $f ----" >&2
-    tail -n 40 "$f" >&2
-  done
-  exit 1
+  fail_with_logs "$1" "$LOG_DIR/stdout.log" "$LOG_DIR/server.log"
 }
 
 start() {
@@ -278,19 +261,8 @@ stop() {
     say "not running"
     return 0
   fi
-  say "stopping pid $pid"
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + KAFKA_STOP_TIMEOUT))
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
-      say "pid $pid still alive after ${KAFKA_STOP_TIMEOUT}s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      rm -f "$CDS_PENDING"  # an archive cut short by SIGKILL is not published
-      sleep 0.5
-      break
-    fi
-    sleep 0.2
-  done
+  # an archive cut short by SIGKILL is not published
+  terminate "$pid" "$KAFKA_STOP_TIMEOUT" || rm -f "$CDS_PENDING"
   rm -f "$PID_FILE"
   cds_publish
   say "stopped"
