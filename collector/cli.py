@@ -100,9 +100,9 @@ def processor(streams: tuple[str, ...]) -> None:
     import threading
 
     from collector.kafka_publisher import KafkaPublisher
-    from processors.health import serve_health
-    from processors.metrics import ProcessorMetrics
-    from processors.runtime import STREAMS, build_loop, open_store
+    from processors.service.assembly import STREAMS, build_loop, open_store
+    from processors.service.health import serve_health
+    from processors.service.metrics import ProcessorMetrics
     from processors.settings import ProcessorSettings
 
     ps = _settings_or_exit(ProcessorSettings)
@@ -144,10 +144,10 @@ def processor(streams: tuple[str, ...]) -> None:
 @click.option("--database", default="icewatch", show_default=True, help="Database name for the cluster variant.")
 def migrate(cluster: str | None, database: str) -> None:
     """Apply pending schema migrations (or print the cluster variant with --cluster)."""
-    from processors.migrate import cluster_statements, load_migrations
-    from processors.migrate import migrate as apply
-    from processors.runtime import open_store
+    from processors.service.assembly import open_store
     from processors.settings import ProcessorSettings
+    from processors.store.migrate import cluster_statements, load_migrations
+    from processors.store.migrate import migrate as apply
 
     if cluster:
         for mig in load_migrations():
@@ -204,7 +204,7 @@ def _default_url() -> str:
 def query(name: str | None, since: str, by: str | None, fmt: str, tenant: str, url: str | None,
           api_key: str | None, list_: bool) -> None:
     """Run a named analyst query (relay-usage, path-mix, relay-distance, ...)."""
-    from processors.queries import DIMENSIONS, QUERIES, run_named
+    from processors.store.queries import DIMENSIONS, QUERIES, run_named
 
     if list_ or not name:
         for n, q in sorted(QUERIES.items()):
@@ -228,7 +228,7 @@ def query(name: str | None, since: str, by: str | None, fmt: str, tenant: str, u
         if url:
             raise click.ClickException(f"cannot reach {url}") from None
         # Nothing running: open the store directly.
-        from processors.runtime import open_store
+        from processors.service.assembly import open_store
         from processors.settings import ProcessorSettings
 
         try:
@@ -278,8 +278,8 @@ def import_(files: tuple[Path, ...], url: str | None, api_key: str | None, fmt: 
 def explain(files: tuple[Path, ...], as_json: bool, inventory: Path | None) -> None:
     """Print the derived facts for every call / peer connection in each file."""
     from collector.reports import parse_file
-    from processors.call_facts import derive_call_facts
-    from processors.runtime import facts_env
+    from processors.facts.call_facts import derive_call_facts
+    from processors.service.assembly import facts_env
     from processors.settings import ProcessorSettings
 
     ps = _settings_or_exit(ProcessorSettings)

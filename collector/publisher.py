@@ -1,6 +1,6 @@
 """Where accepted input goes: the Publisher interface. Kafka is the real implementation
 (collector/kafka_publisher.py); the embedded mode writes straight to the store
-(processors/embedded.py). ``publish`` returns only once every message is durably
+(processors/service/embedded.py). ``publish`` returns only once every message is durably
 acknowledged, or raises ``collector.errors.Unavailable`` (nothing may be assumed written)."""
 
 from __future__ import annotations

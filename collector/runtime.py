@@ -16,9 +16,9 @@ from collector.publisher import Publisher
 from collector.settings import CollectorSettings
 
 if TYPE_CHECKING:
-    from processors.consumer import ConsumerLoop
+    from processors.service.consumer import ConsumerLoop
     from processors.settings import ProcessorSettings
-    from processors.sink import Sink
+    from processors.store.sink import Sink
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def ingest_config(cs: CollectorSettings) -> IngestConfig:
 
 def query_route(sink: Sink, config: IngestConfig) -> Route:
     """GET /v1/query?name=&since=&by=&tenant=: named queries through the process owning the store."""
-    from processors.queries import run_named
+    from processors.store.queries import run_named
 
     async def handler(request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
@@ -78,8 +78,8 @@ def serve(cs: CollectorSettings, ps: ProcessorSettings | None) -> None:
         ensure_topics(cs.kafka, cs.topics)
         publisher = KafkaPublisher(cs.kafka, cs.topics, cs.source_host)
         if ps is not None:
-            from processors.metrics import ProcessorMetrics
-            from processors.runtime import STREAMS, build_loop, open_store
+            from processors.service.assembly import STREAMS, build_loop, open_store
+            from processors.service.metrics import ProcessorMetrics
 
             sink = open_store(ps)
             metrics = ProcessorMetrics()
@@ -88,9 +88,9 @@ def serve(cs: CollectorSettings, ps: ProcessorSettings | None) -> None:
             for t in loop_threads:
                 t.start()
     else:
-        from processors.embedded import EmbeddedPublisher
-        from processors.pipeline import RowBuilder
-        from processors.runtime import facts_env, open_store
+        from processors.rows.builder import RowBuilder
+        from processors.service.assembly import facts_env, open_store
+        from processors.service.embedded import EmbeddedPublisher
         from processors.settings import ProcessorSettings
 
         ps = ps or ProcessorSettings()

@@ -56,8 +56,8 @@ def start_sources(cs: CollectorSettings, publisher: Publisher) -> Sources:
     probes = ProbeSettings()
     if probes.enabled:
         from collector.errors import ConfigError
+        from collector.inventory import load_inventory
         from collector.probes.scheduler import ProbeScheduler
-        from processors.inventory import load_inventory
 
         if cs.inventory is None:
             raise ConfigError("ICEWATCH_PROBES_ENABLED needs ICEWATCH_INVENTORY (the servers to probe)")

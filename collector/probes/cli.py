@@ -89,7 +89,7 @@ def probe(inventory_path: Path, once: bool, as_json: bool) -> None:
     With --once the exit status is 1 when any probe failed. Without it, probe rounds run every
     ICEWATCH_PROBES_INTERVAL_S seconds and are published to Kafka until interrupted.
     """
-    from processors.inventory import load_inventory
+    from collector.inventory import load_inventory
 
     settings = load_settings()
     try:

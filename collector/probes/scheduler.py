@@ -28,12 +28,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from collector import contract
 from collector.contract import ProbeResult
 from collector.errors import Unavailable
+from collector.inventory import Inventory
 from collector.probes import client
 from collector.probes.client import Credentials, Outcome, ProbeOptions
 from collector.probes.settings import ProbeSettings
 from collector.probes.targets import ProbeTarget, targets_for
 from collector.publisher import Publisher
-from processors.inventory import Inventory
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from collector.inventory import Inventory, Server, parse_ice_url
 from collector.probes.client import Kind, Transport, format_target
-from processors.inventory import Inventory, Server, parse_ice_url
 
 ALL_TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "tls")
 

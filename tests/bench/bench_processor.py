@@ -21,13 +21,13 @@ from collector.contract import CallReport, utcnow
 from collector.kafka_publisher import KafkaPublisher
 from collector.reports import UploadContext, parse_upload
 from collector.settings import KafkaSettings, Topics
-from processors.call_facts import FactsEnv
-from processors.consumer import ConsumerLoop
-from processors.metrics import ProcessorMetrics
-from processors.migrate import migrate
-from processors.pipeline import RowBuilder
-from processors.runtime import make_consumer
-from processors.sink_chdb import ChdbSink, encode_rows
+from processors.facts.call_facts import FactsEnv
+from processors.rows.builder import RowBuilder
+from processors.service.assembly import make_consumer
+from processors.service.consumer import ConsumerLoop
+from processors.service.metrics import ProcessorMetrics
+from processors.store.chdb import ChdbSink, encode_rows
+from processors.store.migrate import migrate
 from tests.bench.workload import w3c_report
 from tests.services import KafkaService
 

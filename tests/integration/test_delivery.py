@@ -23,10 +23,10 @@ from collector.contract import CallReport, Candidate, Sample, SelectedPair, Stat
 from collector.http_app import IngestConfig, build_app
 from collector.kafka_publisher import KafkaPublisher
 from collector.settings import KafkaSettings, Topics
-from processors.metrics import ProcessorMetrics
-from processors.runtime import build_loop
+from processors.service.assembly import build_loop
+from processors.service.metrics import ProcessorMetrics
 from processors.settings import ProcessorSettings
-from processors.sink_chdb import ChdbSink
+from processors.store.chdb import ChdbSink
 from tests.http_server import free_port, serve
 from tests.services import KafkaService
 
@@ -202,7 +202,7 @@ def snapshot(sink: ChdbSink) -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture()
 def processor_store(tmp_path: Path) -> Iterator[ChdbSink]:
     sink = ChdbSink(tmp_path / "store")
-    from processors.migrate import migrate
+    from processors.store.migrate import migrate
 
     migrate(sink)
     yield sink

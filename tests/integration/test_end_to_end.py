@@ -23,12 +23,12 @@ from collector.settings import KafkaSettings, Topics
 from collector.turn.coturn import CoturnParser
 from collector.turn.tailer import FileTailer
 from collector.wire import decode
-from processors.metrics import ProcessorMetrics
-from processors.migrate import migrate
-from processors.queries import run_named
-from processors.runtime import build_loop
+from processors.service.assembly import build_loop
+from processors.service.metrics import ProcessorMetrics
 from processors.settings import ProcessorSettings
-from processors.sink_chdb import ChdbSink
+from processors.store.chdb import ChdbSink
+from processors.store.migrate import migrate
+from processors.store.queries import run_named
 from tests.http_server import serve
 from tests.services import KafkaService
 from tests.webrtc_testbed import NS_ADDRESS, CallRun, Scenario, TestbedError, record_call

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from collector.errors import StorageUnavailable
-from processors.sink import Row
-from processors.sink_native import NativeSink
+from processors.store.native import NativeSink
+from processors.store.sink import Row
 from tests.services import ClickHouseServerService, free_ports
 
 pytestmark = pytest.mark.clickhouse_server

@@ -20,11 +20,11 @@ import pytest
 from pydantic import SecretStr
 
 from collector.contract import Model, ProbeResult
+from collector.inventory import Inventory
 from collector.probes import client
 from collector.probes.client import Credentials, ProbeOptions
 from collector.probes.scheduler import ProbeScheduler
 from collector.probes.settings import ProbeSettings
-from processors.inventory import Inventory
 
 pytestmark = pytest.mark.coturn
 

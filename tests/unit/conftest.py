@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from processors.migrate import migrate
-from processors.sink_chdb import ChdbSink
+from processors.store.chdb import ChdbSink
+from processors.store.migrate import migrate
 
 
 @pytest.fixture()

@@ -12,8 +12,8 @@ import pytest
 
 from collector.errors import UnsupportedFormat
 from collector.reports import parse_file
-from processors.call_facts import FactsEnv, derive_call_facts
-from processors.facts import LABELS, PATH_CLASSES, CallFacts
+from processors.facts.call_facts import FactsEnv, derive_call_facts
+from processors.facts.model import LABELS, PATH_CLASSES, CallFacts
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from collector.contract import CallReport, Sample
-from processors.call_facts import FactsEnv, derive_call_facts
-from processors.facts import PATH_CLASSES, CallFacts
+from processors.facts.call_facts import FactsEnv, derive_call_facts
+from processors.facts.model import PATH_CLASSES, CallFacts
 from tests.unit.test_facts_fixtures import (
     BERLIN_IP,
     TURNS_EU,

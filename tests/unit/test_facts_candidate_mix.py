@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from collector.contract import IceServer
-from processors.candidate_mix import derive_candidate_mix, resolve_relay_protocol
+from processors.facts.candidate_mix import derive_candidate_mix, resolve_relay_protocol
 from tests.unit.test_facts_fixtures import (
     BERLIN_IP,
     TURN_EU_TCP,

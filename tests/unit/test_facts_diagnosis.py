@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from collector.contract import IceServer
-from processors.call_facts import derive_call_facts
-from processors.diagnosis import PRIORITY
-from processors.facts import LABELS
+from processors.facts.call_facts import derive_call_facts
+from processors.facts.diagnosis import PRIORITY
+from processors.facts.model import LABELS
 from tests.unit.test_facts_fixtures import (
     BERLIN_IP,
     STUN_EU,
@@ -139,7 +139,7 @@ def test_701_on_a_stun_url_chromium_derived_from_a_turn_url_is_not_stun_unreacha
     """Seen on Chromium 156 with the TURN server down: a 701 for the turn: URL and one for a stun:
     URL with the same host that was never configured."""
     from collector.contract import CallReport, CandidateError, IceServer
-    from processors.call_facts import FactsEnv, derive_call_facts
+    from processors.facts.call_facts import FactsEnv, derive_call_facts
 
     report = CallReport(
         call_id="c", report_id="r", source_format="w3c",

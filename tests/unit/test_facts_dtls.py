@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collector.contract import Sample
-from processors.dtls import derive_dtls
+from processors.facts.dtls import derive_dtls
 from tests.unit.test_facts_fixtures import at, connected_states, make_report, srflx_call, state
 
 

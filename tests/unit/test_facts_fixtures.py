@@ -21,9 +21,9 @@ from collector.contract import (
     SelectedPair,
     StateChange,
 )
-from processors.call_facts import FactsEnv
-from processors.geo import MaxMindLocator
-from processors.inventory import Inventory
+from collector.inventory import Inventory
+from processors.facts.call_facts import FactsEnv
+from processors.facts.geo import MaxMindLocator
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from collector.errors import ConfigError
-from processors.geo import (
+from processors.facts.geo import (
     MaxMindLocator,
     NoGeoLocator,
     great_circle_km,

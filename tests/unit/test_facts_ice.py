@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collector.contract import Sample
-from processors.ice import count_reconnects, derive_ice
+from processors.facts.ice import count_reconnects, derive_ice
 from tests.unit.test_facts_fixtures import (
     STUN_EU,
     TURN_EU_UDP,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from collector.contract import Sample
-from processors.quality import derive_quality, estimate_mos, mos_from_r, r_factor
+from processors.facts.quality import derive_quality, estimate_mos, mos_from_r, r_factor
 from tests.unit.test_facts_fixtures import at, make_report
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from collector.contract import CallReport
-from processors.call_facts import FactsEnv
-from processors.candidate_mix import derive_candidate_mix
-from processors.geo import NoGeoLocator
-from processors.relay_distance import RelayDistance, client_public_address, derive_relay_distance
+from processors.facts.call_facts import FactsEnv
+from processors.facts.candidate_mix import derive_candidate_mix
+from processors.facts.geo import NoGeoLocator
+from processors.facts.relay_distance import RelayDistance, client_public_address, derive_relay_distance
 from tests.unit.test_facts_fixtures import (
     BERLIN_IP,
     PARIS_V6,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from collector.contract import Sample
-from processors.rtt import derive_rtt, percentile, rtt_band
+from processors.facts.rtt import derive_rtt, percentile, rtt_band
 from tests.unit.test_facts_fixtures import at, make_report, rtt_samples
 
 

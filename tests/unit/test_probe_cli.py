@@ -92,9 +92,9 @@ def test_scheduled_mode_needs_kafka(tmp_path: Path, env: None, monkeypatch: pyte
 def test_scheduled_mode_publishes_until_stopped(tmp_path: Path, env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
+    from collector.inventory import load_inventory
     from collector.probes.scheduler import ProbeScheduler
     from collector.probes.settings import ProbeSettings
-    from processors.inventory import load_inventory
     from tests.unit.test_probe_scheduler import RecordingPublisher
 
     monkeypatch.setenv("ICEWATCH_PROBES_INTERVAL_S", "1")

@@ -14,11 +14,11 @@ from pydantic import SecretStr
 from collector import contract
 from collector.contract import Model, ProbeResult
 from collector.errors import BrokerUnavailable
+from collector.inventory import Inventory
 from collector.probes.client import Credentials, Outcome, ProbeOptions
 from collector.probes.scheduler import ProbeScheduler, probe_id
 from collector.probes.settings import ProbeSettings
 from collector.probes.targets import ProbeTarget
-from processors.inventory import Inventory
 
 INVENTORY = Inventory.from_yaml_text(
     """

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from collector.inventory import Inventory, load_inventory
 from collector.probes import stun
 from collector.probes.settings import ProbeSettings
 from collector.probes.targets import ProbeTarget, targets_for
-from processors.inventory import Inventory, load_inventory
 
 INVENTORY = """
 servers:

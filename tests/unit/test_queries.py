@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from collector.errors import InvalidInput
-from processors.queries import QUERIES, build_sql, parse_since, run_named
-from processors.sink_chdb import ChdbSink
+from processors.store.chdb import ChdbSink
+from processors.store.queries import QUERIES, build_sql, parse_since, run_named
 
 
 def test_since_parses_durations() -> None:

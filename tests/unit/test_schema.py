@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from collector.errors import ConfigError
-from processors.migrate import cluster_statements, load_migrations, migrate, split_statements
-from processors.sink_chdb import ChdbSink
+from processors.store.chdb import ChdbSink
+from processors.store.migrate import cluster_statements, load_migrations, migrate, split_statements
 
 
 def test_migrations_apply_once_and_are_recorded(store: ChdbSink) -> None:

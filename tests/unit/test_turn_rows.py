@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collector.contract import TurnEvent
-from processors.turn_rows import client_host, rows_for_turn_event
+from processors.rows.turn import client_host, rows_for_turn_event
 
 
 def test_client_address_is_truncated_in_column_and_raw_line() -> None:
@@ -24,7 +24,7 @@ def test_client_host_forms() -> None:
 
 
 def test_the_nonce_challenge_is_not_an_allocation_failure() -> None:
-    from processors.turn_rows import turn_flags
+    from processors.rows.turn import turn_flags
 
     def req(code: int, user_present: bool) -> TurnEvent:
         return TurnEvent(event_id="e", server_id="s", process_key="p", kind="request", method="ALLOCATE",

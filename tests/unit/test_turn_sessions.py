@@ -10,8 +10,8 @@ from typing import Any
 from collector.contract import TurnEvent
 from collector.turn.coturn import CoturnParser
 from collector.turn.sessions import reconstruct_sessions
-from processors.sink_chdb import ChdbSink
-from processors.turn_rows import rows_for_turn_event
+from processors.rows.turn import rows_for_turn_event
+from processors.store.chdb import ChdbSink
 
 # E3 lines, shaped like research/turn_logs.md 1.4b (a TLS session, a denied peer, usage deltas)
 LOG = """\

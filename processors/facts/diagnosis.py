@@ -5,8 +5,8 @@ Labels (error codes are browser ``icecandidateerror`` codes; 701 = server not re
 - ``turn_unreachable``: a 701 on a ``turn:``/``turns:`` URL and no relay candidate gathered.
 - ``turn_auth_failed``: a 401 on a TURN URL (the browser reports it only once the credentials
   were rejected, not for the normal nonce challenge) and no relay candidate gathered.
-- ``ice_failed``: ICE failed without ever connecting (see processors/ice.py).
-- ``dtls_stall``: ICE connected but DTLS did not follow in time (see processors/dtls.py).
+- ``ice_failed``: ICE failed without ever connecting (see processors/facts/ice.py).
+- ``dtls_stall``: ICE connected but DTLS did not follow in time (see processors/facts/dtls.py).
 - ``distant_relay``: the TURN server used is much farther than the nearest one (relay_distance.py).
 - ``udp_blocked_tcp_relay``: media is relayed over TCP/TLS, no UDP relay was gathered, and UDP
   TURN was configured (or the configuration is unknown): UDP to the TURN server is blocked.
@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from processors.candidate_mix import CandidateMix
-from processors.dtls import DtlsFacts
-from processors.ice import IceFacts
-from processors.inventory import parse_ice_url
-from processors.relay_distance import RelayDistance
-from processors.rtt import RttStats
+from collector.inventory import parse_ice_url
+from processors.facts.candidate_mix import CandidateMix
+from processors.facts.dtls import DtlsFacts
+from processors.facts.ice import IceFacts
+from processors.facts.relay_distance import RelayDistance
+from processors.facts.rtt import RttStats
 
 PRIORITY: tuple[str, ...] = (
     "turn_auth_failed",

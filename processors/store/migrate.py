@@ -1,6 +1,6 @@
 """Numbered, immutable, forwards-only schema migrations, recorded in ``schema_migrations``.
 
-Files: processors/migrations/NNNN_name.sql; each statement ends with ';' at the end of a line.
+Files: processors/store/migrations/NNNN_name.sql; each statement ends with ';' at the end of a line.
 An applied file whose checksum changed stops the run: write a new file instead of editing one.
 The cluster variant (Replicated engines + Distributed tables) is generated from the same files.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector.errors import ConfigError
-from processors.sink import Sink
+from processors.store.sink import Sink
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector.contract import CallReport
-from processors.candidate_mix import derive_candidate_mix
-from processors.diagnosis import diagnose
-from processors.dtls import DEFAULT_DTLS_STALL_MS, derive_dtls
-from processors.facts import CallFacts
-from processors.geo import GeoLocator, NoGeoLocator, locator_from_path
-from processors.ice import derive_ice, ordered_samples
-from processors.inventory import Inventory, load_inventory
-from processors.quality import derive_quality
-from processors.relay_distance import DEFAULT_DISTANT_RELAY_KM, derive_relay_distance
-from processors.rtt import derive_rtt
+from collector.inventory import Inventory, load_inventory
+from processors.facts.candidate_mix import derive_candidate_mix
+from processors.facts.diagnosis import diagnose
+from processors.facts.dtls import DEFAULT_DTLS_STALL_MS, derive_dtls
+from processors.facts.geo import GeoLocator, NoGeoLocator, locator_from_path
+from processors.facts.ice import derive_ice, ordered_samples
+from processors.facts.model import CallFacts
+from processors.facts.quality import derive_quality
+from processors.facts.relay_distance import DEFAULT_DISTANT_RELAY_KM, derive_relay_distance
+from processors.facts.rtt import derive_rtt
 
 
 @dataclass(frozen=True)

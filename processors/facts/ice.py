@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from collector.contract import CallReport, Sample, StateChange
-from processors.candidate_mix import local_candidates
-from processors.facts import CandidateErrorCount
+from processors.facts.candidate_mix import local_candidates
+from processors.facts.model import CandidateErrorCount
 
 CONNECTED_STATES = frozenset({"connected", "completed"})
 BROKEN_STATES = frozenset({"disconnected", "failed"})

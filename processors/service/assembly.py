@@ -9,13 +9,13 @@ from typing import Any
 from collector.errors import ConfigError
 from collector.publisher import Publisher
 from collector.settings import KafkaSettings, Topics
-from processors.call_facts import FactsEnv
-from processors.consumer import ConsumerLoop
-from processors.metrics import ProcessorMetrics
-from processors.migrate import migrate
-from processors.pipeline import RowBuilder
+from processors.facts.call_facts import FactsEnv
+from processors.rows.builder import RowBuilder
+from processors.service.consumer import ConsumerLoop
+from processors.service.metrics import ProcessorMetrics
 from processors.settings import ProcessorSettings
-from processors.sink import Sink
+from processors.store.migrate import migrate
+from processors.store.sink import Sink
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +23,13 @@ log = logging.getLogger(__name__)
 def open_store(settings: ProcessorSettings, apply_migrations: bool = True) -> Sink:
     sink: Sink
     if settings.clickhouse is not None:
-        from processors.sink_native import NativeSink
+        from processors.store.native import NativeSink
 
         ch = settings.clickhouse
         sink = NativeSink(host=ch.host, port=ch.port, database=ch.database, user=ch.user,
                           password=ch.password.get_secret_value())
     else:
-        from processors.sink_chdb import ChdbSink
+        from processors.store.chdb import ChdbSink
 
         sink = ChdbSink(settings.data_dir / "store")
     if apply_migrations:
@@ -41,7 +41,7 @@ def facts_env(settings: ProcessorSettings) -> FactsEnv:
     default = FactsEnv.default()
     inventory = default.inventory
     if settings.inventory is not None:
-        from processors.inventory import load_inventory
+        from collector.inventory import load_inventory
 
         try:
             inventory = load_inventory(settings.inventory)
@@ -49,7 +49,7 @@ def facts_env(settings: ProcessorSettings) -> FactsEnv:
             raise ConfigError(f"ICEWATCH_INVENTORY: cannot load {settings.inventory}: {exc}") from exc
     geo = default.geo
     if settings.geoip_db is not None:
-        from processors.geo import MaxMindLocator
+        from processors.facts.geo import MaxMindLocator
 
         try:
             geo = MaxMindLocator(str(settings.geoip_db))

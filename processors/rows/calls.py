@@ -1,6 +1,6 @@
 """Rows for one canonical call report: ``calls``, ``call_samples``, ``candidates``, ``candidate_errors``.
 
-Pure: the facts come from processors/call_facts.py; this module only lays them out as rows.
+Pure: the facts come from processors/facts/call_facts.py; this module only lays them out as rows.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from collector.contract import CallReport
-from processors.facts import CallFacts
-from processors.geo import truncate_ip
-from processors.rtt import rtt_band
+from processors.facts.geo import truncate_ip
+from processors.facts.model import CallFacts
+from processors.facts.rtt import rtt_band
 
 Rows = dict[str, list[dict[str, Any]]]
 

@@ -1,5 +1,5 @@
-"""Where rows go: the Sink interface. Implementations: chDB embedded (processors/sink_chdb.py)
-and the ClickHouse native protocol via clickhouse-driver (processors/sink_native.py)."""
+"""Where rows go: the Sink interface. Implementations: chDB embedded (processors/store/chdb.py)
+and the ClickHouse native protocol via clickhouse-driver (processors/store/native.py)."""
 
 from __future__ import annotations
 

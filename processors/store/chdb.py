@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from collector.errors import StorageUnavailable
-from processors.sink import Row
+from processors.store.sink import Row
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_./:-]{1,256}$")

@@ -7,8 +7,8 @@ import threading
 from collections.abc import Sequence
 
 from collector.contract import CallReport, Model, TurnEvent, stable_id, utcnow
-from processors.pipeline import RowBuilder, merge_rows
-from processors.sink import Sink
+from processors.rows.builder import RowBuilder, merge_rows
+from processors.store.sink import Sink
 
 
 class EmbeddedPublisher:

@@ -10,7 +10,7 @@ from typing import Any
 
 from collector.contract import utcnow
 from collector.errors import InvalidInput
-from processors.sink import Sink
+from processors.store.sink import Sink
 
 DIMENSIONS: dict[str, str] = {
     "region": "client_region",

@@ -1,5 +1,5 @@
 """Rows for one TURN event: one ``turn_events`` row. ClickHouse assembles ``turn_sessions`` and
-``turn_server_minute`` from it with materialized views (processors/migrations/0002_turn.sql).
+``turn_server_minute`` from it with materialized views (processors/store/migrations/0002_turn.sql).
 
 Pure. The flags that decide what the rollups count are computed here, where they are tested:
 
@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.contract import TurnEvent
-from processors.geo import truncate_ip
+from processors.facts.geo import truncate_ip
 
 Rows = dict[str, list[dict[str, Any]]]
 

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from collector.contract import CallReport, DeadLetter, Model, ProbeResult, TurnEvent
-from processors.call_facts import FactsEnv, derive_call_facts
-from processors.call_rows import Rows, rows_for_call
-from processors.probe_rows import rows_for_probe
-from processors.turn_rows import rows_for_turn_event
+from processors.facts.call_facts import FactsEnv, derive_call_facts
+from processors.rows.calls import Rows, rows_for_call
+from processors.rows.probes import rows_for_probe
+from processors.rows.turn import rows_for_turn_event
 
 
 def dead_letter_row(dl: DeadLetter, tenant: str) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collector.contract import CallReport
-from processors.candidate_mix import CandidateMix, local_candidates
-from processors.geo import GeoLocator, GeoPoint, great_circle_km, is_public, truncate_ip
-from processors.inventory import Inventory
+from collector.inventory import Inventory
+from processors.facts.candidate_mix import CandidateMix, local_candidates
+from processors.facts.geo import GeoLocator, GeoPoint, great_circle_km, is_public, truncate_ip
 
 DEFAULT_DISTANT_RELAY_KM = 1500.0
 

@@ -33,7 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from collector.errors import ConfigError
-from processors.geo import great_circle_km, parse_ip
+from processors.facts.geo import great_circle_km, parse_ip
 
 IceScheme = Literal["stun", "stuns", "turn", "turns"]
 _DEFAULT_PORT: dict[str, int] = {"stun": 3478, "turn": 3478, "stuns": 5349, "turns": 5349}

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from collector.contract import CallReport, Sample
-from processors.ice import (
+from processors.facts.ice import (
     first_at,
     ice_connected_at,
     ms_between,

@@ -25,7 +25,7 @@ from clickhouse_driver.errors import Error as DriverError
 from clickhouse_driver.errors import NetworkError, ServerException, UnexpectedPacketFromServerError
 
 from collector.errors import StorageUnavailable
-from processors.sink import Row
+from processors.store.sink import Row
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):[^{}]+\}")

@@ -1,4 +1,4 @@
-"""Per-call facts: the output type of the call derivation (processors/call_facts.py).
+"""Per-call facts: the output type of the call derivation (processors/facts/call_facts.py).
 
 One ``CallFacts`` per canonical call report (one call, one peer connection, or one segment).
 Field names are the ClickHouse column names of ``calls`` (see migrations).

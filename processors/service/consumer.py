@@ -26,10 +26,10 @@ from collector.contract import DeadLetter, Model
 from collector.errors import InvalidInput, StorageUnavailable, Unavailable
 from collector.publisher import Publisher
 from collector.wire import decode
-from processors.call_rows import Rows
-from processors.metrics import ProcessorMetrics
-from processors.pipeline import merge_rows
-from processors.sink import Sink
+from processors.rows.builder import merge_rows
+from processors.rows.calls import Rows
+from processors.service.metrics import ProcessorMetrics
+from processors.store.sink import Sink
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def write_batch(batch: Batch, sink: Sink, dlq: Publisher | None) -> None:
         sink.insert(table, rows, dedup_token=batch.token(table))
     if batch.dead:
         if dlq is None:
-            from processors.pipeline import dead_letter_row
+            from processors.rows.builder import dead_letter_row
 
             sink.insert("dead_letters", [dead_letter_row(d, "default") for d in batch.dead],
                         dedup_token=batch.token("dead_letters"))

@@ -1,0 +1,1 @@
+"""The processor service: consumer loop, embedded publisher, health/metrics, process assembly."""
