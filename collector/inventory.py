@@ -27,77 +27,14 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qs
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from collector.errors import ConfigError
-from processors.facts.geo import great_circle_km, parse_ip
-
-IceScheme = Literal["stun", "stuns", "turn", "turns"]
-_DEFAULT_PORT: dict[str, int] = {"stun": 3478, "turn": 3478, "stuns": 5349, "turns": 5349}
-_DEFAULT_TRANSPORT: dict[str, str] = {"stun": "udp", "turn": "udp", "stuns": "tcp", "turns": "tcp"}
-
-
-@dataclass(frozen=True)
-class IceUrl:
-    """A parsed ``stun:``/``stuns:``/``turn:``/``turns:`` URL (RFC 7064, RFC 7065)."""
-
-    scheme: IceScheme
-    host: str  # lower case, IPv6 without brackets
-    port: int | None
-    transport: str | None  # the explicit ?transport= value, lower case
-
-    @property
-    def is_turn(self) -> bool:
-        return self.scheme in ("turn", "turns")
-
-    @property
-    def is_stun(self) -> bool:
-        return self.scheme in ("stun", "stuns")
-
-    def key(self) -> tuple[str, str, int, str]:
-        """Normalized identity: defaults for port and transport filled in."""
-        return (
-            self.scheme,
-            self.host,
-            self.port if self.port is not None else _DEFAULT_PORT[self.scheme],
-            self.transport or _DEFAULT_TRANSPORT[self.scheme],
-        )
-
-
-def parse_ice_url(url: str | None) -> IceUrl | None:
-    """Parse an ICE server URL; None when it is not one (tolerates ``//`` after the scheme)."""
-    if not url:
-        return None
-    scheme, sep, rest = url.strip().partition(":")
-    scheme = scheme.lower()
-    if not sep or scheme not in _DEFAULT_PORT:
-        return None
-    rest, _, query = rest.partition("?")
-    rest = rest.removeprefix("//").rstrip("/")
-    if "@" in rest:  # user info is not part of the grammar, but drop it if someone wrote it
-        rest = rest.rsplit("@", 1)[1]
-    port: int | None = None
-    if rest.startswith("["):
-        host, _, tail = rest[1:].partition("]")
-        port_text = tail[1:] if tail.startswith(":") else ""
-    elif rest.count(":") == 1:
-        host, _, port_text = rest.partition(":")
-    else:  # a bare IPv6 address or a plain host
-        host, port_text = rest, ""
-    if port_text:
-        if not port_text.isdigit():
-            return None
-        port = int(port_text)
-    if not host:
-        return None
-    transport = None
-    values = parse_qs(query).get("transport")
-    if values:
-        transport = values[0].lower()
-    return IceUrl(scheme=scheme, host=host.lower(), port=port, transport=transport)  # type: ignore[arg-type]
+from collector.ice_url import parse_ice_url
+from collector.netaddr import parse_ip
+from processors.facts.geo import great_circle_km
 
 
 class _Model(BaseModel):

@@ -21,7 +21,8 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from collector.inventory import Inventory, Server, parse_ice_url
+from collector.ice_url import parse_ice_url
+from collector.inventory import Inventory, Server
 from collector.probes.client import Kind, Transport, format_target
 
 ALL_TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "tls")

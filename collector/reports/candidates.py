@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from collector.contract import Candidate, CandidateType
+from collector.ice_url import infer_relay_protocol
 from collector.reports._values import count, text
-from collector.reports.relay_protocol import infer_relay_protocol
 
 # Standard names plus Firefox's older spellings.
 _TYPES: dict[str, CandidateType] = {

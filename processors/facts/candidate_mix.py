@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from collector.contract import CallReport, Candidate, SelectedPair
-from collector.inventory import Inventory, Server, parse_ice_url
-from collector.reports.relay_protocol import infer_relay_protocol
+from collector.ice_url import infer_relay_protocol, parse_ice_url
+from collector.inventory import Inventory, Server
 
 CANDIDATE_TYPE_ORDER = ("host", "srflx", "prflx", "relay")
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collector.inventory import parse_ice_url
+from collector.ice_url import parse_ice_url
 from processors.facts.candidate_mix import CandidateMix
 from processors.facts.dtls import DtlsFacts
 from processors.facts.ice import IceFacts

@@ -1,4 +1,4 @@
-"""Client geolocation: the ``GeoLocator`` interface, a MaxMind .mmdb implementation, address helpers.
+"""Client geolocation: the ``GeoLocator`` interface, a MaxMind .mmdb implementation.
 
 Implementations:
 - ``MaxMindLocator(path)``: a GeoLite2 / DB-IP *City* database gives coordinates directly
@@ -9,12 +9,12 @@ Implementations:
 - ``NoGeoLocator``: the default when no database is configured; every lookup answers ``None``,
   so relay-distance facts stay empty and ``geo_source`` is ``"none"``.
 
-Privacy: callers look up the full address once and keep only ``truncate_ip(addr)`` afterwards.
+Privacy: callers look up the full address once and keep only ``collector.netaddr.truncate_ip(addr)``
+afterwards.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from dataclasses import dataclass
 from types import TracebackType
@@ -23,8 +23,7 @@ from typing import Any, Protocol
 import maxminddb
 
 from collector.errors import ConfigError
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from collector.netaddr import is_public_ip, parse_ip
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -68,7 +67,7 @@ class MaxMindLocator:
 
     def locate(self, ip: str) -> GeoPoint | None:
         parsed = parse_ip(ip)
-        if parsed is None or not _is_public_ip(parsed):
+        if parsed is None or not is_public_ip(parsed):
             return None
         try:
             record = self._reader.get(parsed)
@@ -113,78 +112,6 @@ def _point_from_record(record: dict[str, Any]) -> GeoPoint | None:
     if centroid is None:
         return GeoPoint(country=country, lat=None, lon=None, source="fallback")
     return GeoPoint(country=country, lat=centroid[0], lon=centroid[1], source="fallback")
-
-
-# --------------------------------------------------------------------------------------------
-# Address helpers
-# --------------------------------------------------------------------------------------------
-
-
-def parse_ip(addr: str | None) -> IPAddress | None:
-    """An IP address from text: tolerates ``[v6]`` brackets and ``%zone``; IPv4-mapped v6 -> v4.
-
-    mDNS names (``*.local``), obfuscated (``x.x.x.x``) and empty values give None.
-    """
-    if not addr:
-        return None
-    text = addr.strip()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    text = text.split("%", 1)[0]
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
-def truncate_ip(addr: str | None) -> str:
-    """The address with host bits cleared: /24 for IPv4, /48 for IPv6; "" when unparseable."""
-    ip = parse_ip(addr)
-    if ip is None:
-        return ""
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
-
-
-# Ranges that never identify a client's public location. Documentation ranges (RFC 5737,
-# RFC 3849) are deliberately absent: they count as public so examples and tests behave like
-# real addresses, and they never occur in production traffic.
-_NOT_PUBLIC = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "0.0.0.0/8",
-        "10.0.0.0/8",
-        "100.64.0.0/10",  # carrier-grade NAT
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.0.0.0/24",
-        "192.168.0.0/16",
-        "198.18.0.0/15",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-        "::/128",
-        "::1/128",
-        "64:ff9b:1::/48",
-        "100::/64",
-        "fc00::/7",
-        "fe80::/10",
-        "ff00::/8",
-    )
-)
-
-
-def _is_public_ip(ip: IPAddress) -> bool:
-    return not any(ip.version == net.version and ip in net for net in _NOT_PUBLIC)
-
-
-def is_public(addr: str | None) -> bool:
-    """True for a globally routable unicast address (see ``_NOT_PUBLIC`` for what is excluded)."""
-    ip = parse_ip(addr)
-    return ip is not None and _is_public_ip(ip)
 
 
 def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

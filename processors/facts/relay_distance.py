@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 from collector.contract import CallReport
 from collector.inventory import Inventory
+from collector.netaddr import is_public, truncate_ip
 from processors.facts.candidate_mix import CandidateMix, local_candidates
-from processors.facts.geo import GeoLocator, GeoPoint, great_circle_km, is_public, truncate_ip
+from processors.facts.geo import GeoLocator, GeoPoint, great_circle_km
 
 DEFAULT_DISTANT_RELAY_KM = 1500.0
 

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from collector.contract import CallReport
-from processors.facts.geo import truncate_ip
+from collector.netaddr import truncate_ip
 from processors.facts.model import CallFacts
 from processors.facts.rtt import rtt_band
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.contract import TurnEvent
-from processors.facts.geo import truncate_ip
+from collector.netaddr import truncate_ip
 
 Rows = dict[str, list[dict[str, Any]]]
 

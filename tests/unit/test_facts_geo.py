@@ -7,14 +7,8 @@ from pathlib import Path
 import pytest
 
 from collector.errors import ConfigError
-from processors.facts.geo import (
-    MaxMindLocator,
-    NoGeoLocator,
-    great_circle_km,
-    is_public,
-    locator_from_path,
-    truncate_ip,
-)
+from collector.netaddr import is_public, truncate_ip
+from processors.facts.geo import MaxMindLocator, NoGeoLocator, great_circle_km, locator_from_path
 from tests.unit.test_facts_fixtures import BERLIN_IP, PARIS_V6, US_COUNTRY_ONLY_IP, write_test_mmdb
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from collector.errors import ConfigError
-from collector.inventory import Inventory, load_inventory, parse_ice_url
+from collector.ice_url import parse_ice_url
+from collector.inventory import Inventory, load_inventory
 from tests.unit.test_facts_fixtures import build_inventory
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "inventory.example.yaml"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from collector.ice_url import infer_relay_protocol, protocol_from_turn_url
 from collector.reports.candidates import from_sdp, from_stats
-from collector.reports.relay_protocol import infer_relay_protocol, protocol_from_turn_url
 
 
 @pytest.mark.parametrize(
