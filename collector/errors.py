@@ -5,7 +5,12 @@
 - ``Unavailable`` (and subclasses): a dependency (Kafka, ClickHouse) is down or slow. HTTP
   answers 503 with Retry-After, a consumer stops the batch uncommitted and retries; nothing
   acknowledged is lost.
+- ``StoreError``: the store refused a statement or its rows (bad SQL, a value the column cannot
+  hold): not an outage, so retrying the same thing fails again; a bug or an input to reject.
 - ``ConfigError``: a setting is wrong; the component refuses to start and says which one.
+
+Library exceptions (kafka-python, clickhouse-driver, chDB) are mapped to these types where they are
+caught, in the one module that talks to each library (collector/kafka_*.py, processors/store/*.py).
 """
 
 from __future__ import annotations
@@ -49,6 +54,10 @@ class BrokerUnavailable(Unavailable):
 
 class StorageUnavailable(Unavailable):
     """ClickHouse did not acknowledge an insert."""
+
+
+class StoreError(IcewatchError):
+    """The store rejected a statement or rows (bad SQL, unknown table, a value out of range)."""
 
 
 class ConfigError(IcewatchError):

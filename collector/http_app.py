@@ -12,7 +12,6 @@ goes to the dead-letter stream.
 from __future__ import annotations
 
 import gzip
-import hmac
 import logging
 import zlib
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from collector.auth import app_for_key, key_from_headers
 from collector.contract import CallReport, DeadLetter
 from collector.errors import InvalidInput, PayloadTooLarge, Unavailable, UnsupportedFormat
 from collector.openapi import OPENAPI
@@ -83,12 +83,7 @@ class Ingest:
         """The app id (tenant) of the request's API key."""
         if not self.config.api_keys:
             return request.headers.get("x-icewatch-app", "default")
-        auth = request.headers.get("authorization", "")
-        given = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-        found = None
-        for app, key in self.config.api_keys.items():  # compare with every key: constant time per key
-            if hmac.compare_digest(given.encode(), key.encode()):
-                found = app
+        found = app_for_key(self.config.api_keys, key_from_headers(request.headers))
         if found is None:
             raise Rejected(401, "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)")
         return found

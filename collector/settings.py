@@ -1,13 +1,28 @@
-"""Validated settings of the collector (env prefix ICEWATCH_, nested with __)."""
+"""The one settings object of every icewatch component, loaded once at the CLI root and handed down.
+
+Environment variables: ``ICEWATCH_<FIELD>``; nested sections with ``__`` (``ICEWATCH_KAFKA__BOOTSTRAP``),
+except the probes section, which keeps its ``ICEWATCH_PROBES_<FIELD>`` names. ``load_settings`` turns
+any invalid value into a ``ConfigError`` naming the variable (never echoing its value).
+"""
 
 from __future__ import annotations
 
 import socket
 from ipaddress import ip_network
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from collector.errors import ConfigError
+from collector.probes.settings import ProbeSettings
 
 
 class Topics(BaseModel):
@@ -53,13 +68,46 @@ class TurnLogSource(BaseModel):
     region: str | None = None
 
 
-class CollectorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ICEWATCH_", env_nested_delimiter="__", extra="ignore")
+class NativeStore(BaseModel):
+    """A ClickHouse server over the native protocol (clickhouse-driver)."""
 
     host: str = "127.0.0.1"
+    port: int = Field(default=9000, ge=1, le=65535)
+    database: str = "default"
+    user: str = "default"
+    password: SecretStr = SecretStr("")
+
+
+PROBES_ENV_PREFIX = "ICEWATCH_PROBES_"
+
+
+class _ProbesEnv(PydanticBaseSettingsSource):
+    """The probes section from ``ICEWATCH_PROBES_<FIELD>`` (single underscore, as documented)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._env = EnvSettingsSource(settings_cls, env_prefix=PROBES_ENV_PREFIX)
+        self._section = ProbeSettings
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self._section.model_fields.items():
+            value, _, is_complex = self._env.get_field_value(field, name)
+            value = self._env.prepare_field_value(name, field, value, is_complex)
+            if value is not None:
+                values[name] = value
+        return {"probes": values} if values else {}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ICEWATCH_", env_nested_delimiter="__", extra="ignore")
+
+    # -- HTTP ingest (collector)
+    host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    kafka: KafkaSettings | None = None  # none: embedded mode
-    topics: Topics = Topics()
     # app id -> API key. Empty: no authentication (a warning is logged at start).
     api_keys: dict[str, SecretStr] = Field(default_factory=dict)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
@@ -69,9 +117,57 @@ class CollectorSettings(BaseSettings):
     )
     hash_key: SecretStr = SecretStr("")  # key for hashing phone numbers and TURN user names
     source_host: str = Field(default_factory=socket.gethostname)
+    # -- Kafka (none: embedded mode) and its topics
+    kafka: KafkaSettings | None = None
+    topics: Topics = Topics()
+    # -- the store: a ClickHouse server, or (none) the embedded chDB store in data_dir
+    clickhouse: NativeStore | None = None
     data_dir: Path = Path("var/icewatch")  # embedded store, tailer checkpoints
-    # TURN logs: JSON list of {"path", "server_id", "region"}; syslog receiver ports (0: off).
+    # -- processors
+    group_id: str = "icewatch-processors"
+    max_batch_messages: int = Field(default=2000, ge=1)
+    max_batch_seconds: float = Field(default=1.0, gt=0)
+    metrics_port: int = Field(default=9108, ge=0, le=65535)  # 0: no HTTP metrics/health endpoint
+    # -- reference data and thresholds of the facts
+    inventory: Path | None = None  # fleet inventory YAML
+    geoip_db: Path | None = None  # MaxMind-format .mmdb (City or Country)
+    distant_relay_km: float = Field(default=1500.0, gt=0)
+    dtls_stall_ms: float = Field(default=5000.0, gt=0)
+    # -- TURN logs: JSON list of {"path", "server_id", "region"}; syslog receiver ports (0: off)
     turn_logs: list[TurnLogSource] = Field(default_factory=list)
     syslog_udp_port: int = Field(default=0, ge=0, le=65535)
     syslog_tcp_port: int = Field(default=0, ge=0, le=65535)
-    inventory: Path | None = None  # fleet inventory YAML, for the probes
+    # -- active probes (ICEWATCH_PROBES_*)
+    probes: ProbeSettings = Field(default_factory=ProbeSettings)
+
+    def api_key_values(self) -> dict[str, str]:
+        """app id -> key, revealed for comparison (never log it)."""
+        return {app: key.get_secret_value() for app, key in self.api_keys.items()}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _ProbesEnv(settings_cls), dotenv_settings, file_secret_settings
+
+
+def env_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable behind a validation error location."""
+    parts = [str(p).upper() for p in loc]
+    if parts and parts[0] == "PROBES":
+        return PROBES_ENV_PREFIX + "_".join(parts[1:]) if len(parts) > 1 else PROBES_ENV_PREFIX + "*"
+    return "ICEWATCH_" + "__".join(parts)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment (``overrides`` win); ConfigError names every bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        msgs = "; ".join(f"{env_name(e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid settings: {msgs}") from None

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from collector.publisher import Publisher
-from collector.settings import CollectorSettings
+from collector.settings import Settings
 from collector.turn.config import coturn_parser
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class Sources:
             stop()
 
 
-def start_sources(cs: CollectorSettings, publisher: Publisher) -> Sources:
+def start_sources(cs: Settings, publisher: Publisher) -> Sources:
     """Start what the settings ask for; raises ConfigError on a wrong setting."""
     sources = Sources()
     for i, src in enumerate(cs.turn_logs):
@@ -51,9 +51,7 @@ def start_sources(cs: CollectorSettings, publisher: Publisher) -> Sources:
         server.start()
         sources.stoppers.append(server.stop)
         log.info("syslog receiver on udp %s tcp %s", server.udp_address, server.tcp_address)
-    from collector.probes.settings import ProbeSettings
-
-    probes = ProbeSettings()
+    probes = cs.probes
     if probes.enabled:
         from collector.errors import ConfigError
         from collector.inventory import load_inventory

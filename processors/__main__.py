@@ -1,5 +1,5 @@
 """``python -m processors`` runs a processor (same as ``icewatch processor``)."""
 
-from collector.cli import main
+from collector.cli_root import main
 
 main(["processor"])

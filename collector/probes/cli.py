@@ -13,43 +13,26 @@ from pathlib import Path
 from types import FrameType
 
 import click
-from pydantic import ValidationError
 
+from collector.cli_base import current_settings
 from collector.contract import ProbeResult
 from collector.errors import IcewatchError
 from collector.probes.scheduler import ProbeScheduler
-from collector.probes.settings import ProbeSettings
 from collector.publisher import Publisher
+from collector.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def load_settings() -> ProbeSettings:
-    """ProbeSettings from the environment; errors name the variable, never echo a value."""
-    try:
-        return ProbeSettings()
-    except ValidationError as exc:
-        parts = []
-        for e in exc.errors():
-            where = "_".join(str(p).upper() for p in e["loc"])
-            parts.append(f"ICEWATCH_PROBES_{where}: {e['msg']}" if where else e["msg"])
-        raise click.ClickException("invalid probe settings: " + "; ".join(parts)) from None
-
-
-def build_publisher() -> Publisher:
-    """The Kafka publisher of the collector settings (ICEWATCH_KAFKA__BOOTSTRAP)."""
+def build_publisher(settings: Settings) -> Publisher:
+    """The Kafka publisher of the settings (ICEWATCH_KAFKA__BOOTSTRAP)."""
     from collector.kafka_publisher import KafkaPublisher
-    from collector.settings import CollectorSettings
 
-    try:
-        cs = CollectorSettings()
-    except ValidationError as exc:
-        raise click.ClickException(f"invalid collector settings: {exc.errors()[0]['msg']}") from None
-    if cs.kafka is None:
+    if settings.kafka is None:
         raise click.ClickException(
             "ICEWATCH_KAFKA__BOOTSTRAP is not set: scheduled probes publish to Kafka (use --once to just print)"
         )
-    return KafkaPublisher(cs.kafka, cs.topics, cs.source_host)
+    return KafkaPublisher(settings.kafka, settings.topics, settings.source_host)
 
 
 def format_table(results: list[ProbeResult]) -> str:
@@ -91,7 +74,8 @@ def probe(inventory_path: Path, once: bool, as_json: bool) -> None:
     """
     from collector.inventory import load_inventory
 
-    settings = load_settings()
+    root = current_settings()
+    settings = root.probes
     try:
         inventory = load_inventory(inventory_path)
     except IcewatchError as exc:
@@ -109,7 +93,7 @@ def probe(inventory_path: Path, once: bool, as_json: bool) -> None:
             sys.exit(1)
         return
 
-    publisher = build_publisher()
+    publisher = build_publisher(root)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

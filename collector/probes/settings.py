@@ -1,4 +1,4 @@
-"""Settings of the active probes (env prefix ``ICEWATCH_PROBES_``).
+"""The probes section of the settings (environment variables ``ICEWATCH_PROBES_<FIELD>``).
 
 Credentials for TURN Allocate probes, one of:
 
@@ -16,8 +16,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from collector.probes.client import Credentials, ProbeOptions
 from collector.probes.stun import turn_rest_credentials
@@ -29,9 +28,7 @@ def _all_transports() -> list[ProbeTransport]:
     return ["udp", "tcp", "tls"]
 
 
-class ProbeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ICEWATCH_PROBES_", extra="ignore")
-
+class ProbeSettings(BaseModel):
     enabled: bool = Field(default=False, description="run probes inside `icewatch run` (needs ICEWATCH_INVENTORY)")
     interval_s: float = Field(default=30.0, ge=1.0, description="seconds between two probe rounds")
     timeout_s: float = Field(default=3.0, gt=0, description="budget of one Binding/Allocate exchange")

@@ -22,11 +22,11 @@ from collector.turn.sessions import reconstruct_sessions
 
 
 def _hash_key() -> bytes:
-    from collector.settings import CollectorSettings
+    from collector.cli_base import current_settings
     from collector.turn.config import user_hash_key
 
     try:
-        return user_hash_key(CollectorSettings())
+        return user_hash_key(current_settings())
     except ConfigError:
         click.echo("note: ICEWATCH_HASH_KEY is not set; user hashes use a random key for this run", err=True)
         return secrets.token_bytes(32)

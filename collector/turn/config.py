@@ -4,11 +4,11 @@ collector settings (``ICEWATCH_HASH_KEY``); a missing key stops the start with a
 from __future__ import annotations
 
 from collector.errors import ConfigError
-from collector.settings import CollectorSettings
+from collector.settings import Settings
 from collector.turn.coturn import CoturnParser
 
 
-def user_hash_key(settings: CollectorSettings) -> bytes:
+def user_hash_key(settings: Settings) -> bytes:
     key = settings.hash_key.get_secret_value()
     if not key:
         raise ConfigError(
@@ -18,6 +18,6 @@ def user_hash_key(settings: CollectorSettings) -> bytes:
     return key.encode()
 
 
-def coturn_parser(server_id: str, settings: CollectorSettings, region: str | None = None) -> CoturnParser:
+def coturn_parser(server_id: str, settings: Settings, region: str | None = None) -> CoturnParser:
     """A parser for one TURN server's log stream, keyed from the settings."""
     return CoturnParser(server_id, user_hash_key(settings), region=region)

@@ -1,4 +1,4 @@
-"""Assembly from settings: the store, the facts environment, the processor service."""
+"""Assembly of the processor service from settings: the facts environment and the consumer loops."""
 
 from __future__ import annotations
 
@@ -6,38 +6,19 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from collector.errors import ConfigError
+from collector.errors import BrokerUnavailable, ConfigError
 from collector.publisher import Publisher
-from collector.settings import KafkaSettings, Topics
+from collector.settings import KafkaSettings, Settings, Topics
 from processors.facts.call_facts import FactsEnv
 from processors.rows.builder import RowBuilder
 from processors.service.consumer import ConsumerLoop
 from processors.service.metrics import ProcessorMetrics
-from processors.settings import ProcessorSettings
-from processors.store.migrate import migrate
 from processors.store.sink import Sink
 
 log = logging.getLogger(__name__)
 
 
-def open_store(settings: ProcessorSettings, apply_migrations: bool = True) -> Sink:
-    sink: Sink
-    if settings.clickhouse is not None:
-        from processors.store.native import NativeSink
-
-        ch = settings.clickhouse
-        sink = NativeSink(host=ch.host, port=ch.port, database=ch.database, user=ch.user,
-                          password=ch.password.get_secret_value())
-    else:
-        from processors.store.chdb import ChdbSink
-
-        sink = ChdbSink(settings.data_dir / "store")
-    if apply_migrations:
-        migrate(sink)
-    return sink
-
-
-def facts_env(settings: ProcessorSettings) -> FactsEnv:
+def facts_env(settings: Settings) -> FactsEnv:
     default = FactsEnv.default()
     inventory = default.inventory
     if settings.inventory is not None:
@@ -83,7 +64,7 @@ def make_consumer(kafka: KafkaSettings, topics: Sequence[str], group_id: str, ma
         consumer.subscribe(list(topics))
         return consumer
     except KafkaError as exc:
-        raise ConfigError(f"cannot connect to Kafka at {kafka.bootstrap}: {exc}") from exc
+        raise BrokerUnavailable(f"cannot connect to Kafka at {kafka.bootstrap}: {exc}") from exc
 
 
 STREAMS = ("call_reports", "turn_events", "probe_results")
@@ -95,7 +76,7 @@ def stream_topic(topics: Topics, stream: str) -> str:
     return str(getattr(topics, stream))
 
 
-def build_loop(settings: ProcessorSettings, sink: Sink, dlq: Publisher | None,
+def build_loop(settings: Settings, sink: Sink, dlq: Publisher | None,
                metrics: ProcessorMetrics | None = None, streams: Sequence[str] = STREAMS) -> ConsumerLoop:
     """A consumer loop over ``streams``. One consumer group per stream (``<group_id>.<stream>``),
     so each input topic scales by its own partitions; pass one stream per process in production."""

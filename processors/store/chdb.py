@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from collector.errors import StorageUnavailable
+from collector.errors import StorageUnavailable, StoreError
 from processors.store.sink import Row
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -21,10 +21,6 @@ INSERT_SETTINGS = (
     "deduplicate_blocks_in_dependent_materialized_views = 1, "
     "input_format_skip_unknown_fields = 0"
 )
-
-
-class StoreError(RuntimeError):
-    """A statement the store rejected (bad SQL, unknown table): a bug, not an outage."""
 
 
 def check_identifier(name: str) -> str:

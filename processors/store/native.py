@@ -24,7 +24,7 @@ from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
 from clickhouse_driver.errors import NetworkError, ServerException, UnexpectedPacketFromServerError
 
-from collector.errors import StorageUnavailable
+from collector.errors import StorageUnavailable, StoreError
 from processors.store.sink import Row
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -104,7 +104,7 @@ class NativeSink:
         except DriverError as exc:
             if is_connection_failure(exc):
                 raise self._unavailable(exc) from exc
-            raise
+            raise StoreError(str(exc)) from exc
         except (EOFError, OSError) as exc:
             raise self._unavailable(exc) from exc
 

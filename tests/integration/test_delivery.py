@@ -22,10 +22,9 @@ import pytest
 from collector.contract import CallReport, Candidate, Sample, SelectedPair, StateChange, stable_id
 from collector.http_app import IngestConfig, build_app
 from collector.kafka_publisher import KafkaPublisher
-from collector.settings import KafkaSettings, Topics
+from collector.settings import KafkaSettings, Settings, Topics
 from processors.service.assembly import build_loop
 from processors.service.metrics import ProcessorMetrics
-from processors.settings import ProcessorSettings
 from processors.store.chdb import ChdbSink
 from tests.http_server import free_port, serve
 from tests.services import KafkaService
@@ -211,7 +210,7 @@ def processor_store(tmp_path: Path) -> Iterator[ChdbSink]:
 
 def drain(kafka: KafkaService, topics: Topics, sink: ChdbSink, until: Any, timeout: float = 90) -> None:
     """Run a real consumer loop in a thread until ``until()`` holds."""
-    settings = ProcessorSettings(kafka=KafkaSettings(bootstrap=kafka.bootstrap), topics=topics,
+    settings = Settings(kafka=KafkaSettings(bootstrap=kafka.bootstrap), topics=topics,
                                  group_id=f"g-{uuid.uuid4().hex[:8]}", max_batch_seconds=0.3)
     dlq = KafkaPublisher(settings.kafka, topics, source_host="test")  # type: ignore[arg-type]
     loop = build_loop(settings, sink, dlq, ProcessorMetrics())

@@ -19,13 +19,12 @@ from netaddr import IPSet
 from collector.contract import CallReport, DeadLetter, Model
 from collector.http_app import IngestConfig, build_app
 from collector.kafka_publisher import KafkaPublisher
-from collector.settings import KafkaSettings, Topics
+from collector.settings import KafkaSettings, Settings, Topics
 from collector.turn.coturn import CoturnParser
 from collector.turn.tailer import FileTailer
 from collector.wire import decode
 from processors.service.assembly import build_loop
 from processors.service.metrics import ProcessorMetrics
-from processors.settings import ProcessorSettings
 from processors.store.chdb import ChdbSink
 from processors.store.migrate import migrate
 from processors.store.queries import run_named
@@ -156,7 +155,7 @@ def test_real_calls_and_turn_sessions_reach_clickhouse_by_region(kafka: KafkaSer
 
     # 3. The processors, configured with the inventory and a GeoIP database.
     (tmp_path / "inventory.yaml").write_text(INVENTORY)
-    settings = ProcessorSettings(kafka=ks, topics=topics, group_id=f"e2e-{tag}", max_batch_seconds=0.3,
+    settings = Settings(kafka=ks, topics=topics, group_id=f"e2e-{tag}", max_batch_seconds=0.3,
                                  inventory=tmp_path / "inventory.yaml", geoip_db=write_mmdb(tmp_path / "geo.mmdb"))
     sink = ChdbSink(tmp_path / "store")
     try:

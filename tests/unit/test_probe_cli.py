@@ -94,7 +94,7 @@ def test_scheduled_mode_publishes_until_stopped(tmp_path: Path, env: None, monke
 
     from collector.inventory import load_inventory
     from collector.probes.scheduler import ProbeScheduler
-    from collector.probes.settings import ProbeSettings
+    from collector.settings import load_settings
     from tests.unit.test_probe_scheduler import RecordingPublisher
 
     monkeypatch.setenv("ICEWATCH_PROBES_INTERVAL_S", "1")
@@ -102,7 +102,7 @@ def test_scheduled_mode_publishes_until_stopped(tmp_path: Path, env: None, monke
     stop = threading.Event()
     with fake_server(Behaviour()) as srv:
         inv = load_inventory(inventory(tmp_path, srv.udp_port, srv.tcp_port))
-        scheduler = ProbeScheduler(inv, ProbeSettings(), pub)
+        scheduler = ProbeScheduler(inv, load_settings().probes, pub)
         timer = threading.Timer(2.5, stop.set)
         timer.start()
         cli.run_scheduled(scheduler, stop)

@@ -77,7 +77,7 @@ class FakeProber:
 def settings(**kw: object) -> ProbeSettings:
     base: dict[str, object] = {"vantage": "v1", "turn_username": "U", "turn_password": SecretStr("P"), "interval_s": 30}
     base.update(kw)
-    return ProbeSettings(**base)  # type: ignore[arg-type]
+    return ProbeSettings(**base)
 
 
 SLOT = datetime(2026, 11, 23, 0, 0, 30, tzinfo=UTC)

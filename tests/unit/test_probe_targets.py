@@ -9,6 +9,7 @@ from collector.inventory import Inventory, load_inventory
 from collector.probes import stun
 from collector.probes.settings import ProbeSettings
 from collector.probes.targets import ProbeTarget, targets_for
+from collector.settings import load_settings
 
 INVENTORY = """
 servers:
@@ -102,7 +103,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ICEWATCH_PROBES_TURN_USERNAME", "probe")
     monkeypatch.setenv("ICEWATCH_PROBES_TURN_PASSWORD", "hunter2")
     monkeypatch.setenv("ICEWATCH_PROBES_TRANSPORTS", '["udp","tcp"]')
-    s = ProbeSettings()
+    s = load_settings().probes
     assert (s.interval_s, s.timeout_s, s.vantage, s.transports) == (15, 2.5, "fra-collector-1", ["udp", "tcp"])
     assert "hunter2" not in repr(s) and "hunter2" not in str(s.model_dump())
     creds = s.credentials()
@@ -135,4 +136,15 @@ def test_turn_rest_secret() -> None:
 )
 def test_settings_rejected(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
-        ProbeSettings(**kwargs)  # type: ignore[arg-type]
+        ProbeSettings(**kwargs)
+
+
+def test_a_bad_probe_variable_is_named_in_the_one_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from collector.errors import ConfigError
+
+    monkeypatch.setenv("ICEWATCH_PROBES_INTERVAL_S", "often")
+    monkeypatch.setenv("ICEWATCH_PORT", "99999")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "ICEWATCH_PROBES_INTERVAL_S" in str(err.value) and "ICEWATCH_PORT" in str(err.value)
+    assert "often" not in str(err.value)

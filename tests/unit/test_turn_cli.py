@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 from collector.errors import ConfigError
-from collector.settings import CollectorSettings
+from collector.settings import Settings
 from collector.turn.cli import turn
 from collector.turn.config import coturn_parser
 
@@ -46,7 +46,7 @@ def test_cli_parse_and_sessions(tmp_path: Path) -> None:
 
 def test_the_hash_key_comes_from_the_settings() -> None:
     with pytest.raises(ConfigError, match="ICEWATCH_HASH_KEY"):
-        coturn_parser("s", CollectorSettings(hash_key=SecretStr("")))
-    p = coturn_parser("s", CollectorSettings(hash_key=SecretStr("secret")), region="eu")
-    q = coturn_parser("s", CollectorSettings(hash_key=SecretStr("secret")))
+        coturn_parser("s", Settings(hash_key=SecretStr("")))
+    p = coturn_parser("s", Settings(hash_key=SecretStr("secret")), region="eu")
+    q = coturn_parser("s", Settings(hash_key=SecretStr("secret")))
     assert p.hasher("alice") == q.hasher("alice") and p.region == "eu"

@@ -1,0 +1,59 @@
+"""What every package's commands share: JSON logs, the settings loaded once at the root and handed
+down, and errors turned into exit messages."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import NoReturn
+
+import click
+
+from collector.errors import ConfigError, IcewatchError
+from collector.settings import Settings, load_settings
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"ts": self.formatTime(record), "level": record.levelname, "logger": record.name,
+               "msg": record.getMessage()}
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+class SettingsHolder:
+    """Lives in the root click context; loads the settings on first use (so ``--help`` never needs them)."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    def get(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings()
+            except ConfigError as exc:
+                fail(exc)
+        return self._settings
+
+
+def current_settings() -> Settings:
+    """The settings of this invocation, loaded once at the root and shared by every command."""
+    ctx = click.get_current_context()
+    return ctx.find_root().ensure_object(SettingsHolder).get()
+
+
+def fail(exc: IcewatchError) -> NoReturn:
+    """Stop the command with the error's message (it says what to do next)."""
+    raise click.ClickException(str(exc)) from exc
+
+
+def local_url(settings: Settings) -> str:
+    """The address of this machine's `icewatch run` / `icewatch collector` (ICEWATCH_HOST/PORT)."""
+    return f"http://{settings.host}:{settings.port}"

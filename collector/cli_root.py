@@ -1,0 +1,42 @@
+"""The ``icewatch`` command: the composition root. It sets up logging and adds every package's
+commands; it owns no command itself. (The one module of collector/ allowed to import processors.)"""
+
+from __future__ import annotations
+
+import click
+
+from collector import cli as collector_cli
+from collector.cli_base import SettingsHolder, setup_logging
+from collector.probes.cli import probe
+from collector.turn.cli import turn
+from processors import cli as processors_cli
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-level", default="INFO", show_default=True, help="Log level (logs are JSON lines).")
+@click.pass_context
+def main(ctx: click.Context, log_level: str) -> None:
+    """icewatch: WebRTC call-quality monitoring (call reports + TURN logs -> Kafka -> ClickHouse).
+
+    Settings come from ICEWATCH_* environment variables (see README); nested ones use
+    double underscores, e.g. ICEWATCH_KAFKA__BOOTSTRAP=127.0.0.1:9092.
+    """
+    setup_logging(log_level)
+    ctx.ensure_object(SettingsHolder)
+
+
+for command in (
+    processors_cli.run,
+    collector_cli.collector,
+    processors_cli.processor,
+    processors_cli.migrate,
+    processors_cli.query,
+    collector_cli.import_,
+    processors_cli.explain,
+    turn,
+    probe,
+):
+    main.add_command(command)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,40 @@
+"""The collector process: the HTTP ingest app and the non-HTTP sources (TURN logs, syslog, probes)
+in front of one Publisher (Kafka, or the embedded store handed in by ``icewatch run``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from starlette.routing import Route
+
+from collector.http_app import IngestConfig, build_app
+from collector.publisher import Publisher
+from collector.settings import Settings
+from collector.sources import start_sources
+
+log = logging.getLogger(__name__)
+
+
+def ingest_config(settings: Settings) -> IngestConfig:
+    if not settings.api_keys:
+        log.warning("no API keys configured (ICEWATCH_API_KEYS): uploads are not authenticated")
+    return IngestConfig(
+        api_keys=settings.api_key_values(),
+        max_body_bytes=settings.max_body_bytes,
+        hash_key=settings.hash_key.get_secret_value().encode(),
+        trusted_proxies=tuple(settings.trusted_proxies),
+    )
+
+
+def serve_http(settings: Settings, publisher: Publisher, extra_routes: Sequence[Route] = ()) -> None:
+    """Serve ingest (plus ``extra_routes``) on ICEWATCH_HOST:ICEWATCH_PORT until interrupted.
+    The caller owns ``publisher`` and closes it afterwards."""
+    import uvicorn
+
+    app = build_app(publisher, ingest_config(settings), extra_routes)
+    sources = start_sources(settings, publisher)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    finally:
+        sources.stop()

@@ -1,0 +1,206 @@
+"""The processors' commands: ``run`` (all in one), ``processor``, ``migrate``, ``query``, ``explain``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from collector.cli_base import current_settings, fail, local_url
+from collector.errors import IcewatchError, InvalidInput
+from collector.settings import Settings
+from processors.service.assembly import STREAMS
+
+
+@click.command()
+def run() -> None:
+    """Run the pipeline in one process.
+
+    Without ICEWATCH_KAFKA__BOOTSTRAP: HTTP ingest writes straight into the embedded store
+    (chDB in ICEWATCH_DATA_DIR) and answers 202 only after the write. With Kafka: the collector
+    publishes to Kafka and a processor thread consumes into the store.
+    """
+    from processors.service.run import run_all_in_one
+
+    settings = current_settings()
+    try:
+        run_all_in_one(settings)
+    except IcewatchError as exc:
+        fail(exc)
+
+
+@click.command()
+@click.option("--stream", "streams", multiple=True, type=click.Choice(STREAMS),
+              help="Input stream(s) to consume (repeatable; default: all three, one consumer group each).")
+def processor(streams: tuple[str, ...]) -> None:
+    """Run a processor: consume call reports, TURN events and probes into ClickHouse.
+
+    Each stream has its own consumer group (<ICEWATCH_GROUP_ID>.<stream>); scale out by starting
+    more processors, up to the partition count of each topic. /healthz and /metrics are served on
+    ICEWATCH_METRICS_PORT (127.0.0.1), and /v1/query too, so the embedded store it holds can be read.
+    """
+    from processors.service.processor import run_processor
+
+    settings = current_settings()
+    if settings.kafka is None:
+        raise click.ClickException("ICEWATCH_KAFKA__BOOTSTRAP is not set: a processor consumes from Kafka")
+    try:
+        run_processor(settings, streams or STREAMS)
+    except IcewatchError as exc:
+        fail(exc)
+
+
+@click.command()
+@click.option("--cluster", default=None, help="Print the cluster variant (ON CLUSTER, Replicated, Distributed).")
+@click.option("--database", default="icewatch", show_default=True, help="Database name for the cluster variant.")
+def migrate(cluster: str | None, database: str) -> None:
+    """Apply pending schema migrations (or print the cluster variant with --cluster)."""
+    from processors.store.migrate import cluster_statements, load_migrations
+    from processors.store.migrate import migrate as apply
+    from processors.store.open import open_store
+
+    if cluster:
+        for mig in load_migrations():
+            click.echo(f"-- {mig.version:04d}_{mig.name}")
+            for stmt in cluster_statements(mig.sql, cluster, database):
+                click.echo(stmt + ";\n")
+        return
+    settings = current_settings()
+    try:
+        sink = open_store(settings, apply_migrations=False)
+        done = apply(sink)
+    except IcewatchError as exc:
+        fail(exc)
+    click.echo(f"applied {len(done)} migration(s)" + "".join(f"\n  {m.version:04d}_{m.name}" for m in done))
+    sink.close()
+
+
+def _query_rows(settings: Settings, url: str | None, api_key: str | None,
+                name: str, since: str, dims: tuple[str, ...] | None, tenant: str) -> list[dict[str, Any]]:
+    """Rows from wherever the data is: --url; else the configured ClickHouse server; else the
+    process holding the embedded store (`icewatch run`, then `icewatch processor`); else the
+    embedded store itself when nothing holds it."""
+    from processors.store.open import open_store
+    from processors.store.queries import run_named
+    from processors.store.query_client import NotServed, fetch_rows
+
+    params = {"name": name, "since": since, "tenant": tenant}
+    if dims:
+        params["by"] = ",".join(dims)
+    if url:
+        try:
+            return fetch_rows(url, params, api_key)
+        except NotServed as exc:
+            raise click.ClickException(f"{exc}; is `icewatch run` or a processor running there?") from None
+    if settings.clickhouse is None:
+        holders = [local_url(settings)]
+        if settings.metrics_port:
+            holders.append(f"http://127.0.0.1:{settings.metrics_port}")
+        for base in holders:
+            try:
+                return fetch_rows(base, params, api_key)
+            except NotServed:
+                continue
+    sink = open_store(settings)
+    try:
+        return run_named(sink, name, since, dims, tenant)
+    finally:
+        sink.close()
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--since", default="7d", show_default=True, help="Look-back window: 30m, 12h, 7d, 4w.")
+@click.option("--by", "by", default=None, help="Comma-separated dimensions (region,turn-region,protocol,...).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--tenant", default="default", show_default=True)
+@click.option("--url", default=None, help="Ask this process (`icewatch run` or a processor) instead of finding "
+              "the data: a configured ClickHouse server, else the local process holding the embedded store.")
+@click.option("--api-key", envvar="ICEWATCH_API_KEY", default=None, help="API key for the query route.")
+@click.option("--list", "list_", is_flag=True, help="List the named queries and dimensions.")
+def query(name: str | None, since: str, by: str | None, fmt: str, tenant: str, url: str | None,
+          api_key: str | None, list_: bool) -> None:
+    """Run a named analyst query (relay-usage, path-mix, relay-distance, ...)."""
+    from processors.store.queries import DIMENSIONS, QUERIES
+    from processors.store.render import render_rows
+
+    if list_ or not name:
+        for n, q in sorted(QUERIES.items()):
+            click.echo(f"{n:22} {q.description} (default --by {','.join(q.default_by)})")
+        click.echo(f"\ndimensions: {', '.join(sorted(DIMENSIONS))}")
+        return
+    dims = tuple(d.strip() for d in by.split(",") if d.strip()) if by else None
+    try:
+        rows = _query_rows(current_settings(), url, api_key, name, since, dims, tenant)
+    except IcewatchError as exc:
+        fail(exc)
+    click.echo(render_rows(rows, fmt))
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of objects.")
+@click.option("--inventory", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Fleet inventory YAML (default: ICEWATCH_INVENTORY or none).")
+def explain(files: tuple[Path, ...], as_json: bool, inventory: Path | None) -> None:
+    """Print the derived facts for every call / peer connection in each file."""
+    from collector.reports import parse_file
+    from processors.facts.call_facts import derive_call_facts
+    from processors.service.assembly import facts_env
+
+    settings = current_settings()
+    if inventory is not None:
+        settings = settings.model_copy(update={"inventory": inventory})
+    try:
+        env = facts_env(settings)
+    except IcewatchError as exc:
+        fail(exc)
+    out: list[dict[str, Any]] = []
+    failed = False
+    for path in files:
+        try:
+            reports = parse_file(path)
+        except InvalidInput as exc:
+            click.echo(f"{path}: {exc}", err=True)
+            failed = True
+            continue
+        for rep in reports:
+            facts = derive_call_facts(rep, env).model_dump(mode="json")
+            facts["file"] = str(path)
+            out.append(facts)
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+    else:
+        for f in out:
+            click.echo(_explain_text(f))
+    if failed:
+        sys.exit(1)
+
+
+def _explain_text(f: dict[str, Any]) -> str:
+    def v(x: Any) -> str:
+        return "-" if x is None or x == "" else str(x)
+
+    lines = [
+        f"call {f['call_id']}  ({f['file']}, {f['source_format']})",
+        f"  diagnosis        {f['diagnosis']}  labels: {', '.join(f['labels']) or '-'}",
+        f"  path             {v(f['path_class'])}  local {v(f['local_candidate_type'])} -> "
+        f"remote {v(f['remote_candidate_type'])}  relay {v(f['relay_protocol'])}  turn {v(f['turn_url'])}",
+        f"  gathered         {', '.join(f['gathered_types']) or '-'}  pair changes {f['pair_changes']}",
+        f"  ICE              connected {f['ice_connected']}  failed {f['ice_failed']}  "
+        f"connect {v(f['ice_connect_ms'])} ms  reconnects {f['reconnects']}",
+        f"  DTLS             connected {f['dtls_connected']}  after {v(f['dtls_connect_ms'])} ms  "
+        f"stall {f['dtls_stall']} ({v(f['dtls_stall_ms'])} ms)",
+        f"  RTT              median {v(f['rtt_median_ms'])} ms  p95 {v(f['rtt_p95_ms'])}  max {v(f['rtt_max_ms'])}"
+        f"  band {v(f['rtt_band'])}  source {v(f['rtt_source'])}  samples {f['rtt_samples']}",
+        f"  quality          jitter {v(f['jitter_ms'])} ms  loss {v(f['loss_pct'])} %  MOS {v(f['mos'])}",
+        f"  relay distance   {v(f['relay_distance_km'])} km  nearest {v(f['nearest_server_id'])} "
+        f"({v(f['nearest_distance_km'])} km)  distant {f['distant_relay']}",
+    ]
+    errs = f.get("candidate_errors") or []
+    if errs:
+        lines.append("  candidate errors " + "; ".join(f"{e['url']} {e['error_code']} x{e['count']}" for e in errs))
+    return "\n".join(lines)

@@ -1,0 +1,46 @@
+"""``icewatch processor``: consumer loops (one consumer group per stream) into the store, with
+/healthz, /metrics and the query route on ICEWATCH_METRICS_PORT; SIGTERM flushes and commits."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Sequence
+
+from collector.kafka_publisher import KafkaPublisher
+from collector.kafka_topics import ensure_topics
+from collector.settings import Settings
+from processors.service.assembly import build_loop
+from processors.service.health import serve_health
+from processors.service.metrics import ProcessorMetrics
+from processors.store.open import open_store
+from processors.store.query_route import QUERY_PATH, answer_query
+
+
+def run_processor(settings: Settings, streams: Sequence[str]) -> None:
+    """Run until SIGTERM/SIGINT. ``settings.kafka`` must be set."""
+    assert settings.kafka is not None
+    ensure_topics(settings.kafka, settings.topics)
+    sink = open_store(settings)
+    dlq = KafkaPublisher(settings.kafka, settings.topics, source_host="processor")
+    metrics = ProcessorMetrics()
+    loops = [build_loop(settings, sink, dlq, metrics, (s,)) for s in streams]
+    threads = [threading.Thread(target=loop.run, name=f"loop-{i}") for i, loop in enumerate(loops)]
+    api_keys = settings.api_key_values()
+    if settings.metrics_port:
+        serve_health(settings.metrics_port, metrics.registry, lambda: all(t.is_alive() for t in threads),
+                     routes={QUERY_PATH: lambda params, headers: answer_query(sink, params, headers, api_keys)})
+
+    def stop(*_: object) -> None:
+        for loop in loops:
+            loop.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(timeout=0.5)
+    dlq.close()
+    sink.close()
