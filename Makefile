@@ -17,6 +17,7 @@ run:
 
 lint:
 	$(BIN)/ruff check collector processors dashboards alerts tests
+	$(BIN)/lint-imports --no-cache
 
 typecheck:
 	$(BIN)/mypy collector processors dashboards alerts tests

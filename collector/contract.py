@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,7 @@ CandidateType = Literal["host", "srflx", "prflx", "relay"]
 Transport = Literal["udp", "tcp", "tls", "dtls"]
 RttSource = Literal["candidate-pair", "remote-inbound-rtp"]
 SourceFormat = Literal["telnyx", "w3c", "webrtc-internals", "rtcstats"]
+FORMATS: tuple[SourceFormat, ...] = get_args(SourceFormat)  # the upload formats icewatch reads
 StateKind = Literal["ice", "dtls", "connection", "gathering", "signaling"]
 
 

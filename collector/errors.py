@@ -32,6 +32,10 @@ class InvalidInput(IcewatchError):
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
+class MalformedBody(InvalidInput):
+    """The body cannot be decoded at all (bad or truncated gzip, not JSON): HTTP 400."""
+
+
 class UnsupportedFormat(InvalidInput):
     """The body is well-formed but in no format icewatch reads (e.g. legacy goog* stats)."""
 

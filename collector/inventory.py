@@ -31,10 +31,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from collector.distance import great_circle_km
 from collector.errors import ConfigError
 from collector.ice_url import parse_ice_url
 from collector.netaddr import parse_ip
-from processors.facts.geo import great_circle_km
 
 
 class _Model(BaseModel):

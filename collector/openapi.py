@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from collector.contract import FORMATS
+
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -46,7 +48,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Upload a call report in any supported format (gzip accepted)",
                 "parameters": [
                     {"name": "format", "in": "query", "required": False,
-                     "schema": {"type": "string", "enum": ["telnyx", "w3c", "webrtc-internals", "rtcstats"]}},
+                     "schema": {"type": "string", "enum": list(FORMATS)}},
                 ],
                 "requestBody": _BODY,
                 "responses": _UPLOAD_RESPONSES,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import socket
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -22,7 +22,6 @@ from pydantic_settings import (
 )
 
 from collector.errors import ConfigError
-from collector.probes.settings import ProbeSettings
 
 
 class Topics(BaseModel):
@@ -76,6 +75,51 @@ class NativeStore(BaseModel):
     database: str = "default"
     user: str = "default"
     password: SecretStr = SecretStr("")
+
+
+ProbeTransport = Literal["udp", "tcp", "tls"]
+
+
+def _all_transports() -> list[ProbeTransport]:
+    return ["udp", "tcp", "tls"]
+
+
+class ProbeSettings(BaseModel):
+    """The active probes (``ICEWATCH_PROBES_<FIELD>``). TURN Allocate credentials, one of: static
+    long-term ``TURN_USERNAME`` + ``TURN_PASSWORD``, or the TURN REST API shared secret ``TURN_SECRET``
+    (coturn ``--static-auth-secret``; + ``TURN_REST_USER``, ``TURN_REST_TTL_S``). Without either, TURN
+    servers get only Binding probes (a warning says so at start). Secrets print as ``**********``."""
+
+    enabled: bool = Field(default=False, description="run probes inside `icewatch run` (needs ICEWATCH_INVENTORY)")
+    interval_s: float = Field(default=30.0, ge=1.0, description="seconds between two probe rounds")
+    timeout_s: float = Field(default=3.0, gt=0, description="budget of one Binding/Allocate exchange")
+    initial_rto_s: float = Field(default=0.5, gt=0, description="UDP: first retransmission timeout")
+    vantage: str = Field(default_factory=socket.gethostname, description="name of this probing host")
+    tenant: str = "default"
+    transports: list[ProbeTransport] = Field(
+        default_factory=_all_transports, description="transports to probe (if the server offers them)"
+    )
+    turn_username: str | None = None
+    turn_password: SecretStr | None = None
+    turn_secret: SecretStr | None = None  # TURN REST API shared secret
+    turn_rest_user: str = "icewatch-probe"
+    turn_rest_ttl_s: int = Field(default=3600, ge=60)
+    tls_verify: bool = True
+    tls_ca_file: Path | None = None
+    max_workers: int = Field(default=16, ge=1, le=256, description="probes run in parallel")
+    max_pending: int = Field(default=10_000, ge=1, description="results kept while the publisher is down")
+
+    @model_validator(mode="after")
+    def _one_credential_kind(self) -> ProbeSettings:
+        if (self.turn_username is None) != (self.turn_password is None):
+            raise ValueError("set both ICEWATCH_PROBES_TURN_USERNAME and ICEWATCH_PROBES_TURN_PASSWORD, or neither")
+        if self.turn_password is not None and self.turn_secret is not None:
+            raise ValueError("set either static TURN credentials or ICEWATCH_PROBES_TURN_SECRET, not both")
+        return self
+
+    @property
+    def has_turn_credentials(self) -> bool:
+        return self.turn_password is not None or self.turn_secret is not None
 
 
 PROBES_ENV_PREFIX = "ICEWATCH_PROBES_"

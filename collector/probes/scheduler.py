@@ -31,9 +31,10 @@ from collector.errors import Unavailable
 from collector.inventory import Inventory
 from collector.probes import client
 from collector.probes.client import Credentials, Outcome, ProbeOptions
-from collector.probes.settings import ProbeSettings
+from collector.probes.credentials import probe_credentials, probe_options
 from collector.probes.targets import ProbeTarget, targets_for
 from collector.publisher import Publisher
+from collector.settings import ProbeSettings
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class ProbeScheduler:
 
     def _probe_one(self, target: ProbeTarget, scheduled_at: datetime, options: ProbeOptions) -> ProbeResult:
         at = datetime.fromtimestamp(self.clock(), UTC)
-        credentials = self.settings.credentials() if target.kind == "turn_allocate" else None
+        credentials = probe_credentials(self.settings) if target.kind == "turn_allocate" else None
         try:
             outcome = self.probe_fn(target, credentials, options)
         except Exception as exc:  # a bug in a probe must not lose the round
@@ -114,7 +115,7 @@ class ProbeScheduler:
     def probe_all(self, scheduled_at: datetime | None = None) -> list[ProbeResult]:
         """Probe every target once (in parallel); results in target order. Publishes nothing."""
         scheduled = scheduled_at or self.slot()
-        options = self.settings.options()
+        options = probe_options(self.settings)
         if not self.targets:
             return []
         workers = min(self.settings.max_workers, len(self.targets))

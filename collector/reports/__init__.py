@@ -11,11 +11,10 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
-from collector.contract import CallReport
+from collector.contract import FORMATS, CallReport
 from collector.errors import InvalidInput
 from collector.reports import rtcstats, telnyx, w3c, webrtc_internals
 from collector.reports.context import UploadContext
-from collector.reports.sniff import FORMATS
 from collector.reports.sniff import sniff as _sniff
 
 __all__ = ["FORMATS", "UploadContext", "parse_file", "parse_upload"]
@@ -30,7 +29,7 @@ def _dump_base(body: bytes, ctx: UploadContext) -> str:
 
 
 def _parse(body: bytes, ctx: UploadContext) -> list[CallReport]:
-    found = _sniff(body, ctx.format_hint)
+    found = _sniff(body, ctx.format_hint, ctx.max_bytes)
     if found.format == "telnyx":
         return telnyx.parse(found.document, ctx)
     if found.format == "w3c":

@@ -1,6 +1,6 @@
 """Decompression and format detection of an uploaded body.
 
-- gzip magic ``1f 8b``: decompressed first (bounded);
+- gzip magic ``1f 8b``: decompressed once, within the upload's limit (gzip inside gzip is refused);
 - ``RTCStatsDump`` first line: rtcstats v3;
 - a JSON object with ``PeerConnections`` (or ``getUserMedia``): a webrtc-internals dump;
 - a JSON object with ``snapshots`` or ``"format": "w3c"``: icewatch's W3C snapshot series;
@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import orjson
 
-from collector.errors import InvalidInput, PayloadTooLarge, UnsupportedFormat
+from collector.contract import FORMATS, SourceFormat
+from collector.errors import InvalidInput, MalformedBody, PayloadTooLarge, UnsupportedFormat
+from collector.reports.context import MAX_DECOMPRESSED_BYTES
 
-Format = Literal["telnyx", "w3c", "webrtc-internals", "rtcstats"]
-FORMATS: tuple[str, ...] = get_args(Format)
+Format = SourceFormat
 
 GZIP_MAGIC = b"\x1f\x8b"
 RTCSTATS_V3_MAGIC = b"RTCStatsDump"
-MAX_DECOMPRESSED = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,15 +33,17 @@ class Sniffed:
     rtcstats_version: int = 1
 
 
-def gunzip(body: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
-    """Decompress a gzip body; bounded so a small bomb cannot take the collector down."""
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress a gzip body once, never past ``limit`` bytes (a small bomb cannot cost more)."""
     d = zlib.decompressobj(wbits=31)
     try:
         out = d.decompress(body, limit)
     except zlib.error as e:
-        raise InvalidInput(f"corrupt gzip body: {e}") from None
+        raise MalformedBody(f"invalid gzip body: {e}") from None
     if d.unconsumed_tail:
-        raise PayloadTooLarge(f"gzip body expands beyond {limit} bytes")
+        raise PayloadTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
+    if not d.eof:
+        raise MalformedBody("invalid gzip body: truncated")
     return out
 
 
@@ -50,7 +51,7 @@ def _json(body: bytes) -> object:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as e:
-        raise InvalidInput(f"body is not valid JSON: {e}") from None
+        raise MalformedBody(f"body is not valid JSON: {e}") from None
 
 
 def _is_ndjson_arrays(body: bytes) -> bool:
@@ -77,9 +78,11 @@ def _classify(document: object) -> Format:
     raise UnsupportedFormat("unrecognised JSON document: expected an object")
 
 
-def sniff(body: bytes, hint: str | None = None) -> Sniffed:
+def sniff(body: bytes, hint: str | None = None, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> Sniffed:
     if body[:2] == GZIP_MAGIC:
-        body = gunzip(body)
+        body = gunzip(body, max_bytes)
+        if body[:2] == GZIP_MAGIC:
+            raise MalformedBody("gzip inside gzip: compress the body once")
     body = body.removeprefix(b"\xef\xbb\xbf").lstrip()
     if not body:
         raise InvalidInput("empty body")

@@ -15,7 +15,6 @@ afterwards.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
@@ -24,8 +23,6 @@ import maxminddb
 
 from collector.errors import ConfigError
 from collector.netaddr import is_public_ip, parse_ip
-
-EARTH_RADIUS_KM = 6371.0088
 
 
 @dataclass(frozen=True)
@@ -112,15 +109,6 @@ def _point_from_record(record: dict[str, Any]) -> GeoPoint | None:
     if centroid is None:
         return GeoPoint(country=country, lat=None, lon=None, source="fallback")
     return GeoPoint(country=country, lat=centroid[0], lon=centroid[1], source="fallback")
-
-
-def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Haversine distance on a spherical Earth (mean radius), in km."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dphi = p2 - p1
-    dlmb = math.radians(lon2 - lon1)
-    h = math.sin(dphi / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
 # Approximate geographic centres (lat, lon) of countries, rounded to whole degrees or halves.

@@ -20,10 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collector.contract import CallReport
+from collector.distance import great_circle_km
 from collector.inventory import Inventory
 from collector.netaddr import is_public, truncate_ip
 from processors.facts.candidate_mix import CandidateMix, local_candidates
-from processors.facts.geo import GeoLocator, GeoPoint, great_circle_km
+from processors.facts.geo import GeoLocator, GeoPoint
 
 DEFAULT_DISTANT_RELAY_KM = 1500.0
 

@@ -23,8 +23,9 @@ from collector.contract import Model, ProbeResult
 from collector.inventory import Inventory
 from collector.probes import client
 from collector.probes.client import Credentials, ProbeOptions
+from collector.probes.credentials import probe_credentials
 from collector.probes.scheduler import ProbeScheduler
-from collector.probes.settings import ProbeSettings
+from collector.settings import ProbeSettings
 
 pytestmark = pytest.mark.coturn
 
@@ -232,12 +233,13 @@ def test_stopped_coturn_is_unreachable(tmp_path: Path, transport: client.Transpo
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_turn_rest_credentials(coturn_rest: Coturn, transport: client.Transport) -> None:
     settings = ProbeSettings(turn_secret=SecretStr(SECRET), turn_rest_user="icewatch")
-    out = client.turn_allocate(HOST, coturn_rest.port, transport, settings.credentials(), OPTIONS)
+    out = client.turn_allocate(HOST, coturn_rest.port, transport, probe_credentials(settings), OPTIONS)
     assert out.success and out.released, out
-    wrong = ProbeSettings(turn_secret=SecretStr("not-the-secret")).credentials()
+    wrong = probe_credentials(ProbeSettings(turn_secret=SecretStr("not-the-secret")))
     out = client.turn_allocate(HOST, coturn_rest.port, transport, wrong, OPTIONS)
     assert (out.success, out.error_code) == (False, 401), out
-    expired = ProbeSettings(turn_secret=SecretStr(SECRET), turn_rest_ttl_s=60).credentials(now=time.time() - 3600)
+    short_lived = ProbeSettings(turn_secret=SecretStr(SECRET), turn_rest_ttl_s=60)
+    expired = probe_credentials(short_lived, now=time.time() - 3600)
     out = client.turn_allocate(HOST, coturn_rest.port, transport, expired, OPTIONS)
     assert (out.success, out.error_code) == (False, 401), out
 

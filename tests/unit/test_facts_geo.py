@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from collector.distance import great_circle_km
 from collector.errors import ConfigError
 from collector.netaddr import is_public, truncate_ip
-from processors.facts.geo import MaxMindLocator, NoGeoLocator, great_circle_km, locator_from_path
+from processors.facts.geo import MaxMindLocator, NoGeoLocator, locator_from_path
 from tests.unit.test_facts_fixtures import BERLIN_IP, PARIS_V6, US_COUNTRY_ONLY_IP, write_test_mmdb
 
 

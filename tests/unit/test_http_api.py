@@ -171,3 +171,26 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
     assert config.client_address("198.51.100.7", "203.0.113.9") == "198.51.100.7"
     assert config.client_address("127.0.0.1", None) == "127.0.0.1"
     assert config.client_address(None, "203.0.113.9") is None
+
+
+def test_gzip_is_decompressed_once_within_the_body_limit(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    """A gzip body inside gzip is refused, not decompressed a second time (no second, bigger limit)."""
+    client, pub = api
+    pub.published.clear()
+    nested = gzip.compress(gzip.compress(b" " * 5_000_000))
+    r = client.post("/v1/call-reports", content=nested, headers={**AUTH, "Content-Encoding": "gzip"})
+    assert r.status_code == 400 and "gzip inside gzip" in r.json()["error"]
+    assert [type(p) for p in pub.published] == [DeadLetter]
+
+
+def test_truncated_gzip_is_bad_gzip_and_other_encodings_are_415(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    client, pub = api
+    whole = gzip.compress(EXAMPLE.read_bytes())
+    r = client.post("/v1/call-reports", content=whole[: len(whole) // 2], headers={**AUTH, "Content-Encoding": "gzip"})
+    assert r.status_code == 400 and "gzip" in r.json()["error"]
+    pub.published.clear()
+    for encoding in ("br", "deflate"):
+        headers = {**AUTH, "Content-Encoding": encoding}
+        r = client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=headers)
+        assert r.status_code == 415 and encoding in r.json()["error"]
+    assert pub.published == []

@@ -17,8 +17,8 @@ from collector.errors import BrokerUnavailable
 from collector.inventory import Inventory
 from collector.probes.client import Credentials, Outcome, ProbeOptions
 from collector.probes.scheduler import ProbeScheduler, probe_id
-from collector.probes.settings import ProbeSettings
 from collector.probes.targets import ProbeTarget
+from collector.settings import ProbeSettings
 
 INVENTORY = Inventory.from_yaml_text(
     """

@@ -7,9 +7,9 @@ from pydantic import SecretStr, ValidationError
 
 from collector.inventory import Inventory, load_inventory
 from collector.probes import stun
-from collector.probes.settings import ProbeSettings
+from collector.probes.credentials import probe_credentials, probe_options
 from collector.probes.targets import ProbeTarget, targets_for
-from collector.settings import load_settings
+from collector.settings import ProbeSettings, load_settings
 
 INVENTORY = """
 servers:
@@ -106,20 +106,20 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     s = load_settings().probes
     assert (s.interval_s, s.timeout_s, s.vantage, s.transports) == (15, 2.5, "fra-collector-1", ["udp", "tcp"])
     assert "hunter2" not in repr(s) and "hunter2" not in str(s.model_dump())
-    creds = s.credentials()
+    creds = probe_credentials(s)
     assert creds is not None and (creds.username, creds.password) == ("probe", "hunter2")
-    assert s.options().timeout_s == 2.5
+    assert probe_options(s).timeout_s == 2.5
 
 
 def test_settings_defaults() -> None:
     s = ProbeSettings()
     assert s.vantage  # the host name
-    assert s.credentials() is None and not s.has_turn_credentials
+    assert probe_credentials(s) is None and not s.has_turn_credentials
 
 
 def test_turn_rest_secret() -> None:
     s = ProbeSettings(turn_secret=SecretStr("S"), turn_rest_user="probe", turn_rest_ttl_s=600)
-    creds = s.credentials(now=1000)
+    creds = probe_credentials(s, now=1000)
     assert creds is not None
     assert (creds.username, creds.password) == stun.turn_rest_credentials("S", "probe", 600, now=1000)
     assert creds.username == "1600:probe"
