@@ -129,8 +129,8 @@ def query(name: str | None, since: str, by: str | None, fmt: str, tenant: str, u
 
     if list_ or not name:
         for n, q in sorted(QUERIES.items()):
-            click.echo(f"{n:22} {q.description} (default --by {','.join(q.default_by)})")
-        click.echo(f"\ndimensions: {', '.join(sorted(DIMENSIONS))}")
+            dims = ", ".join(sorted(q.dimensions or DIMENSIONS))
+            click.echo(f"{n:22} {q.description}\n{'':22} --by {','.join(q.default_by)} (default); dimensions: {dims}")
         return
     dims = tuple(d.strip() for d in by.split(",") if d.strip()) if by else None
     try:

@@ -139,6 +139,8 @@ def cluster_statements(sql: str, cluster: str, database: str = "icewatch") -> li
             out.append(mv)
         elif stmt.startswith("CREATE VIEW"):
             out.append(re.sub(r"(VIEW IF NOT EXISTS \w+)", rf"\1 ON CLUSTER {cluster}", stmt, count=1))
+        elif stmt.startswith("DROP VIEW"):
+            out.append(re.sub(r"(VIEW IF EXISTS \w+)", rf"\1 ON CLUSTER {cluster}", stmt, count=1))
         else:
             out.append(stmt)
     return out

@@ -1,5 +1,7 @@
-"""Named analyst queries for ``icewatch query``. User input is never spliced into SQL: values are
-bound parameters, and grouping dimensions come from a fixed whitelist."""
+"""Named analyst queries for ``icewatch query``. Where an analyst view defines the fact (0004, 0007),
+the query reads the view and only combines its daily rows; the others read the call table or the
+rollups. User input is never spliced into SQL: values are bound parameters, and grouping dimensions
+come from a fixed whitelist per query."""
 
 from __future__ import annotations
 
@@ -39,6 +41,19 @@ TURN_DIMENSIONS: dict[str, str] = {
 PROBE_DIMENSIONS: dict[str, str] = {**TURN_DIMENSIONS, "transport": "transport", "kind": "kind"}
 
 
+# Dimensions of the daily analyst views (0004, 0007): the views define the facts; a named query
+# over a view only sums or merges its rows over the chosen days and dimensions.
+_VIEW_DAY = {"day": "day"}
+RELAY_USAGE_DIMENSIONS = {"region": "client_region", "client-region": "client_region",
+                          "turn-region": "turn_region", "protocol": "relay_protocol", **_VIEW_DAY}
+RELAY_DISTANCE_DIMENSIONS = {"region": "client_region", "client-region": "client_region",
+                             "turn-region": "turn_region", **_VIEW_DAY}
+FALLBACK_DIMENSIONS = {"region": "client_region", "client-region": "client_region", "country": "client_country",
+                       **_VIEW_DAY}
+SDK_MIX_DIMENSIONS = {"sdk": "sdk_version", "sdk-name": "sdk_name", "path": "path_class", **_VIEW_DAY}
+_SINCE_DAY = "day >= toDate({since:DateTime64(3, 'UTC')})"
+
+
 @dataclass(frozen=True)
 class NamedQuery:
     description: str
@@ -46,40 +61,52 @@ class NamedQuery:
     select: str  # measures; the time window, tenant filter and grouping are added around it
     source: str = "calls FINAL"
     where: str = "1"
-    time_column: str = "event_time"
+    time_filter: str = "event_time >= {since:DateTime64(3, 'UTC')}"
     dimensions: dict[str, str] | None = None  # default: DIMENSIONS (columns of calls)
 
 
 QUERIES: dict[str, NamedQuery] = {
     "relay-usage": NamedQuery(
-        "Relayed calls by client region x TURN region x relay protocol",
+        "Relayed calls by client region x TURN region x relay protocol (view relay_usage_daily; whole days)",
         ("region", "turn-region", "protocol"),
-        "uniqExact(call_id) AS calls, uniqExactIf(call_id, startsWith(path_class, 'relay')) AS relayed, "
-        "round(relayed / calls, 4) AS relayed_share",
+        "sum(calls) AS calls, sum(relayed_calls) AS relayed, round(relayed / calls, 4) AS relayed_share",
+        source="relay_usage_daily",
+        time_filter=_SINCE_DAY,
+        dimensions=RELAY_USAGE_DIMENSIONS,
     ),
     "path-mix": NamedQuery(
-        "Call path mix (host / srflx / prflx / relay-udp / relay-tcp / relay-tls)",
-        ("region", "path"),
-        "uniqExact(call_id) AS calls",
+        "Call path mix (host / srflx / prflx / relay-udp / relay-tcp / relay-tls) (view candidate_mix_by_sdk)",
+        ("path",),
+        "sum(calls) AS calls",
+        source="candidate_mix_by_sdk",
+        time_filter=_SINCE_DAY,
+        dimensions=SDK_MIX_DIMENSIONS,
     ),
     "relay-distance": NamedQuery(
-        "Distance from client to the TURN server used (relayed calls)",
+        "Distance from client to the TURN server used, relayed calls (view relay_distance_daily; whole days)",
         ("region", "turn-region"),
-        "count() AS relayed_calls, round(quantile(0.5)(relay_distance_km), 1) AS p50_km, "
-        "round(quantile(0.95)(relay_distance_km), 1) AS p95_km, countIf(distant_relay) AS distant",
-        where="startsWith(path_class, 'relay') AND relay_distance_km IS NOT NULL",
+        "sum(relayed_calls) AS relayed_calls, round(quantilesMerge(0.5, 0.95)(distance_state)[1], 1) AS p50_km, "
+        "round(quantilesMerge(0.5, 0.95)(distance_state)[2], 1) AS p95_km, sum(distant_relay_calls) AS distant",
+        source="relay_distance_daily",
+        time_filter=_SINCE_DAY,
+        dimensions=RELAY_DISTANCE_DIMENSIONS,
     ),
     "tcp-tls-fallback": NamedQuery(
-        "Share of relayed calls over TCP or TLS (networks that block UDP)",
+        "Share of relayed calls over TCP or TLS, networks that block UDP (view tcp_tls_fallback_daily; whole days)",
         ("country",),
-        "uniqExactIf(call_id, startsWith(path_class, 'relay')) AS relayed, "
-        "uniqExactIf(call_id, path_class IN ('relay-tcp', 'relay-tls')) AS tcp_tls, "
+        "sum(relayed_calls) AS relayed, sum(tcp_tls_calls) AS tcp_tls, "
         "round(if(relayed = 0, 0, tcp_tls / relayed), 4) AS tcp_tls_share",
+        source="tcp_tls_fallback_daily",
+        time_filter=_SINCE_DAY,
+        dimensions=FALLBACK_DIMENSIONS,
     ),
     "candidate-mix-by-sdk": NamedQuery(
-        "Selected path class by SDK version",
+        "Selected path class by SDK version (view candidate_mix_by_sdk; whole days)",
         ("sdk", "path"),
-        "uniqExact(call_id) AS calls",
+        "sum(calls) AS calls",
+        source="candidate_mix_by_sdk",
+        time_filter=_SINCE_DAY,
+        dimensions=SDK_MIX_DIMENSIONS,
     ),
     "rtt": NamedQuery(
         "RTT by region: call medians and bands",
@@ -109,7 +136,7 @@ QUERIES: dict[str, NamedQuery] = {
         "arraySum(x -> x.2, groupUniqArrayIfMerge(relayed_bytes)) AS relayed_bytes, "
         "uniqExactIfMerge(sessions) AS sessions",
         source="turn_server_minute",
-        time_column="minute",
+        time_filter="minute >= {since:DateTime64(3, 'UTC')}",
         dimensions=TURN_DIMENSIONS,
     ),
     "probes": NamedQuery(
@@ -118,7 +145,7 @@ QUERIES: dict[str, NamedQuery] = {
         "uniqExactMerge(probes) AS probes, uniqExactIfMerge(failures) AS failures, "
         "uniqExactIfMerge(failing_vantages) AS failing_vantages",
         source="probe_minute",
-        time_column="minute",
+        time_filter="minute >= {since:DateTime64(3, 'UTC')}",
         dimensions=PROBE_DIMENSIONS,
     ),
 }
@@ -149,7 +176,7 @@ def build_sql(name: str, by: tuple[str, ...] | None) -> str:
     group = ", ".join(f"`{d}`" for d in dims)
     return (
         f"SELECT {', '.join(cols)}, {q.select} FROM {q.source} "
-        f"WHERE {q.time_column} >= {{since:DateTime64(3, 'UTC')}} AND tenant = {{tenant:String}} AND ({q.where}) "
+        f"WHERE {q.time_filter} AND tenant = {{tenant:String}} AND ({q.where}) "
         f"GROUP BY {group} ORDER BY {group}"
     )
 

@@ -47,3 +47,30 @@ def test_every_named_query_runs_on_the_real_schema(name: str, store: ChdbSink) -
     }])
     rows = run_named(store, name, "1d")
     assert rows, name
+
+
+def test_view_backed_queries_combine_the_views_daily_rows(store: ChdbSink) -> None:
+    """relay-usage and relay-distance read the analyst views: counts add up over days, and the
+    distance quantiles merge the view's state instead of averaging daily medians."""
+    from datetime import timedelta
+
+    now = datetime.now(UTC)
+    base = {"tenant": "default", "segment": 0, "ingested_at": now, "source_format": "w3c", "client_region": "eu",
+            "turn_region": "us-east", "relay_protocol": "udp"}
+    store.insert("calls", [
+        {**base, "call_id": "a", "report_id": "a", "event_time": now - timedelta(days=2), "path_class": "relay-udp",
+         "relay_distance_km": 100.0},
+        {**base, "call_id": "b", "report_id": "b", "event_time": now, "path_class": "relay-udp",
+         "relay_distance_km": 300.0},
+        {**base, "call_id": "c", "report_id": "c", "event_time": now, "path_class": "relay-udp",
+         "relay_distance_km": 350.0},
+        {**base, "call_id": "d", "report_id": "d", "event_time": now, "path_class": "host", "relay_protocol": None},
+    ])
+    [dist] = run_named(store, "relay-distance", "7d")
+    assert (dist["relayed_calls"], dist["p50_km"]) == (3, 300.0)
+    usage = {(r["region"], r["protocol"]): (r["calls"], r["relayed"]) for r in run_named(store, "relay-usage", "7d")}
+    assert usage == {("eu", "udp"): (3, 3), ("eu", ""): (1, 0)}
+    assert run_named(store, "relay-usage", "1d", ("region",)) == [
+        {"region": "eu", "calls": 3, "relayed": 2, "relayed_share": 0.6667}]
+    with pytest.raises(InvalidInput, match="unknown dimension 'hour'"):
+        run_named(store, "relay-usage", "7d", ("hour",))
