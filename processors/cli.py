@@ -129,8 +129,8 @@ def query(name: str | None, since: str, by: str | None, fmt: str, tenant: str, u
 
     if list_ or not name:
         for n, q in sorted(QUERIES.items()):
-            dims = ", ".join(sorted(q.dimensions or DIMENSIONS))
-            click.echo(f"{n:22} {q.description}\n{'':22} --by {','.join(q.default_by)} (default); dimensions: {dims}")
+            known = ", ".join(sorted(q.dimensions or DIMENSIONS))
+            click.echo(f"{n:22} {q.description}\n{'':22} --by {','.join(q.default_by)} (default); dimensions: {known}")
         return
     dims = tuple(d.strip() for d in by.split(",") if d.strip()) if by else None
     try:
