@@ -3,7 +3,7 @@
 Failure handling: a connection-level failure (refused, reset, closed, timed out, server shutting
 down) raises ``StorageUnavailable`` and drops the connection; the caller keeps the batch
 uncommitted and calls ``insert`` again with the same rows, which reconnects. Any other server
-error (bad SQL, unknown table, wrong type) is a bug and propagates as ``ServerException``.
+error (bad SQL, unknown table, wrong type) raises ``StoreError``: retrying would fail again.
 
 Deduplication: ``insert_deduplication_token`` exists only on newer servers (22.x and later), and
 clickhouse-driver silently drops settings an old server does not know. So after each connect the

@@ -51,7 +51,7 @@ RELAY_DISTANCE_DIMENSIONS = {"region": "client_region", "client-region": "client
 FALLBACK_DIMENSIONS = {"region": "client_region", "client-region": "client_region", "country": "client_country",
                        **_VIEW_DAY}
 SDK_MIX_DIMENSIONS = {"sdk": "sdk_version", "sdk-name": "sdk_name", "path": "path_class", **_VIEW_DAY}
-_SINCE_DAY = "day >= toDate({since:DateTime64(3, 'UTC')})"
+_SINCE_DAY = "day >= {since_day:Date}"
 
 
 @dataclass(frozen=True)
@@ -184,5 +184,7 @@ def build_sql(name: str, by: tuple[str, ...] | None) -> str:
 def run_named(sink: Sink, name: str, since: str = "7d", by: tuple[str, ...] | None = None,
               tenant: str = "default") -> list[dict[str, Any]]:
     sql = build_sql(name, by)
-    start = parse_since(since).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    return sink.query(sql, {"since": start, "tenant": tenant})
+    start = parse_since(since)
+    params = {"since": start.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], "since_day": start.strftime("%Y-%m-%d"),
+              "tenant": tenant}
+    return sink.query(sql, params)

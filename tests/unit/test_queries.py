@@ -23,7 +23,8 @@ def test_user_input_never_reaches_sql_text() -> None:
     with pytest.raises(InvalidInput, match="unknown query"):
         build_sql("calls; DROP", None)
     sql = build_sql("relay-usage", ("region", "protocol"))
-    assert "{since:DateTime64(3, 'UTC')}" in sql and "{tenant:String}" in sql
+    assert "{since_day:Date}" in sql and "{tenant:String}" in sql  # a view of whole days
+    assert "{since:DateTime64(3, 'UTC')}" in build_sql("rtt", None)
     assert "client_region AS `region`" in sql
 
 
