@@ -18,11 +18,12 @@ from processors.facts.candidate_mix import derive_candidate_mix
 from processors.facts.diagnosis import diagnose
 from processors.facts.dtls import DEFAULT_DTLS_STALL_MS, derive_dtls
 from processors.facts.geo import GeoLocator, NoGeoLocator, locator_from_path
-from processors.facts.ice import derive_ice, ordered_samples
+from processors.facts.ice import derive_ice
 from processors.facts.model import CallFacts
 from processors.facts.quality import derive_quality
 from processors.facts.relay_distance import DEFAULT_DISTANT_RELAY_KM, derive_relay_distance
 from processors.facts.rtt import derive_rtt
+from processors.facts.timeline import ordered_samples
 
 
 @dataclass(frozen=True)

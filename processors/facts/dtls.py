@@ -23,15 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from collector.contract import CallReport, Sample
-from processors.facts.ice import (
-    first_at,
-    ice_connected_at,
-    ms_between,
-    ordered_samples,
-    report_end,
-    sample_time,
-    state_timeline,
-)
+from processors.facts.ice import ice_connected_at
+from processors.facts.timeline import first_at, ms_between, ordered_samples, report_end, sample_time, state_timeline
 
 DEFAULT_DTLS_STALL_MS = 5000.0
 _CONNECTED = frozenset({"connected"})

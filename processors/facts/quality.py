@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from collector.contract import CallReport, Sample
-from processors.facts.ice import ordered_samples
 from processors.facts.rtt import sample_seconds
+from processors.facts.timeline import ordered_samples
 
 _BPL = 25.1  # packet-loss robustness factor, G.711 with PLC (ITU-T G.113 Appendix I)
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from collector.contract import CallReport, Sample
-from processors.facts.ice import ordered_samples
+from processors.facts.timeline import ordered_samples
 
 DEFAULT_SAMPLE_SECONDS = 1.0
 _SOURCES: tuple[str | None, ...] = ("candidate-pair", "remote-inbound-rtp", None)

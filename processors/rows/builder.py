@@ -7,7 +7,8 @@ from typing import Any
 
 from collector.contract import CallReport, DeadLetter, Model, ProbeResult, TurnEvent
 from processors.facts.call_facts import FactsEnv, derive_call_facts
-from processors.rows.calls import Rows, rows_for_call
+from processors.rows.batch import Rows
+from processors.rows.calls import rows_for_call
 from processors.rows.probes import rows_for_probe
 from processors.rows.turn import rows_for_turn_event
 
@@ -35,9 +36,3 @@ class RowBuilder:
         if isinstance(payload, DeadLetter):
             return {"dead_letters": [dead_letter_row(payload, tenant)]}
         raise TypeError(f"no row builder for {type(payload).__name__}")
-
-
-def merge_rows(into: Rows, more: Rows) -> None:
-    for table, rows in more.items():
-        if rows:
-            into.setdefault(table, []).extend(rows)

@@ -6,15 +6,13 @@ Pure: the facts come from processors/facts/call_facts.py; this module only lays 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from collector.contract import CallReport
 from collector.netaddr import truncate_ip
 from processors.facts.model import CallFacts
 from processors.facts.rtt import rtt_band
-
-Rows = dict[str, list[dict[str, Any]]]
+from processors.rows.batch import Rows
 
 
 def _scheme(url: str) -> str:

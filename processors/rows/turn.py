@@ -23,8 +23,7 @@ from typing import Any
 
 from collector.contract import TurnEvent
 from collector.netaddr import truncate_ip
-
-Rows = dict[str, list[dict[str, Any]]]
+from processors.rows.batch import Rows
 
 _PEER_METHODS = frozenset({"CREATE_PERMISSION", "CHANNEL_BIND", "CONNECT"})
 

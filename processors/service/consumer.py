@@ -26,8 +26,7 @@ from collector.contract import DeadLetter, Model
 from collector.errors import InvalidInput, StorageUnavailable, Unavailable
 from collector.publisher import Publisher
 from collector.wire import decode
-from processors.rows.builder import merge_rows
-from processors.rows.calls import Rows
+from processors.rows.batch import Rows, merge_rows
 from processors.service.metrics import ProcessorMetrics
 from processors.store.sink import Sink
 

@@ -7,7 +7,8 @@ import threading
 from collections.abc import Sequence
 
 from collector.contract import CallReport, Model, TurnEvent, stable_id, utcnow
-from processors.rows.builder import RowBuilder, merge_rows
+from processors.rows.batch import Rows, merge_rows
+from processors.rows.builder import RowBuilder
 from processors.store.sink import Sink
 
 
@@ -19,7 +20,7 @@ class EmbeddedPublisher:
 
     def publish(self, payloads: Sequence[Model], tenant: str = "default") -> None:
         now = utcnow()
-        rows: dict[str, list[dict[str, object]]] = {}
+        rows: Rows = {}
         ids: list[str] = []
         for p in payloads:
             merge_rows(rows, self._builder.rows(p, tenant, now))
