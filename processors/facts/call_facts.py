@@ -10,14 +10,13 @@ Reports are taken as they come: states, pairs and samples may be out of order or
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from collector.contract import CallReport
-from collector.inventory import Inventory, load_inventory
+from collector.inventory import Inventory
 from processors.facts.candidate_mix import derive_candidate_mix
 from processors.facts.diagnosis import diagnose
 from processors.facts.dtls import DEFAULT_DTLS_STALL_MS, derive_dtls
-from processors.facts.geo import GeoLocator, NoGeoLocator, locator_from_path
+from processors.facts.geo import GeoLocator, NoGeoLocator
 from processors.facts.ice import derive_ice
 from processors.facts.model import CallFacts
 from processors.facts.quality import derive_quality
@@ -39,22 +38,6 @@ class FactsEnv:
     def default(cls) -> FactsEnv:
         """No inventory, no geo database, default thresholds: works without any configuration."""
         return cls()
-
-    @classmethod
-    def from_files(
-        cls,
-        inventory_path: str | Path | None = None,
-        geoip_path: str | None = None,
-        distant_relay_km: float = DEFAULT_DISTANT_RELAY_KM,
-        dtls_stall_ms: float = DEFAULT_DTLS_STALL_MS,
-    ) -> FactsEnv:
-        """Load the inventory YAML and open the .mmdb (each optional); ConfigError when unusable."""
-        return cls(
-            inventory=load_inventory(inventory_path) if inventory_path else Inventory(),
-            geo=locator_from_path(geoip_path),
-            distant_relay_km=distant_relay_km,
-            dtls_stall_ms=dtls_stall_ms,
-        )
 
 
 def derive_call_facts(report: CallReport, env: FactsEnv) -> CallFacts:

@@ -32,10 +32,6 @@ class GeoPoint:
     lon: float | None
     source: str  # "mmdb" (coordinates from the database) | "fallback" (country centroid)
 
-    @property
-    def has_coordinates(self) -> bool:
-        return self.lat is not None and self.lon is not None
-
 
 class GeoLocator(Protocol):
     def locate(self, ip: str) -> GeoPoint | None:
@@ -84,11 +80,6 @@ class MaxMindLocator:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def locator_from_path(path: str | None) -> GeoLocator:
-    """``MaxMindLocator(path)`` when a path is configured, else ``NoGeoLocator()``."""
-    return MaxMindLocator(path) if path else NoGeoLocator()
 
 
 def _point_from_record(record: dict[str, Any]) -> GeoPoint | None:

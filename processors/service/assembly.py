@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from collector.errors import BrokerUnavailable, ConfigError
+from collector.inventory import Inventory, load_inventory
 from collector.publisher import Publisher
 from collector.settings import KafkaSettings, Settings, Topics
 from processors.facts.call_facts import FactsEnv
+from processors.facts.geo import GeoLocator, MaxMindLocator, NoGeoLocator
 from processors.rows.builder import RowBuilder
 from processors.service.consumer import ConsumerLoop
 from processors.service.metrics import ProcessorMetrics
@@ -19,23 +21,19 @@ log = logging.getLogger(__name__)
 
 
 def facts_env(settings: Settings) -> FactsEnv:
-    default = FactsEnv.default()
-    inventory = default.inventory
+    """The facts environment of the settings; ConfigError names the variable that is unusable."""
+    inventory = Inventory()
     if settings.inventory is not None:
-        from collector.inventory import load_inventory
-
         try:
             inventory = load_inventory(settings.inventory)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"ICEWATCH_INVENTORY: cannot load {settings.inventory}: {exc}") from exc
-    geo = default.geo
+        except ConfigError as exc:
+            raise ConfigError(f"ICEWATCH_INVENTORY: {exc}") from exc
+    geo: GeoLocator = NoGeoLocator()
     if settings.geoip_db is not None:
-        from processors.facts.geo import MaxMindLocator
-
         try:
             geo = MaxMindLocator(str(settings.geoip_db))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"ICEWATCH_GEOIP_DB: cannot open {settings.geoip_db}: {exc}") from exc
+        except ConfigError as exc:
+            raise ConfigError(f"ICEWATCH_GEOIP_DB: {exc}") from exc
     return FactsEnv(inventory=inventory, geo=geo, distant_relay_km=settings.distant_relay_km,
                     dtls_stall_ms=settings.dtls_stall_ms)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from collector.contract import CallReport, Sample
 from processors.facts.call_facts import FactsEnv, derive_call_facts
 from processors.facts.model import PATH_CLASSES, CallFacts
@@ -106,10 +108,19 @@ def test_default_env_needs_no_configuration() -> None:
     assert FactsEnv.default().distant_relay_km == 1500.0 and FactsEnv.default().dtls_stall_ms == 5000.0
 
 
-def test_from_files_loads_inventory_and_database(tmp_path: Path) -> None:
+def test_facts_env_loads_the_configured_inventory_and_names_a_bad_one(tmp_path: Path) -> None:
+    from collector.errors import ConfigError
+    from collector.settings import Settings
+    from processors.service.assembly import facts_env
+
     example = Path(__file__).resolve().parents[2] / "deploy" / "inventory.example.yaml"
-    env = FactsEnv.from_files(example, None, distant_relay_km=900)
+    env = facts_env(Settings(inventory=example, distant_relay_km=900))
     assert len(env.inventory.servers) == 4 and env.distant_relay_km == 900
+    (tmp_path / "bad.yaml").write_text("servers: [{id: x}]")
+    with pytest.raises(ConfigError, match="ICEWATCH_INVENTORY"):
+        facts_env(Settings(inventory=tmp_path / "bad.yaml"))
+    with pytest.raises(ConfigError, match="ICEWATCH_GEOIP_DB"):
+        facts_env(Settings(geoip_db=tmp_path / "missing.mmdb"))
 
 
 def test_firefox_without_transport_stats(tmp_path: Path) -> None:

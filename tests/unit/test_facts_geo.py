@@ -9,7 +9,7 @@ import pytest
 from collector.distance import great_circle_km
 from collector.errors import ConfigError
 from collector.netaddr import is_public, truncate_ip
-from processors.facts.geo import MaxMindLocator, NoGeoLocator, locator_from_path
+from processors.facts.geo import MaxMindLocator, NoGeoLocator
 from tests.unit.test_facts_fixtures import BERLIN_IP, PARIS_V6, US_COUNTRY_ONLY_IP, write_test_mmdb
 
 
@@ -35,10 +35,8 @@ def test_unknown_private_and_unparseable_addresses_are_not_located(tmp_path: Pat
         assert geo.locate(addr) is None
 
 
-def test_no_locator_and_locator_from_path(tmp_path: Path) -> None:
+def test_no_locator_answers_nothing() -> None:
     assert NoGeoLocator().locate(BERLIN_IP) is None
-    assert isinstance(locator_from_path(None), NoGeoLocator)
-    assert isinstance(locator_from_path(str(write_test_mmdb(tmp_path / "c.mmdb"))), MaxMindLocator)
 
 
 def test_unusable_database_is_a_config_error(tmp_path: Path) -> None:
