@@ -12,7 +12,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 CandidateType = Literal["host", "srflx", "prflx", "relay"]
 Transport = Literal["udp", "tcp", "tls", "dtls"]
@@ -20,6 +20,46 @@ RttSource = Literal["candidate-pair", "remote-inbound-rtp"]
 SourceFormat = Literal["telnyx", "w3c", "webrtc-internals", "rtcstats"]
 FORMATS: tuple[SourceFormat, ...] = get_args(SourceFormat)  # the upload formats icewatch reads
 StateKind = Literal["ice", "dtls", "connection", "gathering", "signaling"]
+
+
+# --------------------------------------------------------------------------------------------
+# What a canonical report may hold. Every parser builds these models, so the limits are checked
+# once, here, whatever the input format; a value outside them is a 422 naming the field.
+# --------------------------------------------------------------------------------------------
+
+ERA_START = datetime(2000, 1, 1, tzinfo=UTC)
+ERA_END = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _in_era(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not ERA_START <= value < ERA_END:
+        raise ValueError(f"time {value.isoformat()} is outside {ERA_START.year}-{ERA_END.year - 1}")
+    return value
+
+
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+Time = Annotated[datetime, AfterValidator(_in_era)]
+# Identifiers (call, report, peer connection, candidate ids): 1-256 printable characters, not blank.
+_NOT_BLANK = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=_NOT_BLANK)]
+# Label-like values that end up in LowCardinality columns (SDK name/version, browser, states).
+Label = Annotated[str, StringConstraints(max_length=128, pattern=_NO_CONTROL)]
+# Free text (user agents, URLs, error texts, addresses).
+Text = Annotated[str, StringConstraints(max_length=2048)]
+UInt16 = Annotated[int, Field(ge=0, le=65_535)]
+UInt32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+UInt63 = Annotated[int, Field(ge=0, le=2**63 - 1)]
+Millis = Annotated[float, Field(ge=0, le=600_000)]  # RTT and jitter: at most 10 minutes
+MAX_CANDIDATES = 2_000
+MAX_CANDIDATE_ERRORS = 2_000
+MAX_STATES = 10_000
+MAX_SELECTED_PAIRS = 2_000
+MAX_SAMPLES = 20_000  # a 300-interval Telnyx segment has 300; a 5-hour W3C call at 1 s has 18,000
+MAX_ICE_SERVERS = 32
+MAX_PEER_CONNECTIONS = 64  # per dump (webrtc-internals, rtcstats): each becomes a call
 
 
 class Model(BaseModel):
@@ -50,100 +90,100 @@ def stable_id(*parts: object) -> str:
 class Candidate(Model):
     """An ICE candidate, local or remote, as gathered/signalled."""
 
-    id: str
+    id: Ident
     is_remote: bool
     candidate_type: CandidateType
     protocol: Literal["udp", "tcp"] | None = None
     # Resolved relay protocol for local relay candidates and how it was resolved.
     relay_protocol: Literal["udp", "tcp", "tls"] | None = None
     relay_protocol_source: Literal["relayProtocol", "url", "priority"] | None = None
-    url: str | None = None  # STUN/TURN URL the candidate came from (local srflx/relay)
-    address: str | None = None  # may be "", an mDNS name or obfuscated
-    port: int | None = None
-    related_address: str | None = None
-    related_port: int | None = None
-    priority: int | None = None
-    network_type: str | None = None
-    gathered_at: datetime | None = None
+    url: Text | None = None  # STUN/TURN URL the candidate came from (local srflx/relay)
+    address: Text | None = None  # may be "", an mDNS name or obfuscated
+    port: UInt16 | None = None
+    related_address: Text | None = None
+    related_port: UInt16 | None = None
+    priority: UInt32 | None = None
+    network_type: Label | None = None
+    gathered_at: Time | None = None
 
 
 class CandidateError(Model):
     """An icecandidateerror event: 701 = server unreachable, else the STUN/TURN error."""
 
-    at: datetime | None = None
-    url: str | None = None
-    error_code: int
-    error_text: str | None = None
-    address: str | None = None
-    port: int | None = None
+    at: Time | None = None
+    url: Text | None = None
+    error_code: UInt16
+    error_text: Text | None = None
+    address: Text | None = None
+    port: UInt16 | None = None
 
 
 class StateChange(Model):
-    at: datetime
+    at: Time
     kind: StateKind
-    state: str
+    state: Label
 
 
 class SelectedPair(Model):
     """The selected candidate pair from ``at`` on."""
 
-    at: datetime
-    pair_id: str | None = None
-    local_candidate_id: str
-    remote_candidate_id: str
+    at: Time
+    pair_id: Text | None = None
+    local_candidate_id: Text
+    remote_candidate_id: Text
 
 
 class Sample(Model):
     """One stats interval. Counters are per-interval deltas (never cumulative)."""
 
-    start: datetime
-    end: datetime | None = None
-    rtt_ms: float | None = None
+    start: Time
+    end: Time | None = None
+    rtt_ms: Millis | None = None
     rtt_source: RttSource | None = None
-    jitter_ms: float | None = None
-    packets_sent: int | None = None
-    packets_received: int | None = None
-    packets_lost: int | None = None
-    bytes_sent: int | None = None
-    bytes_received: int | None = None
-    ice_state: str | None = None
-    dtls_state: str | None = None
-    selected_pair_id: str | None = None
+    jitter_ms: Millis | None = None
+    packets_sent: UInt32 | None = None
+    packets_received: UInt32 | None = None
+    packets_lost: Int32 | None = None
+    bytes_sent: UInt63 | None = None
+    bytes_received: UInt63 | None = None
+    ice_state: Label | None = None
+    dtls_state: Label | None = None
+    selected_pair_id: Text | None = None
 
 
 class IceServer(Model):
-    urls: list[str]
+    urls: list[Text] = Field(max_length=32)
 
 
 class CallReport(Model):
     """Canonical call report, version 1: what every input format is normalized into."""
 
-    call_id: str
+    call_id: Ident
     # Identifies this upload's content for idempotency: same call + segment + first
     # interval start gives the same report_id, so SDK retries converge.
-    report_id: str
-    segment: int | None = None
+    report_id: Ident
+    segment: UInt32 | None = None
     final: bool = True
     source_format: SourceFormat
-    peer_connection_id: str | None = None
-    sdk_name: str | None = None
-    sdk_version: str | None = None
-    browser: str | None = None
-    user_agent: str | None = None
-    client_address: str | None = None  # the upload's source address (full; truncated after geo)
+    peer_connection_id: Ident | None = None
+    sdk_name: Label | None = None
+    sdk_version: Label | None = None
+    browser: Label | None = None
+    user_agent: Text | None = None
+    client_address: Text | None = None  # the upload's source address (full; truncated after geo)
     direction: Literal["inbound", "outbound"] | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    ice_servers: list[IceServer] = Field(default_factory=list)
+    started_at: Time | None = None
+    ended_at: Time | None = None
+    ice_servers: list[IceServer] = Field(default_factory=list, max_length=MAX_ICE_SERVERS)
     ice_transport_policy: Literal["all", "relay"] | None = None
-    candidates: list[Candidate] = Field(default_factory=list)
-    candidate_errors: list[CandidateError] = Field(default_factory=list)
-    selected_pairs: list[SelectedPair] = Field(default_factory=list)
-    reported_pair_changes: int | None = None
-    states: list[StateChange] = Field(default_factory=list)
-    samples: list[Sample] = Field(default_factory=list)
-    caller_hash: str | None = None  # keyed hash of a phone number/user id, never the number
-    callee_hash: str | None = None
+    candidates: list[Candidate] = Field(default_factory=list, max_length=MAX_CANDIDATES)
+    candidate_errors: list[CandidateError] = Field(default_factory=list, max_length=MAX_CANDIDATE_ERRORS)
+    selected_pairs: list[SelectedPair] = Field(default_factory=list, max_length=MAX_SELECTED_PAIRS)
+    reported_pair_changes: UInt32 | None = None
+    states: list[StateChange] = Field(default_factory=list, max_length=MAX_STATES)
+    samples: list[Sample] = Field(default_factory=list, max_length=MAX_SAMPLES)
+    caller_hash: Label | None = None  # keyed hash of a phone number/user id, never the number
+    callee_hash: Label | None = None
 
 
 # --------------------------------------------------------------------------------------------

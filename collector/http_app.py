@@ -25,11 +25,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector.auth import app_for_key, key_from_headers
-from collector.contract import FORMATS, CallReport, DeadLetter
+from collector.contract import FORMATS, CallReport, DeadLetter, utcnow
 from collector.errors import InvalidInput, MalformedBody, PayloadTooLarge, Unavailable, UnsupportedFormat
 from collector.openapi import OPENAPI
 from collector.publisher import Publisher
 from collector.reports import UploadContext, parse_upload
+from collector.reports.window import check_queryable
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,13 @@ class Ingest:
             exc2 = UnsupportedFormat("the upload contains no call")
             self.dead_letter(body, exc2, tenant, origin)
             raise Rejected(422, exc2.message)
+        try:
+            now = utcnow()
+            for report in reports:
+                check_queryable(report, now)
+        except InvalidInput as exc:
+            self.dead_letter(body, exc, tenant, origin)
+            raise Rejected(422, exc.message, exc.path) from exc
         try:
             self.publisher.publish(reports, tenant=tenant)
         except PayloadTooLarge as exc:

@@ -11,6 +11,8 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from collector.contract import FORMATS, CallReport
 from collector.errors import InvalidInput
 from collector.reports import rtcstats, telnyx, w3c, webrtc_internals
@@ -28,7 +30,25 @@ def _dump_base(body: bytes, ctx: UploadContext) -> str:
     return "dump-" + hashlib.sha256(body).hexdigest()[:16]
 
 
+def _canonical_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def _parse(body: bytes, ctx: UploadContext) -> list[CallReport]:
+    """Detect and normalize; a value the canonical report cannot hold (collector/contract.py's
+    limits) is InvalidInput naming the canonical field."""
+    try:
+        return _parse_format(body, ctx)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise InvalidInput(f"{first['msg']}{more}", _canonical_path(first["loc"])) from None
+
+
+def _parse_format(body: bytes, ctx: UploadContext) -> list[CallReport]:
     found = _sniff(body, ctx.format_hint, ctx.max_bytes)
     if found.format == "telnyx":
         return telnyx.parse(found.document, ctx)

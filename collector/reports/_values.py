@@ -55,7 +55,15 @@ def text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# Epoch seconds sent where milliseconds are expected (a common SDK mistake) are unambiguous: as
+# milliseconds they would fall in the first weeks of 1970, as seconds they fall in 2000-5138.
+_SECONDS_FROM, _SECONDS_BELOW = 946_684_800.0, 1e11
+
+
 def epoch_ms(ms: float) -> datetime | None:
+    """Epoch milliseconds as an aware UTC datetime (epoch seconds are recognised and converted)."""
+    if _SECONDS_FROM <= ms < _SECONDS_BELOW:
+        ms *= 1000.0
     if not 0.0 <= ms <= _MAX_EPOCH_MS:
         return None
     return datetime.fromtimestamp(ms / 1000.0, UTC)

@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from collector.contract import CallReport
-from collector.errors import InvalidInput, UnsupportedFormat
+from collector.contract import MAX_PEER_CONNECTIONS, CallReport
+from collector.errors import InvalidInput, PayloadTooLarge, UnsupportedFormat
 from collector.reports._events import LEGACY_MESSAGE, PeerConnectionLog
 from collector.reports._values import browser_from_user_agent, epoch_ms, num, text, when
 from collector.reports.context import UploadContext
@@ -146,6 +146,7 @@ class _Dump:
 
     def snapshot(self, pc_key: str, at: datetime, stats: dict[str, dict[str, Any]], report_ts: object) -> None:
         """Record decompressed stats; the newest report timestamp, when given, is their time."""
+        self._admit(pc_key)
         self.current[pc_key] = stats
         ts = num(report_ts)
         pc = self.pcs.setdefault(pc_key, PeerConnectionLog())
@@ -155,7 +156,12 @@ class _Dump:
         """A non-stats line; a peer connection is only listed once an event icewatch uses arrives."""
         pc = self.pcs.get(pc_key) or PeerConnectionLog()
         if pc.apply(method, at, value):
+            self._admit(pc_key)
             self.pcs.setdefault(pc_key, pc)
+
+    def _admit(self, pc_key: str) -> None:
+        if pc_key not in self.pcs and len(self.pcs) >= MAX_PEER_CONNECTIONS:
+            raise PayloadTooLarge(f"more than {MAX_PEER_CONNECTIONS} peer connections in one dump")
 
 
 def _line_item(raw: bytes, n: int) -> list[Any]:

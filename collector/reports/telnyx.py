@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from collector.contract import (
+    MAX_SAMPLES,
     CallReport,
     Candidate,
     IceServer,
@@ -29,7 +30,7 @@ from collector.contract import (
     StateChange,
     stable_id,
 )
-from collector.errors import InvalidInput
+from collector.errors import InvalidInput, PayloadTooLarge
 from collector.reports import candidates as cand
 from collector.reports._events import ice_server_urls
 from collector.reports._values import (
@@ -296,6 +297,8 @@ def parse(document: object, ctx: UploadContext) -> list[CallReport]:
         raise InvalidInput("expected a JSON object", path="flushReason")
 
     stats = require_list(d.get("stats"), "stats") if d.get("stats") is not None else []
+    if len(stats) > MAX_SAMPLES:
+        raise PayloadTooLarge(f"{len(stats)} stats intervals; at most {MAX_SAMPLES} per segment", path="stats")
     call = _Call()
     # A later segment starts mid-call: its first cumulative values are not deltas.
     deltas = DeltaTracker(unknown_baseline=bool(segment))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.contract import CallReport, Candidate
-from collector.errors import InvalidInput
+from collector.contract import MAX_SAMPLES, CallReport, Candidate
+from collector.errors import InvalidInput, PayloadTooLarge
 from collector.reports import candidates as cand
 from collector.reports._events import STATE_EVENTS, candidate_error, transport_policy
 from collector.reports._values import (
@@ -99,7 +99,10 @@ def _stats_object(value: object, path: str, sid: object) -> tuple[str, dict[str,
 
 def _snapshots(value: object) -> list[Snapshot]:
     out: list[Snapshot] = []
-    for i, raw in enumerate(require_list(value, "snapshots")):
+    raws = require_list(value, "snapshots")
+    if len(raws) > MAX_SAMPLES:
+        raise PayloadTooLarge(f"{len(raws)} snapshots; at most {MAX_SAMPLES} per report", path="snapshots")
+    for i, raw in enumerate(raws):
         path = f"snapshots[{i}]"
         snap = require_obj(raw, path)
         at = require_time(snap.get("timestamp"), f"{path}.timestamp")

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from collector.contract import CallReport
+from collector.contract import MAX_PEER_CONNECTIONS, CallReport
 from collector.errors import PayloadTooLarge, UnsupportedFormat
 from collector.reports._events import (
     LEGACY_MESSAGE,
@@ -220,6 +220,9 @@ def parse(document: object, ctx: UploadContext, base: str) -> list[CallReport]:
     user_agent = text(d.get("UserAgent")) or ctx.user_agent
     out: list[CallReport] = []
     legacy = standard = False
+    if len(pcs_raw) > MAX_PEER_CONNECTIONS:
+        raise PayloadTooLarge(f"{len(pcs_raw)} peer connections; at most {MAX_PEER_CONNECTIONS} per dump",
+                              path="PeerConnections")
     for pc_key, raw in pcs_raw.items():
         pc_obj = require_obj(raw, f"PeerConnections.{pc_key}")
         pc = PeerConnectionLog()
