@@ -264,13 +264,17 @@ class ProbeResult(Model):
 # --------------------------------------------------------------------------------------------
 
 
+MAX_DEAD_LETTER_RAW = 64 * 1024  # bytes of a rejected input kept for diagnosis
+
+
 class DeadLetter(Model):
     stage: Literal["collector", "processor", "tailer", "syslog"]
     intended: str  # logical stream: call_report | turn_event | probe_result
     reason: str
     path: str | None = None  # failing field path, when known
-    raw: str  # UTF-8 text (bytes decoded with errors="replace"), truncated to the topic limit
+    raw: str  # UTF-8 text (bytes decoded with errors="replace"), at most MAX_DEAD_LETTER_RAW bytes
     raw_truncated: bool = False
+    raw_bytes: int | None = None  # size of the whole rejected input, when raw holds only its start
     received_at: datetime = Field(default_factory=utcnow)
     origin: str | None = None  # e.g. "topic/partition/offset" or the HTTP client address
 
@@ -301,6 +305,12 @@ class Envelope(BaseModel):
     def decode(self) -> Model:
         """The typed payload; raises pydantic.ValidationError or KeyError for unknown schemas."""
         return SCHEMAS[self.schema_name].model_validate(self.payload)
+
+
+def dead_letter_raw(raw: bytes) -> tuple[str, bool, int]:
+    """(text kept, truncated?, original size): the start of a rejected input, as UTF-8 text."""
+    kept = raw[:MAX_DEAD_LETTER_RAW]
+    return kept.decode("utf-8", errors="replace"), len(raw) > len(kept), len(raw)
 
 
 def schema_of(payload: Model) -> str:

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector.auth import app_for_key, key_from_headers
-from collector.contract import FORMATS, CallReport, DeadLetter, utcnow
+from collector.contract import FORMATS, CallReport, DeadLetter, dead_letter_raw, utcnow
 from collector.errors import InvalidInput, MalformedBody, PayloadTooLarge, Unavailable, UnsupportedFormat
 from collector.openapi import OPENAPI
 from collector.publisher import Publisher
@@ -136,8 +136,9 @@ class Ingest:
         return reports
 
     def dead_letter(self, body: bytes, exc: InvalidInput, tenant: str, origin: str) -> None:
+        raw, truncated, size = dead_letter_raw(body)
         dl = DeadLetter(stage="collector", intended="call_report", reason=exc.message, path=exc.path,
-                        raw=body.decode("utf-8", errors="replace"), origin=origin)
+                        raw=raw, raw_truncated=truncated, raw_bytes=size, origin=origin)
         try:
             self.publisher.publish([dl], tenant=tenant)
         except Unavailable as unavailable:

@@ -15,7 +15,8 @@ from processors.rows.turn import rows_for_turn_event
 
 def dead_letter_row(dl: DeadLetter, tenant: str) -> dict[str, Any]:
     row = dl.model_dump(mode="python")
-    row.update(tenant=tenant, path=dl.path or "", origin=dl.origin or "")
+    row.update(tenant=tenant, path=dl.path or "", origin=dl.origin or "",
+               raw_bytes=dl.raw_bytes if dl.raw_bytes is not None else len(dl.raw.encode()))
     return row
 
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import orjson
 from pydantic import ValidationError
 
-from collector.contract import DeadLetter, Model
+from collector.contract import DeadLetter, Model, dead_letter_raw
 from collector.errors import InvalidInput, StorageUnavailable, Unavailable
 from collector.publisher import Publisher
 from collector.wire import decode
@@ -72,12 +72,15 @@ def process_record(rec: Record, row_fn: RowFn, batch: Batch) -> None:
         rows = row_fn(payload, env.tenant, env.produced_at)
     except (orjson.JSONDecodeError, ValidationError, KeyError, InvalidInput, ValueError, TypeError) as exc:
         reason = f"{type(exc).__name__}: {exc}"[:2000]
+        raw, truncated, size = dead_letter_raw(rec.value)
         batch.dead.append(
             DeadLetter(
                 stage="processor",
                 intended=rec.topic,
                 reason=reason,
-                raw=rec.value.decode("utf-8", errors="replace"),
+                raw=raw,
+                raw_truncated=truncated,
+                raw_bytes=size,
                 origin=f"{rec.topic}/{rec.partition}/{rec.offset}",
             )
         )

@@ -139,6 +139,10 @@ def cluster_statements(sql: str, cluster: str, database: str = "icewatch") -> li
             out.append(mv)
         elif stmt.startswith("CREATE VIEW"):
             out.append(re.sub(r"(VIEW IF NOT EXISTS \w+)", rf"\1 ON CLUSTER {cluster}", stmt, count=1))
+        elif stmt.startswith("ALTER TABLE"):
+            alter = re.sub(r"^ALTER TABLE (\w+)", rf"ALTER TABLE \1_local ON CLUSTER {cluster}", stmt, count=1)
+            out.append(alter)
+            out.append(re.sub(r"^ALTER TABLE (\w+)", rf"ALTER TABLE \1 ON CLUSTER {cluster}", stmt, count=1))
         elif stmt.startswith("DROP VIEW"):
             out.append(re.sub(r"(VIEW IF EXISTS \w+)", rf"\1 ON CLUSTER {cluster}", stmt, count=1))
         else:
