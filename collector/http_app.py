@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collector.auth import app_for_key, key_from_headers
+from collector.auth import app_for_key, check_tenant, key_from_headers
 from collector.contract import FORMATS, CallReport, DeadLetter, dead_letter_raw, utcnow
 from collector.errors import InvalidInput, MalformedBody, PayloadTooLarge, Unavailable, UnsupportedFormat
 from collector.openapi import OPENAPI
@@ -80,7 +80,10 @@ class Ingest:
     def authenticate(self, request: Request) -> str:
         """The app id (tenant) of the request's API key."""
         if not self.config.api_keys:
-            return request.headers.get("x-icewatch-app", "default")
+            try:
+                return check_tenant(request.headers.get("x-icewatch-app", "default"), "x-icewatch-app")
+            except InvalidInput as exc:
+                raise Rejected(400, exc.message, exc.path) from exc
         found = app_for_key(self.config.api_keys, key_from_headers(request.headers))
         if found is None:
             raise Rejected(401, "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)")

@@ -21,7 +21,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from collector.errors import ConfigError
+from collector.auth import check_tenant
+from collector.errors import ConfigError, InvalidInput
 
 
 class Topics(BaseModel):
@@ -183,6 +184,18 @@ class Settings(BaseSettings):
     syslog_tcp_port: int = Field(default=0, ge=0, le=65535)
     # -- active probes (ICEWATCH_PROBES_*)
     probes: ProbeSettings = Field(default_factory=ProbeSettings)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _app_ids(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for app, key in keys.items():
+            try:
+                check_tenant(app, "api_keys")
+            except InvalidInput as exc:
+                raise ValueError(f"app id {app[:40]!r}: {exc.message}") from None
+            if len(key.get_secret_value()) < 16:
+                raise ValueError(f"the key of {app!r} is shorter than 16 characters")
+        return keys
 
     def api_key_values(self) -> dict[str, str]:
         """app id -> key, revealed for comparison (never log it)."""

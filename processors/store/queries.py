@@ -150,7 +150,14 @@ QUERIES: dict[str, NamedQuery] = {
     ),
 }
 
-_SINCE = re.compile(r"^(\d+)([mhdw])$")
+_SINCE = re.compile(r"^(\d{1,7})([mhdw])$")
+MAX_WINDOW = timedelta(days=3660)  # ten years: longer than any table keeps
+MAX_DIMENSIONS = 6
+
+
+def _shown(text: str) -> str:
+    """User input quoted in an error message, cut short."""
+    return repr(text[:40] + ("..." if len(text) > 40 else ""))
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -159,19 +166,25 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         raise InvalidInput("expected a duration like 30m, 12h, 7d or 4w", "since")
     n, unit = int(m.group(1)), m.group(2)
     delta = {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}
+    if delta[unit] > MAX_WINDOW:
+        raise InvalidInput(f"at most {MAX_WINDOW.days} days back", "since")
     return (now or utcnow()) - delta[unit]
 
 
 def build_sql(name: str, by: tuple[str, ...] | None) -> str:
     if name not in QUERIES:
-        raise InvalidInput(f"unknown query {name!r}; one of: {', '.join(sorted(QUERIES))}", "name")
+        raise InvalidInput(f"unknown query {_shown(name)}; one of: {', '.join(sorted(QUERIES))}", "name")
     q = QUERIES[name]
     known = q.dimensions or DIMENSIONS
     dims = by or q.default_by
+    if len(dims) > MAX_DIMENSIONS:
+        raise InvalidInput(f"at most {MAX_DIMENSIONS} dimensions", "by")
+    if len(set(dims)) != len(dims):
+        raise InvalidInput("a dimension is named twice", "by")
     cols = []
     for d in dims:
         if d not in known:
-            raise InvalidInput(f"unknown dimension {d!r} for {name}; one of: {', '.join(sorted(known))}", "by")
+            raise InvalidInput(f"unknown dimension {_shown(d)} for {name}; one of: {', '.join(sorted(known))}", "by")
         cols.append(f"{known[d]} AS `{d}`")
     group = ", ".join(f"`{d}`" for d in dims)
     return (

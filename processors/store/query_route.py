@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collector.auth import app_for_key, key_from_headers
+from collector.auth import app_for_key, check_tenant, key_from_headers
 from collector.errors import InvalidInput
 from processors.store.queries import run_named
 from processors.store.sink import Sink
@@ -27,6 +27,10 @@ def answer_query(sink: Sink, params: Mapping[str, str], headers: Mapping[str, st
                  api_keys: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
     """(status, JSON body). With API keys the tenant is the key's app; asking for another is refused."""
     tenant = params.get("tenant") or "default"
+    try:
+        check_tenant(tenant, "tenant")
+    except InvalidInput as exc:
+        return 400, {"error": exc.message, "path": exc.path}
     if api_keys:
         app = app_for_key(api_keys, key_from_headers(headers))
         if app is None:
