@@ -11,6 +11,7 @@ goes to the dead-letter stream.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,9 +21,12 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector.auth import app_for_key, check_tenant, key_from_headers
 from collector.contract import FORMATS, CallReport, DeadLetter, dead_letter_raw, utcnow
@@ -44,6 +48,8 @@ class IngestConfig:
     max_body_bytes: int
     hash_key: bytes
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
+    body_timeout_s: float = 30.0  # the whole body must arrive within this
+    cors_origins: tuple[str, ...] = ()  # origins whose pages may POST reports; "*" only when configured
 
     def client_address(self, peer: str | None, forwarded_for: str | None) -> str | None:
         """The client's address: the first X-Forwarded-For hop when the peer is a trusted proxy."""
@@ -102,11 +108,19 @@ class Ingest:
             raise Rejected(413, f"body of {declared} bytes exceeds the limit of {limit}")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Rejected(413, f"body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
+
+        async def receive_all() -> None:
+            nonlocal size
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Rejected(413, f"body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+
+        try:
+            await asyncio.wait_for(receive_all(), timeout=self.config.body_timeout_s)
+        except TimeoutError:
+            raise Rejected(408, f"the body did not arrive within {self.config.body_timeout_s:g} s") from None
         return b"".join(chunks)  # a gzip body is decompressed once, by the parser, within the same limit
 
     def accept(self, body: bytes, ctx: UploadContext, tenant: str, origin: str) -> list[CallReport]:
@@ -208,11 +222,33 @@ def build_app(publisher: Publisher, config: IngestConfig, extra_routes: Sequence
         return JSONResponse(OPENAPI)
 
     routes = [
-        Route("/v1/call-reports", call_reports, methods=["POST"]),
-        Route("/call_report", telnyx, methods=["POST"]),
+        Route(INGEST_PATHS[0], call_reports, methods=["POST"]),
+        Route(INGEST_PATHS[1], telnyx, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *extra_routes,
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(IngestCors, origins=config.cors_origins)])
+
+
+INGEST_PATHS = ("/v1/call-reports", "/call_report")
+# What SDKs send with a report (the Telnyx JS SDK: x-call-report-id, x-call-id, x-voice-sdk-id).
+CORS_HEADERS = ["content-type", "content-encoding", "authorization", "x-api-key", "x-call-report-id", "x-call-id",
+                "x-voice-sdk-id", "x-icewatch-app", "x-icewatch-format"]
+
+
+class IngestCors:
+    """CORS on the ingest routes only: preflights from the configured origins are answered, others
+    refused (400); no credentials (cookies) are ever allowed, and an API key is still required."""
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(app, allow_origins=list(origins), allow_methods=["POST"],
+                                   allow_headers=CORS_HEADERS, allow_credentials=False, max_age=600)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in INGEST_PATHS:
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

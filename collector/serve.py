@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from starlette.routing import Route
 
 from collector.http_app import IngestConfig, build_app
+from collector.http_server import run_server
 from collector.publisher import Publisher
 from collector.settings import Settings
 from collector.sources import start_sources
@@ -24,17 +25,18 @@ def ingest_config(settings: Settings) -> IngestConfig:
         max_body_bytes=settings.max_body_bytes,
         hash_key=settings.hash_key.get_secret_value().encode(),
         trusted_proxies=tuple(settings.trusted_proxies),
+        body_timeout_s=settings.body_timeout_s,
+        cors_origins=tuple(settings.cors_origins),
     )
 
 
 def serve_http(settings: Settings, publisher: Publisher, extra_routes: Sequence[Route] = ()) -> None:
     """Serve ingest (plus ``extra_routes``) on ICEWATCH_HOST:ICEWATCH_PORT until interrupted.
     The caller owns ``publisher`` and closes it afterwards."""
-    import uvicorn
-
     app = build_app(publisher, ingest_config(settings), extra_routes)
     sources = start_sources(settings, publisher)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+        run_server(app, settings.host, settings.port, max_connections=settings.max_connections,
+                   keepalive_timeout_s=settings.keepalive_timeout_s, header_timeout_s=settings.header_timeout_s)
     finally:
         sources.stop()

@@ -161,6 +161,14 @@ class Settings(BaseSettings):
         default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")]
     )
     hash_key: SecretStr = SecretStr("")  # key for hashing phone numbers and TURN user names
+    # Browser uploads: origins allowed to POST reports (CORS). Empty: none; ["*"] only if you mean it.
+    cors_origins: list[str] = Field(default_factory=list)
+    # Connection limits: beyond max_connections new requests get 503; request headers must arrive
+    # within header_timeout_s, the body within body_timeout_s; idle keep-alive closes after keepalive_timeout_s.
+    max_connections: int = Field(default=1000, ge=1)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    keepalive_timeout_s: float = Field(default=5.0, ge=1, le=300)
     source_host: str = Field(default_factory=socket.gethostname)
     # -- Kafka (none: embedded mode) and its topics
     kafka: KafkaSettings | None = None

@@ -1,0 +1,67 @@
+"""The HTTP server under the ingest app: uvicorn's h11 protocol with a deadline for request headers.
+
+uvicorn closes idle keep-alive connections but never times out a request whose headers trickle in
+(one byte a second keeps a connection, and a file descriptor, forever). ``HeaderDeadlineH11``
+closes a connection whose request line and headers are not complete ``header_timeout_s`` after the
+connection opened or the previous response finished. Bodies are bounded by the app
+(``collector/http_app.py``: size, and ``body_timeout_s`` for reading it); connections by
+``limit_concurrency`` (503 beyond).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+HEADER_TIMEOUT_S = 10.0
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class HeaderDeadlineH11(H11Protocol):
+    header_timeout_s = HEADER_TIMEOUT_S
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._disarm_header_deadline()  # the request's headers are in
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def _arm_header_deadline(self) -> None:
+        self._disarm_header_deadline()
+        self._header_deadline: asyncio.TimerHandle | None = self.loop.call_later(
+            self.header_timeout_s, self._headers_too_slow)
+
+    def _disarm_header_deadline(self) -> None:
+        deadline = getattr(self, "_header_deadline", None)
+        if deadline is not None:
+            deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def run_server(app: Any, host: str, port: int, *, max_connections: int, keepalive_timeout_s: float,
+               header_timeout_s: float) -> None:
+    """Serve ``app`` until interrupted, with the connection limits above."""
+    protocol = type("IngestH11", (HeaderDeadlineH11,), {"header_timeout_s": header_timeout_s})
+    uvicorn.run(app, host=host, port=port, log_config=None, http=protocol,
+                limit_concurrency=max_connections, timeout_keep_alive=int(max(1, keepalive_timeout_s)),
+                h11_max_incomplete_event_size=MAX_HEADER_BYTES)
