@@ -36,6 +36,11 @@ class MalformedBody(InvalidInput):
     """The body cannot be decoded at all (bad or truncated gzip, not JSON): HTTP 400."""
 
 
+class ConflictingReport(InvalidInput):
+    """The call and segment are stored from another format: HTTP 409 (embedded mode; with Kafka
+    the processor dead-letters it)."""
+
+
 class UnsupportedFormat(InvalidInput):
     """The body is well-formed but in no format icewatch reads (e.g. legacy goog* stats)."""
 

@@ -30,7 +30,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector.auth import app_for_key, check_tenant, key_from_headers
 from collector.contract import FORMATS, CallReport, DeadLetter, dead_letter_raw, utcnow
-from collector.errors import InvalidInput, MalformedBody, PayloadTooLarge, Unavailable, UnsupportedFormat
+from collector.errors import (
+    ConflictingReport,
+    InvalidInput,
+    MalformedBody,
+    PayloadTooLarge,
+    Unavailable,
+    UnsupportedFormat,
+)
 from collector.openapi import OPENAPI
 from collector.publisher import Publisher
 from collector.reports import UploadContext, parse_upload
@@ -144,9 +151,10 @@ class Ingest:
             raise Rejected(422, exc.message, exc.path) from exc
         try:
             self.publisher.publish(reports, tenant=tenant)
-        except PayloadTooLarge as exc:
+        except InvalidInput as exc:  # refused by what it was written to (size, conflict, the store)
             self.dead_letter(body, exc, tenant, origin)
-            raise Rejected(413, exc.message) from exc
+            status = 413 if isinstance(exc, PayloadTooLarge) else 409 if isinstance(exc, ConflictingReport) else 422
+            raise Rejected(status, exc.message, exc.path) from exc
         except Unavailable as exc:
             raise Rejected(503, f"not accepted, retry later: {exc}",
                            headers={"Retry-After": str(max(1, int(exc.retry_after)))}) from exc

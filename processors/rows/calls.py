@@ -19,10 +19,16 @@ def _scheme(url: str) -> str:
     return urlsplit(url).scheme.lower() if ":" in url else ""
 
 
+def richness(report: CallReport) -> int:
+    """How much of its call a report carries: a fuller report of the same call and segment has more."""
+    return (len({s.start for s in report.samples}) + len(report.states) + len(report.candidates)
+            + len(report.candidate_errors) + len(report.selected_pairs))
+
+
 def rows_for_call(report: CallReport, facts: CallFacts, tenant: str, ingested_at: datetime) -> Rows:
     event_time = facts.started_at or (report.samples[0].start if report.samples else ingested_at)
     call = facts.model_dump(mode="python", exclude={"candidate_errors"})
-    call.update(tenant=tenant, event_time=event_time, ingested_at=ingested_at)
+    call.update(tenant=tenant, event_time=event_time, ingested_at=ingested_at, richness=richness(report))
 
     common = {
         "tenant": tenant,

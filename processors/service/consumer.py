@@ -28,6 +28,7 @@ from collector.publisher import Publisher
 from collector.wire import decode
 from processors.rows.batch import Rows, merge_rows
 from processors.service.metrics import ProcessorMetrics
+from processors.store.convergence import admit
 from processors.store.sink import Sink
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ class Record(Protocol):
 
 @dataclass
 class Batch:
-    rows: Rows = field(default_factory=dict)
+    # The rows of each message, in offset order (convergence decides per message at write time).
+    messages_rows: list[tuple[Record, Rows]] = field(default_factory=list)
+    rows: Rows = field(default_factory=dict)  # what was written, table by table
     dead: list[DeadLetter] = field(default_factory=list)
     # (topic, partition) -> [first offset, last offset]
     ranges: dict[tuple[str, int], list[int]] = field(default_factory=dict)
@@ -85,23 +88,34 @@ def process_record(rec: Record, row_fn: RowFn, batch: Batch) -> None:
             )
         )
         return
-    merge_rows(batch.rows, rows)
+    batch.messages_rows.append((rec, rows))
     if batch.oldest_produced is None or env.produced_at < batch.oldest_produced:
         batch.oldest_produced = env.produced_at
 
 
 def write_batch(batch: Batch, sink: Sink, dlq: Publisher | None) -> None:
-    """Insert every table of the batch, then the dead letters. Raises Unavailable on failure."""
-    for table, rows in sorted(batch.rows.items()):
+    """Insert every table of the batch (what convergence admits; ``calls`` last), then the dead
+    letters. Raises Unavailable on failure; a retry decides and writes the same."""
+    decision = admit(sink, [rows for _, rows in batch.messages_rows])
+    batch.rows = {}
+    for i in decision.write:
+        merge_rows(batch.rows, batch.messages_rows[i][1])
+    dead = list(batch.dead)
+    for i, reason in decision.refused:
+        rec = batch.messages_rows[i][0]
+        raw, truncated, size = dead_letter_raw(rec.value)
+        dead.append(DeadLetter(stage="processor", intended=rec.topic, reason=reason, raw=raw, raw_truncated=truncated,
+                               raw_bytes=size, origin=f"{rec.topic}/{rec.partition}/{rec.offset}"))
+    for table, rows in sorted(batch.rows.items(), key=lambda item: item[0] == "calls"):
         sink.insert(table, rows, dedup_token=batch.token(table))
-    if batch.dead:
+    if dead:
         if dlq is None:
             from processors.rows.builder import dead_letter_row
 
-            sink.insert("dead_letters", [dead_letter_row(d, "default") for d in batch.dead],
+            sink.insert("dead_letters", [dead_letter_row(d, "default") for d in dead],
                         dedup_token=batch.token("dead_letters"))
         else:
-            dlq.publish(batch.dead)
+            dlq.publish(dead)
 
 
 @dataclass

@@ -23,6 +23,14 @@ INSERT_SETTINGS = (
 )
 
 
+def _param_text(value: Any) -> Any:
+    """chDB binds parameters from their text: arrays of strings as quoted ClickHouse literals."""
+    if isinstance(value, list | tuple):
+        quoted = ("'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'" for v in value)
+        return "[" + ",".join(quoted) + "]"
+    return value
+
+
 def check_identifier(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a valid table name: {name!r}")
@@ -50,7 +58,8 @@ class ChdbSink:
     def _run(self, sql: str, fmt: str = "CSV", params: Mapping[str, Any] | None = None) -> bytes:
         with self._lock:
             try:
-                res = self._session.query(sql, fmt, params=dict(params) if params else None)  # type: ignore[no-untyped-call]
+                bound = {k: _param_text(v) for k, v in params.items()} if params else None
+                res = self._session.query(sql, fmt, params=bound)  # type: ignore[no-untyped-call]
             except Exception as exc:
                 raise StoreError(str(exc)) from exc
         return bytes(res.bytes()) if res is not None else b""
