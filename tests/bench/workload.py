@@ -4,12 +4,14 @@ segment of N one-second intervals (the SDK's 300-interval buffer flush)."""
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-T0 = 1_763_800_000_000
+# Reports start two hours before the run (the collector accepts a year back at most), on a whole minute.
+T0 = (int(time.time()) // 60 - 120) * 60_000
 
 
 def w3c_report(call_id: str, snapshots: int = 300, seed: int = 0) -> bytes:
@@ -57,7 +59,7 @@ def _iso(t: datetime) -> str:
 def telnyx_segment(call_id: str, segment: int = 0, intervals: int = 300, seed: int = 0) -> bytes:
     """A Telnyx JS SDK call report segment shaped like 2.27.x output (all blocks present)."""
     rnd = random.Random(seed)
-    start = datetime(2026, 11, 20, 10, 0, tzinfo=UTC) + timedelta(seconds=segment * intervals)
+    start = datetime.fromtimestamp(T0 / 1000, UTC) + timedelta(seconds=segment * intervals)
     stats = []
     for i in range(intervals):
         a = start + timedelta(seconds=i)
