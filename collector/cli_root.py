@@ -8,6 +8,7 @@ import click
 from collector import cli as collector_cli
 from collector.cli_base import SettingsHolder, setup_logging
 from collector.probes.cli import probe
+from collector.simulator.cli import simulate
 from collector.turn.cli import turn
 from processors import cli as processors_cli
 
@@ -35,6 +36,7 @@ for command in (
     processors_cli.explain,
     turn,
     probe,
+    simulate,
 ):
     main.add_command(command)
 

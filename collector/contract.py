@@ -245,18 +245,18 @@ class TurnEvent(Model):
 
 
 class ProbeResult(Model):
-    probe_id: str
-    server_id: str
-    region: str | None = None
-    vantage: str  # the collector host that probed
+    probe_id: Ident
+    server_id: Ident
+    region: Label | None = None
+    vantage: Label  # the host that probed ("simulated-..." for the simulator)
     kind: Literal["stun_binding", "turn_allocate"]
     transport: Literal["udp", "tcp", "tls"]
-    target: str  # host:port probed
-    at: datetime
+    target: Text  # host:port probed
+    at: Time
     success: bool
-    error_code: int | None = None
-    error: str | None = None
-    latency_ms: float | None = None
+    error_code: UInt16 | None = None
+    error: Text | None = None
+    latency_ms: Millis | None = None
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector.auth import app_for_key, check_tenant, key_from_headers
-from collector.contract import FORMATS, CallReport, DeadLetter, dead_letter_raw, utcnow
+from collector.contract import FORMATS, CallReport, DeadLetter, ProbeResult, dead_letter_raw, utcnow
 from collector.errors import (
     ConflictingReport,
     InvalidInput,
@@ -41,6 +41,7 @@ from collector.errors import (
 from collector.openapi import OPENAPI
 from collector.publisher import Publisher
 from collector.reports import UploadContext, parse_upload
+from collector.reports.probe_results import parse_probe_results
 from collector.reports.window import check_queryable
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,20 @@ class Ingest:
                            headers={"Retry-After": str(max(1, int(exc.retry_after)))}) from exc
         return reports
 
+    def accept_probes(self, body: bytes, tenant: str) -> list[ProbeResult]:
+        """Validate and publish probe results (blocking); raises Rejected. All or none."""
+        try:
+            results = parse_probe_results(body, self.config.max_body_bytes)
+        except InvalidInput as exc:
+            raise Rejected(413 if isinstance(exc, PayloadTooLarge) else 400 if isinstance(exc, MalformedBody)
+                           else 422, exc.message, exc.path) from exc
+        try:
+            self.publisher.publish(results, tenant=tenant)
+        except Unavailable as exc:
+            raise Rejected(503, f"not accepted, retry later: {exc}",
+                           headers={"Retry-After": str(max(1, int(exc.retry_after)))}) from exc
+        return results
+
     def dead_letter(self, body: bytes, exc: InvalidInput, tenant: str, origin: str) -> None:
         raw, truncated, size = dead_letter_raw(body)
         dl = DeadLetter(stage="collector", intended="call_report", reason=exc.message, path=exc.path,
@@ -214,6 +229,18 @@ def build_app(publisher: Publisher, config: IngestConfig, extra_routes: Sequence
             status_code=202,
         )
 
+    async def probe_results(request: Request) -> Response:
+        """Probe results from a remote vantage point: a JSON array or NDJSON of ProbeResult objects."""
+        try:
+            tenant = ingest.authenticate(request)
+            body = await ingest.read_body(request)
+            results = await run_in_threadpool(ingest.accept_probes, body, tenant)
+        except Rejected as exc:
+            ingest.requests.labels(str(exc.status)).inc()
+            return _error(exc)
+        ingest.requests.labels("202").inc()
+        return JSONResponse({"accepted": len(results)}, status_code=202)
+
     async def call_reports(request: Request) -> Response:
         return await upload(request, telnyx_route=False)
 
@@ -232,6 +259,7 @@ def build_app(publisher: Publisher, config: IngestConfig, extra_routes: Sequence
     routes = [
         Route(INGEST_PATHS[0], call_reports, methods=["POST"]),
         Route(INGEST_PATHS[1], telnyx, methods=["POST"]),
+        Route("/v1/probe-results", probe_results, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
