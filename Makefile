@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit bench bootstrap clean
+.PHONY: run demo test lint typecheck unit bench bootstrap clean
 
 bootstrap:
 	bash deploy/local/bootstrap.sh
@@ -21,6 +21,10 @@ lint:
 
 typecheck:
 	$(BIN)/mypy collector processors dashboards alerts tests
+
+# A simulated fleet through the whole pipeline, a normal period then a TURN outage (about 2 minutes).
+demo: bootstrap
+	bash deploy/local/demo.sh
 
 test: bootstrap lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

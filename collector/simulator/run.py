@@ -55,11 +55,13 @@ class SimulatorStats:
 
 
 def upload(plan: CallPlan) -> tuple[str, bytes, dict[str, str]]:
-    """(path, body, headers) of the call's report, as its SDK sends it."""
+    """(path, body, headers) of the call's report, as its SDK sends it from the client's address
+    (X-Forwarded-For, as a load balancer in front of the collector would add it)."""
+    client = {"x-forwarded-for": plan.client_ip, "user-agent": f"Mozilla/5.0 ({plan.browser}; simulated)"}
     if plan.fmt == "telnyx":
         return ("/call_report", json.dumps(telnyx_segment(plan)).encode(),
-                {"x-call-id": plan.call_id, "x-call-report-id": f"{plan.call_id}-0"})
-    return "/v1/call-reports", json.dumps(w3c_report(plan)).encode(), {}
+                {**client, "x-call-id": plan.call_id, "x-call-report-id": f"{plan.call_id}-0"})
+    return "/v1/call-reports", json.dumps(w3c_report(plan)).encode(), client
 
 
 class Simulator:

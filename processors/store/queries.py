@@ -26,6 +26,7 @@ DIMENSIONS: dict[str, str] = {
     "browser": "browser",
     "day": "toDate(event_time)",
     "hour": "toStartOfHour(event_time)",
+    "minute": "toStartOfMinute(event_time)",
 }
 
 
