@@ -21,6 +21,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -276,15 +277,25 @@ CORS_HEADERS = ["content-type", "content-encoding", "authorization", "x-api-key"
 
 class IngestCors:
     """CORS on the ingest routes only: preflights from the configured origins are answered, others
-    refused (400); no credentials (cookies) are ever allowed, and an API key is still required."""
+    refused (400); an upload that names another origin is refused too (403), since a browser sends
+    "simple" requests (text/plain, sendBeacon) without asking first. No credentials (cookies) are
+    ever allowed, and an API key is still required."""
 
     def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
         self.app = app
+        self.origins = frozenset(origins)
         self.cors = CORSMiddleware(app, allow_origins=list(origins), allow_methods=["POST"],
                                    allow_headers=CORS_HEADERS, allow_credentials=False, max_age=600)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in INGEST_PATHS:
-            await self.cors(scope, receive, send)
-        else:
+        if scope["type"] != "http" or scope["path"] not in INGEST_PATHS:
             await self.app(scope, receive, send)
+            return
+        origin = Headers(scope=scope).get("origin")
+        if origin is not None and scope["method"] != "OPTIONS" and "*" not in self.origins \
+                and origin not in self.origins:
+            refused = JSONResponse({"error": f"uploads from origin {origin[:100]!r} are not allowed "
+                                             "(ICEWATCH_CORS_ORIGINS)"}, status_code=403)
+            await refused(scope, receive, send)
+            return
+        await self.cors(scope, receive, send)

@@ -34,7 +34,8 @@ class HeaderDeadlineH11(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
+        idle = self.cycle is None or self.cycle.response_complete  # a pipelined request may have started
+        if idle and not self.transport.is_closing():
             self._arm_header_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -79,7 +79,7 @@ def migrate(cluster: str | None, database: str) -> None:
 
 
 def _query_rows(settings: Settings, url: str | None, api_key: str | None,
-                name: str, since: str, dims: tuple[str, ...] | None, tenant: str) -> list[dict[str, Any]]:
+                name: str, since: str, dims: tuple[str, ...] | None, tenant: str | None) -> list[dict[str, Any]]:
     """Rows from wherever the data is: --url; else the configured ClickHouse server; else the
     process holding the embedded store (`icewatch run`, then `icewatch processor`); else the
     embedded store itself when nothing holds it."""
@@ -87,7 +87,9 @@ def _query_rows(settings: Settings, url: str | None, api_key: str | None,
     from processors.store.queries import run_named
     from processors.store.query_client import NotServed, fetch_rows
 
-    params = {"name": name, "since": since, "tenant": tenant}
+    params = {"name": name, "since": since}
+    if tenant:
+        params["tenant"] = tenant
     if dims:
         params["by"] = ",".join(dims)
     if url:
@@ -107,7 +109,7 @@ def _query_rows(settings: Settings, url: str | None, api_key: str | None,
     # A ClickHouse server is migrated by `icewatch migrate`; an embedded store nobody holds is opened here.
     sink = open_store(settings, apply_migrations=settings.clickhouse is None)
     try:
-        return run_named(sink, name, since, dims, tenant)
+        return run_named(sink, name, since, dims, tenant or "default")
     finally:
         sink.close()
 
@@ -117,12 +119,12 @@ def _query_rows(settings: Settings, url: str | None, api_key: str | None,
 @click.option("--since", default="7d", show_default=True, help="Look-back window: 30m, 12h, 7d, 4w.")
 @click.option("--by", "by", default=None, help="Comma-separated dimensions (region,turn-region,protocol,...).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--tenant", default="default", show_default=True)
+@click.option("--tenant", default=None, help="Tenant to read (default: \"default\"; with API keys, the key's).")
 @click.option("--url", default=None, help="Ask this process (`icewatch run` or a processor) instead of finding "
               "the data: a configured ClickHouse server, else the local process holding the embedded store.")
 @click.option("--api-key", envvar="ICEWATCH_API_KEY", default=None, help="API key for the query route.")
 @click.option("--list", "list_", is_flag=True, help="List the named queries and dimensions.")
-def query(name: str | None, since: str, by: str | None, fmt: str, tenant: str, url: str | None,
+def query(name: str | None, since: str, by: str | None, fmt: str, tenant: str | None, url: str | None,
           api_key: str | None, list_: bool) -> None:
     """Run a named analyst query (relay-usage, path-mix, relay-distance, ...)."""
     from processors.store.queries import DIMENSIONS, QUERIES

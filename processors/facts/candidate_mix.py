@@ -10,7 +10,7 @@ Rules:
   adds latency and that firewalls block); otherwise the local candidate type
   (``host``/``srflx``/``prflx``). A remote relay does not make the path ``relay-*``.
 - The *relay protocol* of a local relay candidate: the collector's resolved ``relay_protocol``;
-  else the project's one inference order (collector/reports/relay_protocol.py: URL, then
+  else the project's one inference order (collector/ice_url.py: URL, then
   ``priority >> 24``), so a report the collector left unresolved is read the same way; else the
   candidate ``protocol`` (source ``protocol``). Unknown relay protocols count as ``relay-udp``.
 - The *TURN server* used: the local relay candidate's URL through the inventory, else its

@@ -1,6 +1,6 @@
 """The consumer loop: poll -> rows (pure) -> batch by size or time -> insert -> commit.
 
-Delivery rules (ARCHITECTURE.md "Delivery"):
+Delivery rules (README.md, "Delivery guarantees"):
 - offsets are committed only after every table of the batch was acknowledged by ClickHouse;
 - every insert carries a deduplication token made from the batch's topic/partition/offset
   ranges and the table, so a retried batch with the same range is dropped by ClickHouse (and by

@@ -24,11 +24,24 @@ INSERT_SETTINGS = (
 
 
 def _param_text(value: Any) -> Any:
-    """chDB binds parameters from their text: arrays of strings as quoted ClickHouse literals."""
+    """chDB binds parameters from their escaped text: strings with backslash escapes, arrays of
+    strings as quoted ClickHouse literals."""
+    if isinstance(value, str):
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
     if isinstance(value, list | tuple):
         quoted = ("'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'" for v in value)
         return "[" + ",".join(quoted) + "]"
     return value
+
+
+# ClickHouse error codes that pass: memory, disk, parts, timeouts, too many queries.
+_TRANSIENT_CODES = {159, 202, 209, 210, 241, 242, 243, 252, 425}
+_CODE = re.compile(r"Code: (\d+)")
+
+
+def _transient(message: str) -> bool:
+    m = _CODE.search(message)
+    return m is not None and int(m.group(1)) in _TRANSIENT_CODES
 
 
 def check_identifier(name: str) -> str:
@@ -61,6 +74,8 @@ class ChdbSink:
                 bound = {k: _param_text(v) for k, v in params.items()} if params else None
                 res = self._session.query(sql, fmt, params=bound)  # type: ignore[no-untyped-call]
             except Exception as exc:
+                if _transient(str(exc)):
+                    raise StorageUnavailable(f"the embedded store is busy or short of resources: {exc}") from exc
                 raise StoreError(str(exc)) from exc
         return bytes(res.bytes()) if res is not None else b""
 

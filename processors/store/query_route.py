@@ -7,12 +7,13 @@ free: the Starlette route of ``icewatch run`` and the processor's health server 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from collector.auth import app_for_key, check_tenant, key_from_headers
@@ -49,6 +50,7 @@ def answer_query(sink: Sink, params: Mapping[str, str], headers: Mapping[str, st
 def query_route(sink: Sink, api_keys: Mapping[str, str]) -> Route:
     async def handler(request: Request) -> Response:
         status, body = await run_in_threadpool(answer_query, sink, request.query_params, request.headers, api_keys)
-        return JSONResponse(body, status_code=status)
+        # ClickHouse servers give dates and datetimes: as text, like the embedded store's JSON
+        return Response(json.dumps(body, default=str), status_code=status, media_type="application/json")
 
     return Route(QUERY_PATH, handler, methods=["GET"])

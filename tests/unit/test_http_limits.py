@@ -101,3 +101,20 @@ def test_without_configured_origins_every_preflight_is_refused() -> None:
         r = httpx.options(f"{base}/call_report", headers={"Origin": "https://app.example.com",
                                                           "Access-Control-Request-Method": "POST"})
         assert r.status_code == 400 and "access-control-allow-origin" not in r.headers
+
+
+def test_a_simple_cross_origin_upload_without_preflight_is_refused() -> None:
+    """sendBeacon / text/plain POSTs skip the preflight: the Origin header alone decides."""
+    pub = Recording()
+    app = build_app(pub, IngestConfig(api_keys={}, max_body_bytes=1 << 20, hash_key=b"k",
+                                      cors_origins=("https://app.example.com",)))
+    with serve(app) as base, httpx.Client(base_url=base) as client:
+        beacon = {"Origin": "https://evil.example.net", "Content-Type": "text/plain"}
+        r = client.post("/call_report", content=EXAMPLE.read_bytes(), headers=beacon)
+        assert r.status_code == 403 and pub.published == []
+        ok = client.post("/v1/call-reports", content=EXAMPLE.read_bytes(),
+                         headers={"Origin": "https://app.example.com", "Content-Type": "text/plain"})
+        assert ok.status_code == 202 and len(pub.published) == 1
+        server_side = client.post("/v1/call-reports", content=EXAMPLE.read_bytes(),
+                                  headers={"Content-Type": "text/plain"})
+        assert server_side.status_code == 202  # no Origin: not a browser
