@@ -12,7 +12,10 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from collector.auth import check_tenant
+from collector.errors import InvalidInput
 
 CandidateType = Literal["host", "srflx", "prflx", "relay"]
 Transport = Literal["udp", "tcp", "tls", "dtls"]
@@ -301,6 +304,14 @@ class Envelope(BaseModel):
     source_host: str
     tenant: str = "default"
     payload: dict[str, Any]
+
+    @field_validator("tenant")
+    @classmethod
+    def _app_id(cls, tenant: str) -> str:
+        try:
+            return check_tenant(tenant, "tenant")
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
 
     def decode(self) -> Model:
         """The typed payload; raises pydantic.ValidationError or KeyError for unknown schemas."""

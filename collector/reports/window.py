@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from collector.contract import CallReport
 from collector.errors import InvalidInput
 
-# The call table keeps 400 days and the samples 30 (processors/store/migrations/0001_calls.sql): a
-# report up to a year old stays queryable for more than a month. Clocks run a little ahead.
-MAX_AGE = timedelta(days=365)
+# The samples of a call are kept 30 days (processors/store/migrations/0001_calls.sql), the shortest
+# retention of a call's rows: an older report would lose them at once. Clocks run a little ahead.
+# Older captures are for `icewatch explain`, which reads them without storing them.
+MAX_AGE = timedelta(days=29)
 MAX_AHEAD = timedelta(days=1)
 # One report covers one call or one segment; a longer span is a broken clock, and would spread one
 # insert over more daily partitions than ClickHouse takes in one block.

@@ -23,12 +23,12 @@ import orjson
 from pydantic import ValidationError
 
 from collector.contract import DeadLetter, Model, dead_letter_raw
-from collector.errors import InvalidInput, StorageUnavailable, Unavailable
+from collector.errors import InvalidInput, StorageUnavailable, StoreError, Unavailable
 from collector.publisher import Publisher
 from collector.wire import decode
 from processors.rows.batch import Rows, merge_rows
 from processors.service.metrics import ProcessorMetrics
-from processors.store.convergence import admit
+from processors.store.convergence import admit, restamped
 from processors.store.sink import Sink
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,10 @@ class Record(Protocol):
 
 @dataclass
 class Batch:
-    # The rows of each message, in offset order (convergence decides per message at write time).
-    messages_rows: list[tuple[Record, Rows]] = field(default_factory=list)
+    # The rows of each message and its tenant, in offset order (convergence decides at write time).
+    messages_rows: list[tuple[Record, Rows, str]] = field(default_factory=list)
     rows: Rows = field(default_factory=dict)  # what was written, table by table
-    dead: list[DeadLetter] = field(default_factory=list)
+    dead: list[tuple[DeadLetter, str]] = field(default_factory=list)  # (dead letter, tenant)
     # (topic, partition) -> [first offset, last offset]
     ranges: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     messages: int = 0
@@ -74,48 +74,66 @@ def process_record(rec: Record, row_fn: RowFn, batch: Batch) -> None:
         env, payload = decode(rec.value)
         rows = row_fn(payload, env.tenant, env.produced_at)
     except (orjson.JSONDecodeError, ValidationError, KeyError, InvalidInput, ValueError, TypeError) as exc:
-        reason = f"{type(exc).__name__}: {exc}"[:2000]
-        raw, truncated, size = dead_letter_raw(rec.value)
-        batch.dead.append(
-            DeadLetter(
-                stage="processor",
-                intended=rec.topic,
-                reason=reason,
-                raw=raw,
-                raw_truncated=truncated,
-                raw_bytes=size,
-                origin=f"{rec.topic}/{rec.partition}/{rec.offset}",
-            )
-        )
+        reason = f"{type(exc).__name__}: {exc}"
+        batch.dead.append((_dead_letter(rec, reason), "default"))  # the envelope, and so the tenant, is unknown
         return
-    batch.messages_rows.append((rec, rows))
+    batch.messages_rows.append((rec, rows, env.tenant))
     if batch.oldest_produced is None or env.produced_at < batch.oldest_produced:
         batch.oldest_produced = env.produced_at
 
 
+def _dead_letter(rec: Record, reason: str) -> DeadLetter:
+    raw, truncated, size = dead_letter_raw(rec.value)
+    return DeadLetter(stage="processor", intended=rec.topic, reason=reason[:2000], raw=raw, raw_truncated=truncated,
+                      raw_bytes=size, origin=f"{rec.topic}/{rec.partition}/{rec.offset}")
+
+
+def _insert(rows: Rows, sink: Sink, token: Callable[[str], str]) -> None:
+    for table, table_rows in sorted(rows.items(), key=lambda item: item[0] == "calls"):  # calls last
+        sink.insert(table, table_rows, dedup_token=token(table))
+
+
 def write_batch(batch: Batch, sink: Sink, dlq: Publisher | None) -> None:
     """Insert every table of the batch (what convergence admits; ``calls`` last), then the dead
-    letters. Raises Unavailable on failure; a retry decides and writes the same."""
-    decision = admit(sink, [rows for _, rows in batch.messages_rows])
-    batch.rows = {}
-    for i in decision.write:
-        merge_rows(batch.rows, batch.messages_rows[i][1])
+    letters. Raises Unavailable on failure; a retry decides and writes the same. When the store
+    refuses the batch (StoreError), each message is written alone and those it refuses are
+    dead-lettered, so one bad message cannot stop the stream."""
+    decision = admit(sink, [rows for _, rows, _ in batch.messages_rows])
+
+    def rows_of(i: int) -> Rows:
+        rows = batch.messages_rows[i][1]
+        return restamped(rows, decision.restamp[i]) if i in decision.restamp else rows
+
     dead = list(batch.dead)
     for i, reason in decision.refused:
-        rec = batch.messages_rows[i][0]
-        raw, truncated, size = dead_letter_raw(rec.value)
-        dead.append(DeadLetter(stage="processor", intended=rec.topic, reason=reason, raw=raw, raw_truncated=truncated,
-                               raw_bytes=size, origin=f"{rec.topic}/{rec.partition}/{rec.offset}"))
-    for table, rows in sorted(batch.rows.items(), key=lambda item: item[0] == "calls"):
-        sink.insert(table, rows, dedup_token=batch.token(table))
-    if dead:
+        rec, _, tenant = batch.messages_rows[i]
+        dead.append((_dead_letter(rec, reason), tenant))
+    batch.rows = {}
+    for i in decision.write:
+        merge_rows(batch.rows, rows_of(i))
+    try:
+        _insert(batch.rows, sink, batch.token)
+    except StoreError as exc:
+        log.error("the store refused a batch; writing its messages one by one: %s", exc)
+        for i in decision.write:
+            rec, _, tenant = batch.messages_rows[i]
+            try:
+                _insert(rows_of(i), sink, lambda table, i=i: f"{batch.token(table)}-m{i}")  # type: ignore[misc]
+            except StoreError as one:
+                dead.append((_dead_letter(rec, f"the store refused it: {one}"), tenant))
+    _publish_dead(dead, batch, sink, dlq)
+
+
+def _publish_dead(dead: list[tuple[DeadLetter, str]], batch: Batch, sink: Sink, dlq: Publisher | None) -> None:
+    for tenant in sorted({t for _, t in dead}):
+        letters = [d for d, t in dead if t == tenant]
         if dlq is None:
             from processors.rows.builder import dead_letter_row
 
-            sink.insert("dead_letters", [dead_letter_row(d, "default") for d in dead],
-                        dedup_token=batch.token("dead_letters"))
+            sink.insert("dead_letters", [dead_letter_row(d, tenant) for d in letters],
+                        dedup_token=batch.token(f"dead_letters-{tenant}"))
         else:
-            dlq.publish(dead)
+            dlq.publish(letters, tenant=tenant)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from collector.contract import Model, stable_id, utcnow
 from collector.errors import ConflictingReport, InvalidInput, StoreError
 from processors.rows.batch import Rows, merge_rows
 from processors.rows.builder import RowBuilder
-from processors.store.convergence import admit
+from processors.store.convergence import admit, restamped
 from processors.store.sink import Sink
 
 
@@ -24,8 +24,7 @@ class EmbeddedPublisher:
     def publish(self, payloads: Sequence[Model], tenant: str = "default") -> None:
         """Derive and write; return only after the write. All or nothing: a report in conflict with the
         store (ConflictingReport) or refused by it (InvalidInput) writes none of this upload's rows."""
-        now = utcnow()
-        per_message = [self._builder.rows(p, tenant, now) for p in payloads]
+        per_message = [self._builder.rows(p, tenant, utcnow()) for p in payloads]
         # The token names the content, not the report id: a fuller report of the same call and
         # segment is a different insert, never dropped as a duplicate of the poorer one.
         token = "e-" + stable_id(tenant, *(hashlib.sha256(p.model_dump_json().encode()).hexdigest() for p in payloads))
@@ -33,9 +32,12 @@ class EmbeddedPublisher:
             decision = admit(self._sink, per_message)
             if decision.refused:
                 raise ConflictingReport(decision.refused[0][1])
+            # Stamped under the lock: writes are serialised, so the later write carries the later
+            # version, and convergence has made sure that it is never the poorer report.
+            now = utcnow()
             rows: Rows = {}
             for i in decision.write:
-                merge_rows(rows, per_message[i])
+                merge_rows(rows, restamped(per_message[i], max(now, decision.restamp.get(i, now))))
             try:
                 # calls last: until it is written, no call-level query or rollup sees a partial report
                 for table, table_rows in sorted(rows.items(), key=lambda item: item[0] == "calls"):

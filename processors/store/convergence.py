@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from processors.store.sink import Sink
@@ -28,29 +29,44 @@ class Decision:
     """Indexes into the messages given to ``admit``."""
 
     write: list[int] = field(default_factory=list)
+    # A fuller report whose ingested_at is not later than the stored row's (collectors' clocks
+    # differ) gets a later one, so the ReplacingMergeTree keeps it: message index -> new ingested_at.
+    restamp: dict[int, datetime] = field(default_factory=dict)
     skipped: list[int] = field(default_factory=list)  # poorer than what is stored: nothing to write
     refused: list[tuple[int, str]] = field(default_factory=list)  # another format: dead letter, with why
 
 
-def _stored(sink: Sink, keys: set[Key]) -> dict[Key, tuple[str, int]]:
-    out: dict[Key, tuple[str, int]] = {}
+def _time(value: Any) -> datetime:
+    t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def _stored(sink: Sink, keys: set[Key]) -> dict[Key, tuple[str, int, datetime]]:
+    out: dict[Key, tuple[str, int, datetime]] = {}
     by_tenant: dict[str, set[str]] = {}
     for tenant, call_id, _ in keys:
         by_tenant.setdefault(tenant, set()).add(call_id)
     for tenant, ids in by_tenant.items():
         rows = sink.query(
-            "SELECT call_id, segment, source_format, richness FROM calls FINAL "
+            "SELECT call_id, segment, source_format, richness, ingested_at FROM calls FINAL "
             "WHERE tenant = {tenant:String} AND has({ids:Array(String)}, call_id)",
             {"tenant": tenant, "ids": sorted(ids)},
         )
         for r in rows:
-            out[(tenant, str(r["call_id"]), int(r["segment"]))] = (str(r["source_format"]), int(r["richness"]))
+            out[(tenant, str(r["call_id"]), int(r["segment"]))] = (
+                str(r["source_format"]), int(r["richness"]), _time(r["ingested_at"]))
     return out
 
 
 def _call_row(rows: MessageRows) -> Mapping[str, Any] | None:
     calls = rows.get("calls")
     return calls[0] if calls else None
+
+
+def restamped(rows: MessageRows, at: datetime) -> dict[str, list[dict[str, Any]]]:
+    """A message's rows with ``ingested_at`` set to ``at`` (see ``Decision.restamp``)."""
+    return {table: [{**r, "ingested_at": at} if "ingested_at" in r else dict(r) for r in table_rows]
+            for table, table_rows in rows.items()}
 
 
 def admit(sink: Sink, messages: Sequence[MessageRows]) -> Decision:
@@ -65,7 +81,7 @@ def admit(sink: Sink, messages: Sequence[MessageRows]) -> Decision:
             out.write.append(i)
             continue
         key = (str(c["tenant"]), str(c["call_id"]), int(c["segment"] or 0))
-        fmt, richness = str(c["source_format"]), int(c["richness"])
+        fmt, richness, ingested = str(c["source_format"]), int(c["richness"]), _time(c["ingested_at"])
         before = current.get(key)
         if before is not None and before[0] != fmt:
             out.refused.append((i, f"call {key[1]!r} segment {key[2]} is stored from {before[0]}; "
@@ -74,6 +90,9 @@ def admit(sink: Sink, messages: Sequence[MessageRows]) -> Decision:
         if before is not None and richness < before[1]:
             out.skipped.append(i)
             continue
-        current[key] = (fmt, richness)
+        if before is not None and richness > before[1] and ingested <= before[2]:
+            ingested = before[2] + timedelta(milliseconds=1)
+            out.restamp[i] = ingested
+        current[key] = (fmt, richness, ingested)
         out.write.append(i)
     return out

@@ -70,7 +70,8 @@ QUERIES: dict[str, NamedQuery] = {
     "relay-usage": NamedQuery(
         "Relayed calls by client region x TURN region x relay protocol (view relay_usage_daily; whole days)",
         ("region", "turn-region", "protocol"),
-        "sum(calls) AS calls, sum(relayed_calls) AS relayed, round(relayed / calls, 4) AS relayed_share",
+        "uniqExactMerge(calls_state) AS calls, uniqExactIfMerge(relayed_state) AS relayed, "
+        "round(relayed / calls, 4) AS relayed_share",
         source="relay_usage_daily",
         time_filter=_SINCE_DAY,
         dimensions=RELAY_USAGE_DIMENSIONS,
@@ -78,7 +79,7 @@ QUERIES: dict[str, NamedQuery] = {
     "path-mix": NamedQuery(
         "Call path mix (host / srflx / prflx / relay-udp / relay-tcp / relay-tls) (view candidate_mix_by_sdk)",
         ("path",),
-        "sum(calls) AS calls",
+        "uniqExactMerge(calls_state) AS calls",
         source="candidate_mix_by_sdk",
         time_filter=_SINCE_DAY,
         dimensions=SDK_MIX_DIMENSIONS,
@@ -86,8 +87,10 @@ QUERIES: dict[str, NamedQuery] = {
     "relay-distance": NamedQuery(
         "Distance from client to the TURN server used, relayed calls (view relay_distance_daily; whole days)",
         ("region", "turn-region"),
-        "sum(relayed_calls) AS relayed_calls, round(quantilesMerge(0.5, 0.95)(distance_state)[1], 1) AS p50_km, "
-        "round(quantilesMerge(0.5, 0.95)(distance_state)[2], 1) AS p95_km, sum(distant_relay_calls) AS distant",
+        "uniqExactMerge(calls_state) AS relayed_calls, "
+        "round(quantilesMerge(0.5, 0.95)(distance_state)[1], 1) AS p50_km, "
+        "round(quantilesMerge(0.5, 0.95)(distance_state)[2], 1) AS p95_km, "
+        "uniqExactIfMerge(distant_state) AS distant",
         source="relay_distance_daily",
         time_filter=_SINCE_DAY,
         dimensions=RELAY_DISTANCE_DIMENSIONS,
@@ -95,7 +98,7 @@ QUERIES: dict[str, NamedQuery] = {
     "tcp-tls-fallback": NamedQuery(
         "Share of relayed calls over TCP or TLS, networks that block UDP (view tcp_tls_fallback_daily; whole days)",
         ("country",),
-        "sum(relayed_calls) AS relayed, sum(tcp_tls_calls) AS tcp_tls, "
+        "uniqExactIfMerge(relayed_state) AS relayed, uniqExactIfMerge(tcp_tls_state) AS tcp_tls, "
         "round(if(relayed = 0, 0, tcp_tls / relayed), 4) AS tcp_tls_share",
         source="tcp_tls_fallback_daily",
         time_filter=_SINCE_DAY,
@@ -104,7 +107,7 @@ QUERIES: dict[str, NamedQuery] = {
     "candidate-mix-by-sdk": NamedQuery(
         "Selected path class by SDK version (view candidate_mix_by_sdk; whole days)",
         ("sdk", "path"),
-        "sum(calls) AS calls",
+        "uniqExactMerge(calls_state) AS calls",
         source="candidate_mix_by_sdk",
         time_filter=_SINCE_DAY,
         dimensions=SDK_MIX_DIMENSIONS,

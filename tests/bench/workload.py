@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-# Reports start two hours before the run (the collector accepts a year back at most), on a whole minute.
+# Reports start two hours before the run (the collector accepts 29 days back at most), on a whole minute.
 T0 = (int(time.time()) // 60 - 120) * 60_000
 
 

@@ -1,8 +1,8 @@
 """`icewatch query` finds the data wherever it runs (issue: a collector answered it with 404).
 
 - Kafka + a ClickHouse server: with `icewatch collector` running on the default address, the query
-  reads ClickHouse itself (Debian's clickhouse-server 18.16 cannot run the schema, so the test gives
-  it a plain table named like the analyst view, holding the view's columns).
+  reads ClickHouse itself (Debian's clickhouse-server 18.16 cannot run the whole schema, so the test
+  gives it the columns of `calls` the analyst view reads, and the view from its migration).
 - Kafka + the embedded store: `icewatch collector` + `icewatch processor`; the processor holds the
   store and answers the query through its /v1/query route.
 """
@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from processors.store.migrate import MIGRATIONS_DIR, split_statements
 from processors.store.native import NativeSink
 from tests.http_server import free_port
 from tests.integration.test_delivery import create_topics, unique_topics
@@ -29,6 +30,7 @@ from tests.services import ClickHouseServerService, KafkaService
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "docs" / "examples" / "w3c-call.json"
+VIEWS = MIGRATIONS_DIR / "0010_analyst_view_states.sql"
 ICEWATCH = [sys.executable, "-m", "collector"]
 
 
@@ -89,17 +91,23 @@ def test_query_reads_the_clickhouse_server_while_a_collector_runs(
         kafka: KafkaService, clickhouse_server: ClickHouseServerService, tmp_path: Path) -> None:
     sink = NativeSink(host="127.0.0.1", port=clickhouse_server.port, database="default")
     sink.execute("DROP TABLE IF EXISTS relay_usage_daily")
-    sink.execute("CREATE TABLE relay_usage_daily (tenant String, day Date, client_region String, "
-                 "turn_region String, relay_protocol String, calls UInt64, relayed_calls UInt64) ENGINE = Memory")
-    today = datetime.now(UTC).date()
-    sink.insert("relay_usage_daily", [
-        {"tenant": "default", "day": today, "client_region": "eu", "turn_region": "eu", "relay_protocol": "udp",
-         "calls": 4, "relayed_calls": 1},
-        {"tenant": "default", "day": today - timedelta(days=1), "client_region": "eu", "turn_region": "eu",
-         "relay_protocol": "udp", "calls": 6, "relayed_calls": 4},
-        {"tenant": "other", "day": today, "client_region": "eu", "turn_region": "eu", "relay_protocol": "udp",
-         "calls": 100, "relayed_calls": 100},
-    ])
+    sink.execute("DROP TABLE IF EXISTS calls")
+    # The columns of `calls` the analyst view reads, and the view itself from its migration.
+    sink.execute("CREATE TABLE calls (tenant String, call_id String, segment UInt32, event_time DateTime, "
+                 "client_region String, turn_region String, relay_protocol String, path_class String, "
+                 "ingested_at DateTime) ENGINE = ReplacingMergeTree(ingested_at) PARTITION BY toYYYYMM(event_time) "
+                 "ORDER BY (tenant, call_id, segment)")
+    view = next(stmt for stmt in split_statements(VIEWS.read_text()) if "VIEW IF NOT EXISTS relay_usage_daily" in stmt)
+    sink.execute(view)
+    now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+
+    def call(call_id: str, days_ago: int, path: str, tenant: str = "default") -> dict[str, object]:
+        return {"tenant": tenant, "call_id": call_id, "segment": 0, "event_time": now - timedelta(days=days_ago),
+                "client_region": "eu", "turn_region": "eu", "relay_protocol": "udp", "path_class": path,
+                "ingested_at": now}
+
+    sink.insert("calls", [call("a", 0, "relay-udp"), call("b", 0, "srflx"), call("c", 1, "relay-udp"),
+                          call("d", 1, "host"), call("x", 0, "relay-udp", tenant="other")])
     sink.close()
     env = kafka_env(kafka, tmp_path)
     env.update(ICEWATCH_CLICKHOUSE__HOST="127.0.0.1", ICEWATCH_CLICKHOUSE__PORT=str(clickhouse_server.port))
@@ -112,8 +120,8 @@ def test_query_reads_the_clickhouse_server_while_a_collector_runs(
             assert exc.code == 404
         out = query(env, "relay-usage", "3d")
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [{"region": "eu", "turn-region": "eu", "protocol": "udp", "calls": 10,
-                                       "relayed": 5, "relayed_share": 0.5}]
+    rows = json.loads(out.stdout)
+    assert {(r["protocol"], r["calls"], r["relayed"]) for r in rows} == {("udp", 2, 2), ("", 2, 0)}
 
 
 def test_query_goes_through_the_processor_that_holds_the_embedded_store(

@@ -75,3 +75,23 @@ def test_view_backed_queries_combine_the_views_daily_rows(store: ChdbSink) -> No
         {"region": "eu", "calls": 3, "relayed": 2, "relayed_share": 0.6667}]
     with pytest.raises(InvalidInput, match="unknown dimension 'hour'"):
         run_named(store, "relay-usage", "7d", ("hour",))
+
+
+def test_a_call_counts_once_across_its_segments_and_days(store: ChdbSink) -> None:
+    """The views carry distinct-call states: combining groups, segments or days never adds a call twice."""
+    from datetime import timedelta
+
+    now = datetime.now(UTC)
+    base = {"tenant": "default", "call_id": "seg-call", "ingested_at": now, "source_format": "telnyx",
+            "client_region": "eu", "turn_region": "eu", "client_country": "DE"}
+    store.insert("calls", [
+        {**base, "segment": 0, "report_id": "r0", "event_time": now - timedelta(days=1), "path_class": "relay-udp",
+         "relay_protocol": "udp"},
+        {**base, "segment": 1, "report_id": "r1", "event_time": now, "path_class": "relay-tcp",
+         "relay_protocol": "tcp"},
+    ])
+    assert run_named(store, "relay-usage", "7d", ("region",)) == [
+        {"region": "eu", "calls": 1, "relayed": 1, "relayed_share": 1}]
+    [fallback] = run_named(store, "tcp-tls-fallback", "7d")
+    assert (fallback["relayed"], fallback["tcp_tls"]) == (1, 1)
+    assert run_named(store, "path-mix", "7d", ("day",))[0]["calls"] == 1
