@@ -1,0 +1,202 @@
+"""The simulator through the real embedded pipeline (HTTP app -> parsers -> facts -> chDB), and
+`make demo` as a newcomer runs it.
+
+Each scripted incident is replayed next to a baseline: the same seed and the same calls, once
+under normal conditions (tenant "base") and once under the incident (tenant "inc"). Every call
+the incident does not touch must come out identical; the ones it touches must change the way
+it says; the TURN logs and probes of other servers must not move.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from collector.contract import TurnEvent
+from collector.http_app import IngestConfig, build_app
+from collector.inventory import load_inventory
+from collector.simulator.coturn_log import call_lines, probe_lines
+from collector.simulator.geoip import write_demo_geoip
+from collector.simulator.incidents import Conditions, conditions_at, parse_incident
+from collector.simulator.plan import CallPlan, Fleet
+from collector.simulator.probes import probe_results
+from collector.simulator.run import Simulator, SimulatorConfig, upload
+from collector.turn.coturn import CoturnParser
+from processors.facts.call_facts import FactsEnv
+from processors.facts.geo import MaxMindLocator
+from processors.rows.builder import RowBuilder
+from processors.service.embedded import EmbeddedPublisher
+from processors.store.chdb import ChdbSink
+from processors.store.migrate import migrate
+from tests.http_server import free_port, serve
+
+REPO = Path(__file__).resolve().parents[2]
+INVENTORY_PATH = REPO / "deploy" / "inventory.example.yaml"
+INVENTORY = load_inventory(INVENTORY_PATH)
+CALLS = 160
+SEED = 11
+
+
+@dataclass
+class Pipeline:
+    client: httpx.Client
+    store: ChdbSink
+    publisher: EmbeddedPublisher
+
+    def feed(self, tenant: str, cond: Conditions, ended: datetime) -> list[CallPlan]:
+        """Every call's report over HTTP, its coturn lines through the parser, one probe round."""
+        fleet = Fleet(INVENTORY, SEED)
+        plans = [fleet.plan(i, ended, cond, seconds=12) for i in range(CALLS)]
+        lines: dict[str, list[str]] = {}
+        for plan in plans:
+            path, body, headers = upload(plan)
+            r = self.client.post(path, content=body, headers={"Content-Type": "application/json",
+                                                               "X-Icewatch-App": tenant, **headers})
+            assert r.status_code == 202, r.text
+            if plan.configured.id not in cond.servers_down:
+                lines.setdefault(plan.configured.id, []).extend(call_lines(plan))
+        for server in fleet.turn_servers:
+            if server.id not in cond.servers_down:
+                lines.setdefault(server.id, []).extend(
+                    probe_lines(server, ended, 0, server.id in cond.servers_auth_broken))
+        for server_id, server_lines in lines.items():
+            parser = CoturnParser(server_id, b"k", region=INVENTORY.server(server_id).region)  # type: ignore[union-attr]
+            parsed = (parser.parse(line, source=f"{tenant}-{server_id}", offset=n, received_at=ended)
+                      for n, line in enumerate(server_lines))
+            events = [e for e in parsed if isinstance(e, TurnEvent)]
+            self.publisher.publish(events, tenant=tenant)
+        self.publisher.publish(probe_results(fleet.turn_servers, ended, cond, 0, SEED), tenant=tenant)
+        return plans
+
+    def calls(self, tenant: str) -> dict[str, dict[str, Any]]:
+        rows = self.store.query(
+            "SELECT call_id, path_class, diagnosis, labels, turn_server_id, client_region, distant_relay, "
+            "relay_protocol FROM calls FINAL WHERE tenant = {t:String}", {"t": tenant})
+        return {r.pop("call_id"): r for r in rows}
+
+    def turn(self, tenant: str) -> dict[str, tuple[int, int, int]]:
+        rows = self.store.query(
+            "SELECT server_id, uniqExactMerge(lines) AS lines, uniqExactIfMerge(allocs_ok) AS ok, "
+            "uniqExactIfMerge(auth_rejected) AS rejected FROM turn_server_minute WHERE tenant = {t:String} "
+            "GROUP BY server_id", {"t": tenant})
+        return {r["server_id"]: (r["lines"], r["ok"], r["rejected"]) for r in rows}
+
+    def probe_failures(self, tenant: str) -> dict[str, int]:
+        rows = self.store.query("SELECT server_id, countIf(NOT success) AS failed FROM probes FINAL "
+                                "WHERE tenant = {t:String} GROUP BY server_id", {"t": tenant})
+        return {r["server_id"]: r["failed"] for r in rows}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    tmp = tmp_path_factory.mktemp("simulated")
+    store = ChdbSink(tmp / "store")
+    migrate(store)
+    geo = MaxMindLocator(str(write_demo_geoip(INVENTORY, tmp / "demo.mmdb")))
+    publisher = EmbeddedPublisher(store, RowBuilder(FactsEnv(inventory=INVENTORY, geo=geo)))
+    app = build_app(publisher, IngestConfig(api_keys={}, max_body_bytes=8 << 20, hash_key=b"k"))
+    with serve(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+        pipe = Pipeline(client, store, publisher)
+        pipe.feed("base", Conditions(), datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3))
+        yield pipe
+    store.close()
+
+
+Touched = Callable[[CallPlan], bool]
+CASES: dict[str, tuple[str, Touched]] = {
+    "turn-down": ("turn-down:turn-eu-1@0+600", lambda p: p.configured.id == "turn-eu-1"),
+    "turn-auth": ("turn-auth:turn-us-east-1@0+600", lambda p: p.configured.id == "turn-us-east-1"),
+    "stun-blocked": ("stun-blocked:apac@0+600", lambda p: p.region == "apac"),
+    "misroute": ("misroute:eu:turn-apac-1@0+600", lambda p: p.region == "eu"),
+    "udp-block": ("udp-block:us-west@0+600", lambda p: p.region == "us-west"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_an_incident_moves_exactly_what_it_should(pipeline: Pipeline, name: str) -> None:
+    spec, touched_by = CASES[name]
+    incident = parse_incident(spec)
+    tenant = f"inc-{name}"
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    plans = pipeline.feed(tenant, conditions_at((incident,), 1.0), ended)
+    base, inc = pipeline.calls("base"), pipeline.calls(tenant)
+    assert set(base) == set(inc) == {p.call_id for p in plans}
+    touched = [p for p in plans if touched_by(p)]
+    assert touched
+    for p in plans:
+        if not touched_by(p):
+            assert inc[p.call_id] == base[p.call_id], p.call_id  # nothing else moves
+    hit = [inc[p.call_id] for p in touched]
+    before = [base[p.call_id] for p in touched]
+    turn_base, turn_inc = pipeline.turn("base"), pipeline.turn(tenant)
+    probes_inc = pipeline.probe_failures(tenant)
+
+    def others(by_server: dict[str, tuple[int, int, int]]) -> dict[str, tuple[int, int, int]]:
+        return {k: v for k, v in by_server.items() if k != incident.target}
+
+    if name == "turn-down":
+        assert not any(c["path_class"].startswith("relay") for c in hit)
+        assert sum("turn_unreachable" in c["labels"] for c in hit) > 0
+        assert sum("turn_unreachable" in c["labels"] for c in before) == 0
+        assert "turn-eu-1" not in turn_inc and turn_base["turn-eu-1"][0] > 0  # the log went silent
+        assert others(turn_inc) == others(turn_base)
+        assert {s for s, n in probes_inc.items() if n} == {"turn-eu-1"}
+    elif name == "turn-auth":
+        assert not any(c["path_class"].startswith("relay") for c in hit)
+        assert sum("turn_auth_failed" in c["labels"] for c in hit) > 0
+        assert turn_inc["turn-us-east-1"][2] > 0 and turn_base["turn-us-east-1"][2] == 0
+        assert others(turn_inc) == others(turn_base)
+        assert {s for s, n in probes_inc.items() if n} == {"turn-us-east-1"}
+    elif name == "stun-blocked":
+        assert not any(c["path_class"] == "srflx" for c in hit) and any(c["path_class"] == "srflx" for c in before)
+        assert sum("stun_unreachable" in c["labels"] for c in hit) > 0
+        assert not any(probes_inc.values())
+    elif name == "misroute":
+        relayed = [c for c in hit if c["path_class"].startswith("relay")]
+        assert relayed and all(c["turn_server_id"] == "turn-apac-1" and c["distant_relay"] for c in relayed)
+        assert not any(c["distant_relay"] for c in before if c["turn_server_id"] == "turn-eu-1")
+    else:
+        def tcp_tls(calls: list[dict[str, Any]]) -> int:
+            return sum(c["path_class"] in ("relay-tcp", "relay-tls") for c in calls)
+
+        assert tcp_tls(hit) > 2 * max(1, tcp_tls(before))
+
+
+def test_the_simulator_drives_a_live_collector_without_a_rejection(tmp_path: Path, pipeline: Pipeline) -> None:
+    """Its own clock, rate and files: every upload is accepted and the coturn logs are written."""
+    app_url = str(pipeline.client.base_url)
+    config = SimulatorConfig(url=app_url, seed=4, calls_per_minute=1200, duration_s=4, turn_log_dir=tmp_path / "turn",
+                             probe_interval_s=2, incidents=(parse_incident("turn-down:turn-apac-1@2+5"),))
+    sim = Simulator(INVENTORY, config, out=open(os.devnull, "w"))  # noqa: SIM115
+    stats = sim.run(threading.Event())
+    assert stats.reports >= 60 and stats.failed == 0, stats.errors[:3]
+    assert stats.probe_results > 0 and stats.turn_lines > 0
+    logs = sim.log_paths()
+    assert logs["turn-eu-1"].stat().st_size > 0
+
+
+def test_make_demo_shows_the_incident(tmp_path: Path) -> None:
+    """The README's third command, short: a normal period, then turn-eu-1 down."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ICEWATCH_")}
+    env.update(DEMO_DIR=str(tmp_path / "demo"), DEMO_PORT=str(free_port()), DEMO_NORMAL_S="6",
+               DEMO_INCIDENT_S="10", DEMO_RATE="600")
+    out = subprocess.run(["bash", str(REPO / "deploy" / "local" / "demo.sh")], env=env, capture_output=True,
+                         text=True, timeout=240, cwd=REPO)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    text = out.stdout
+    assert "$ icewatch query diagnosis" in text and "turn_unreachable" in text
+    probes = text.split("$ icewatch query probes", 1)[1]
+    eu = [line.split() for line in probes.splitlines() if line.startswith("turn-eu-1")]
+    assert eu and any(int(cols[3]) > 0 for cols in eu)  # failures column
+    apac = [line.split() for line in probes.splitlines() if line.startswith("turn-apac-1")]
+    assert apac and all(int(cols[3]) == 0 for cols in apac)
+    assert "not accepted 0" in out.stderr
