@@ -196,7 +196,7 @@ def test_make_demo_shows_the_incident(tmp_path: Path) -> None:
     assert "$ icewatch query diagnosis" in text and "turn_unreachable" in text
     probes = text.split("$ icewatch query probes", 1)[1]
     eu = [line.split() for line in probes.splitlines() if line.startswith("turn-eu-1")]
-    assert eu and any(int(cols[3]) > 0 for cols in eu)  # failures column
+    assert eu and any(int(cols[4]) > 0 for cols in eu)  # server, date, time, probes, failures
     apac = [line.split() for line in probes.splitlines() if line.startswith("turn-apac-1")]
-    assert apac and all(int(cols[3]) == 0 for cols in apac)
+    assert apac and all(int(cols[4]) == 0 for cols in apac)
     assert "not accepted 0" in out.stderr
