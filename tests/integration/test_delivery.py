@@ -26,13 +26,14 @@ from collector.settings import KafkaSettings, Settings, Topics
 from processors.service.assembly import build_loop
 from processors.service.metrics import ProcessorMetrics
 from processors.store.chdb import ChdbSink
+from tests.example_report import example_bytes
 from tests.http_server import free_port, serve
 from tests.services import KafkaService
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "docs" / "examples" / "w3c-call.json"
-T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+# An hour ago, on a whole minute: inside every table's retention (a fixed date would expire).
+T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
 
 
 def unique_topics(partitions: int = 3) -> Topics:
@@ -228,9 +229,7 @@ def drain(kafka: KafkaService, topics: Topics, sink: ChdbSink, until: Any, timeo
 
 
 def example_body(call_id: str) -> bytes:
-    doc = orjson.loads(EXAMPLE.read_bytes())
-    doc["call_id"] = call_id
-    return orjson.dumps(doc)
+    return example_bytes(call_id)
 
 
 def test_kafka_down_gives_503_and_every_202_arrives(kafka: KafkaService, processor_store: ChdbSink) -> None:

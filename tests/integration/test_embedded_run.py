@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.example_report import EXAMPLE_BODY
 from tests.http_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "docs" / "examples" / "w3c-call.json"
 ICEWATCH = [sys.executable, "-m", "collector"]
 
 
@@ -80,11 +80,11 @@ def post(base: str, body: bytes) -> tuple[int, dict[str, object]]:
 
 def test_quick_start_example_appears_in_query(embedded: tuple[str, dict[str, str]]) -> None:
     base, env = embedded
-    status, body = post(base, EXAMPLE.read_bytes())
+    status, body = post(base, EXAMPLE_BODY)
     assert status == 202, body
     assert body["call_ids"] == ["example-call-0001"]
     # a retried upload is harmless
-    assert post(base, EXAMPLE.read_bytes())[0] == 202
+    assert post(base, EXAMPLE_BODY)[0] == 202
 
     out = subprocess.run([*ICEWATCH, "query", "relay-usage", "--since", "52w", "--format", "json"],
                          env=env, capture_output=True, text=True, timeout=60)
@@ -124,7 +124,9 @@ def test_import_sends_files_through_the_collector(embedded: tuple[str, dict[str,
     base, env = embedded
     bad = tmp_path / "bad.json"
     bad.write_text('{"PeerConnections": {}}')
-    ok = subprocess.run([*ICEWATCH, "import", "--url", base, str(EXAMPLE)], env=env, capture_output=True, text=True,
+    example = tmp_path / "example.json"
+    example.write_bytes(EXAMPLE_BODY)
+    ok = subprocess.run([*ICEWATCH, "import", "--url", base, str(example)], env=env, capture_output=True, text=True,
                         timeout=60)
     assert ok.returncode == 0 and "accepted 1 report(s)" in ok.stdout, ok.stderr
     rejected = subprocess.run([*ICEWATCH, "import", "--url", base, str(bad)], env=env, capture_output=True,

@@ -7,7 +7,6 @@ Connection-level limits (trickled headers and bodies, CORS) are in tests/unit/te
 
 from __future__ import annotations
 
-import copy
 import gzip
 import json
 import threading
@@ -37,10 +36,10 @@ from processors.service.metrics import ProcessorMetrics
 from processors.store.chdb import ChdbSink
 from processors.store.migrate import migrate
 from processors.store.query_route import query_route
+from tests.example_report import example_doc, shift_times
 from tests.http_server import serve
 from tests.services import KafkaService
 
-EXAMPLE = json.loads((Path(__file__).resolve().parents[2] / "docs" / "examples" / "w3c-call.json").read_text())
 BODY_LIMIT = 16 * 1024 * 1024
 JSON = {"Content-Type": "application/json"}
 
@@ -50,23 +49,11 @@ JSON = {"Content-Type": "application/json"}
 # ------------------------------------------------------------------------------------------------
 
 
-def _shift(node: Any, delta_ms: int) -> Any:
-    if isinstance(node, dict):
-        return {k: (v + delta_ms if k in ("timestamp", "at") and isinstance(v, int | float) else _shift(v, delta_ms))
-                for k, v in node.items()}
-    if isinstance(node, list):
-        return [_shift(v, delta_ms) for v in node]
-    return node
-
-
 def w3c(call_id: str, snapshots: int = 10, start: datetime | None = None) -> dict[str, Any]:
     """The documented example, moved to ``start`` (default: ten minutes ago), cut to ``snapshots``."""
-    first = EXAMPLE["snapshots"][0]["timestamp"] - 1000
-    start = start or datetime.now(UTC) - timedelta(minutes=10)
-    doc = _shift(copy.deepcopy(EXAMPLE), int(start.timestamp() * 1000) - first)
-    doc["call_id"] = call_id
+    doc = example_doc(call_id, start)
     doc["snapshots"] = doc["snapshots"][:snapshots]
-    return dict(doc)
+    return doc
 
 
 def telnyx(call_id: str, intervals: int = 3, segment: int | None = None) -> dict[str, Any]:
@@ -252,7 +239,7 @@ def test_2_values_the_columns_cannot_hold_are_422_with_nothing_written(harness: 
     spread = new_id("spread")
     doc = w3c(spread, 6, start=datetime.now(UTC) - timedelta(days=20))
     for i, snap in enumerate(doc["snapshots"]):
-        doc["snapshots"][i] = _shift(snap, i * 3 * 86_400_000)  # one snapshot every three days
+        doc["snapshots"][i] = shift_times(snap, i * 3 * 86_400_000)  # one snapshot every three days
     r = harness.post(doc)
     assert r.status_code == 422 and "spans" in r.json()["error"]
     assert_nothing_stored(harness, spread)
@@ -317,7 +304,7 @@ def test_4_out_of_range_values_are_422_naming_the_field(harness: Harness, case: 
 def test_4_epoch_seconds_are_taken_as_seconds(harness: Harness) -> None:
     call = new_id("seconds")
     doc = w3c(call)
-    doc = _shift(doc, 0)
+    doc = shift_times(doc, 0)
     for snap in doc["snapshots"]:
         snap["timestamp"] = snap["timestamp"] / 1000.0
         for stat in snap["stats"]:

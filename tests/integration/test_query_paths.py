@@ -24,12 +24,12 @@ from pathlib import Path
 
 from processors.store.migrate import MIGRATIONS_DIR, split_statements
 from processors.store.native import NativeSink
+from tests.example_report import EXAMPLE_BODY
 from tests.http_server import free_port
 from tests.integration.test_delivery import create_topics, unique_topics
 from tests.services import ClickHouseServerService, KafkaService
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "docs" / "examples" / "w3c-call.json"
 VIEWS = MIGRATIONS_DIR / "0010_analyst_view_states.sql"
 ICEWATCH = [sys.executable, "-m", "collector"]
 
@@ -131,7 +131,7 @@ def test_query_goes_through_the_processor_that_holds_the_embedded_store(
     processor_health = f"http://127.0.0.1:{env['ICEWATCH_METRICS_PORT']}/healthz"
     with running(["collector"], env, f"{base}/healthz", tmp_path / "collector.log"), \
             running(["processor"], env, processor_health, tmp_path / "processor.log"):
-        req = urllib.request.Request(f"{base}/v1/call-reports", data=EXAMPLE.read_bytes(), method="POST",
+        req = urllib.request.Request(f"{base}/v1/call-reports", data=EXAMPLE_BODY, method="POST",
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as resp:
             assert resp.status == 202

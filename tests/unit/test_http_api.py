@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
@@ -18,9 +18,9 @@ from collector.contract import CallReport, DeadLetter, Model
 from collector.errors import BrokerUnavailable
 from collector.http_app import IngestConfig, build_app
 from collector.openapi import OPENAPI
+from tests.example_report import EXAMPLE_BODY
 from tests.http_server import serve
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "w3c-call.json"
 JSON = {"Content-Type": "application/json"}
 
 
@@ -53,7 +53,7 @@ AUTH = {**JSON, "Authorization": "Bearer secret-a"}
 def test_accepts_the_example_after_publishing(api: tuple[httpx.Client, RecordingPublisher]) -> None:
     client, pub = api
     pub.published.clear()
-    r = client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=AUTH)
+    r = client.post("/v1/call-reports", content=EXAMPLE_BODY, headers=AUTH)
     assert r.status_code == 202, r.text
     assert r.json()["call_ids"] == ["example-call-0001"]
     assert [type(p) for p in pub.published] == [CallReport]
@@ -61,18 +61,18 @@ def test_accepts_the_example_after_publishing(api: tuple[httpx.Client, Recording
 
 def test_gzip_body_is_accepted(api: tuple[httpx.Client, RecordingPublisher]) -> None:
     client, _ = api
-    r = client.post("/v1/call-reports", content=gzip.compress(EXAMPLE.read_bytes()),
+    r = client.post("/v1/call-reports", content=gzip.compress(EXAMPLE_BODY),
                     headers={**AUTH, "Content-Encoding": "gzip"})
     assert r.status_code == 202, r.text
 
 
 def test_api_key_is_required_and_selects_the_tenant(api: tuple[httpx.Client, RecordingPublisher]) -> None:
     client, _ = api
-    assert client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=JSON).status_code == 401
+    assert client.post("/v1/call-reports", content=EXAMPLE_BODY, headers=JSON).status_code == 401
     bad = {**JSON, "X-API-Key": "secret-x"}
-    assert client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=bad).status_code == 401
+    assert client.post("/v1/call-reports", content=EXAMPLE_BODY, headers=bad).status_code == 401
     ok = {**JSON, "X-API-Key": "secret-b"}
-    assert client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=ok).status_code == 202
+    assert client.post("/v1/call-reports", content=EXAMPLE_BODY, headers=ok).status_code == 202
 
 
 def test_wrong_content_type_is_415(api: tuple[httpx.Client, RecordingPublisher]) -> None:
@@ -110,7 +110,7 @@ def test_broker_down_is_503_with_retry_after(api: tuple[httpx.Client, RecordingP
     client, pub = api
     pub.down = True
     try:
-        r = client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=AUTH)
+        r = client.post("/v1/call-reports", content=EXAMPLE_BODY, headers=AUTH)
     finally:
         pub.down = False
     assert r.status_code == 503 and r.headers["Retry-After"] == "7"
@@ -119,11 +119,12 @@ def test_broker_down_is_503_with_retry_after(api: tuple[httpx.Client, RecordingP
 def test_telnyx_route_takes_the_sdk_headers(api: tuple[httpx.Client, RecordingPublisher]) -> None:
     client, pub = api
     pub.published.clear()
+    t0 = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t1 = (datetime.now(UTC) - timedelta(minutes=5) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     report = {
         "summary": {"callId": "tx-1", "sdkVersion": "2.27.10", "direction": "OUTBOUND",
-                    "callerNumber": "+15551234567", "startTimestamp": "2026-11-20T10:00:00Z"},
-        "stats": [{"intervalStartUtc": "2026-11-20T10:00:00Z", "intervalEndUtc": "2026-11-20T10:00:01Z",
-                   "connection": {"roundTripTimeAvg": 0.05}}],
+                    "callerNumber": "+15551234567", "startTimestamp": t0},
+        "stats": [{"intervalStartUtc": t0, "intervalEndUtc": t1, "connection": {"roundTripTimeAvg": 0.05}}],
     }
     r = client.post("/call_report", content=orjson.dumps(report),
                     headers={**AUTH, "x-call-report-id": "rep-9", "x-call-id": "tx-1", "User-Agent": "UA/1"})
@@ -185,12 +186,12 @@ def test_gzip_is_decompressed_once_within_the_body_limit(api: tuple[httpx.Client
 
 def test_truncated_gzip_is_bad_gzip_and_other_encodings_are_415(api: tuple[httpx.Client, RecordingPublisher]) -> None:
     client, pub = api
-    whole = gzip.compress(EXAMPLE.read_bytes())
+    whole = gzip.compress(EXAMPLE_BODY)
     r = client.post("/v1/call-reports", content=whole[: len(whole) // 2], headers={**AUTH, "Content-Encoding": "gzip"})
     assert r.status_code == 400 and "gzip" in r.json()["error"]
     pub.published.clear()
     for encoding in ("br", "deflate"):
         headers = {**AUTH, "Content-Encoding": encoding}
-        r = client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=headers)
+        r = client.post("/v1/call-reports", content=EXAMPLE_BODY, headers=headers)
         assert r.status_code == 415 and encoding in r.json()["error"]
     assert pub.published == []

@@ -6,16 +6,15 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import httpx
 
 from collector.contract import Model
 from collector.http_app import IngestConfig, build_app
 from collector.http_server import HeaderDeadlineH11
+from tests.example_report import EXAMPLE_BODY
 from tests.http_server import serve
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "w3c-call.json"
 KEY = "a-key-of-sixteen-chars"
 
 
@@ -60,7 +59,7 @@ def test_a_trickled_body_is_408_and_nothing_is_published() -> None:
     app = build_app(pub, IngestConfig(api_keys={}, max_body_bytes=1 << 20, hash_key=b"k", body_timeout_s=1.0))
     with serve(app) as base:
         port = int(base.rsplit(":", 1)[1])
-        body = EXAMPLE.read_bytes()
+        body = EXAMPLE_BODY
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(b"POST /v1/call-reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                          b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
@@ -86,9 +85,9 @@ def test_cors_preflight_only_for_configured_origins_and_the_key_stays_required()
         assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
         assert client.options("/healthz", headers={**preflight, "Origin": "https://app.example.com"}).status_code == 405
         origin = {"Origin": "https://app.example.com", "Content-Type": "application/json"}
-        no_key = client.post("/v1/call-reports", content=EXAMPLE.read_bytes(), headers=origin)
+        no_key = client.post("/v1/call-reports", content=EXAMPLE_BODY, headers=origin)
         assert no_key.status_code == 401 and pub.published == []
-        keyed = client.post("/v1/call-reports", content=EXAMPLE.read_bytes(),
+        keyed = client.post("/v1/call-reports", content=EXAMPLE_BODY,
                             headers={**origin, "Authorization": f"Bearer {KEY}"})
         assert keyed.status_code == 202
         assert keyed.headers["access-control-allow-origin"] == "https://app.example.com"
@@ -110,11 +109,11 @@ def test_a_simple_cross_origin_upload_without_preflight_is_refused() -> None:
                                       cors_origins=("https://app.example.com",)))
     with serve(app) as base, httpx.Client(base_url=base) as client:
         beacon = {"Origin": "https://evil.example.net", "Content-Type": "text/plain"}
-        r = client.post("/call_report", content=EXAMPLE.read_bytes(), headers=beacon)
+        r = client.post("/call_report", content=EXAMPLE_BODY, headers=beacon)
         assert r.status_code == 403 and pub.published == []
-        ok = client.post("/v1/call-reports", content=EXAMPLE.read_bytes(),
+        ok = client.post("/v1/call-reports", content=EXAMPLE_BODY,
                          headers={"Origin": "https://app.example.com", "Content-Type": "text/plain"})
         assert ok.status_code == 202 and len(pub.published) == 1
-        server_side = client.post("/v1/call-reports", content=EXAMPLE.read_bytes(),
+        server_side = client.post("/v1/call-reports", content=EXAMPLE_BODY,
                                   headers={"Content-Type": "text/plain"})
         assert server_side.status_code == 202  # no Origin: not a browser
