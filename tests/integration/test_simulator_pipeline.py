@@ -42,7 +42,7 @@ from tests.http_server import free_port, serve
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY_PATH = REPO / "deploy" / "inventory.example.yaml"
 INVENTORY = load_inventory(INVENTORY_PATH)
-CALLS = 160
+CALLS = 120
 SEED = 11
 
 
@@ -99,16 +99,18 @@ class Pipeline:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     tmp = tmp_path_factory.mktemp("simulated")
-    store = ChdbSink(tmp / "store")
-    migrate(store)
     geo = MaxMindLocator(str(write_demo_geoip(INVENTORY, tmp / "demo.mmdb")))
-    publisher = EmbeddedPublisher(store, RowBuilder(FactsEnv(inventory=INVENTORY, geo=geo)))
-    app = build_app(publisher, IngestConfig(api_keys={}, max_body_bytes=8 << 20, hash_key=b"k"))
-    with serve(app) as base, httpx.Client(base_url=base, timeout=60) as client:
-        pipe = Pipeline(client, store, publisher)
-        pipe.feed("base", Conditions(), datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3))
-        yield pipe
-    store.close()
+    store = ChdbSink(tmp / "store")
+    try:
+        migrate(store)
+        publisher = EmbeddedPublisher(store, RowBuilder(FactsEnv(inventory=INVENTORY, geo=geo)))
+        app = build_app(publisher, IngestConfig(api_keys={}, max_body_bytes=8 << 20, hash_key=b"k"))
+        with serve(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+            pipe = Pipeline(client, store, publisher)
+            pipe.feed("base", Conditions(), datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3))
+            yield pipe
+    finally:
+        store.close()
 
 
 Touched = Callable[[CallPlan], bool]
