@@ -22,12 +22,17 @@ _UPLOAD_RESPONSES: dict[str, Any] = {
         "description": "Accepted: durably published (Kafka acknowledged, or written in embedded mode)",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
     },
-    "400": _resp("Malformed body (not JSON, bad gzip, unknown format name)"),
+    "400": _resp("Malformed body (not JSON, bad or truncated gzip, gzip inside gzip, unknown format name)"),
     "401": _resp("Missing or invalid API key"),
-    "413": _resp("Body or a normalized report exceeds the size limit"),
-    "415": _resp("Unsupported content type"),
-    "422": _resp("Well-formed but invalid or unsupported report; `path` names the failing field"),
-    "503": _resp("Not accepted: the broker is unavailable; retry after the Retry-After header"),
+    "403": _resp("The request's Origin is not an allowed CORS origin"),
+    "408": _resp("The body did not arrive in time"),
+    "409": _resp("Embedded mode: the call and segment are stored from another format"),
+    "413": _resp("Body, a normalized report, or a count (snapshots, peer connections) exceeds its limit"),
+    "415": _resp("Unsupported content type or content encoding"),
+    "422": _resp("Well-formed but invalid, out of range, outside the accepted time window, or unsupported; "
+                 "`path` names the failing field"),
+    "503": _resp("Not accepted: the broker or store is unavailable, or too many connections; retry after "
+                 "the Retry-After header"),
 }
 
 _BODY = {
@@ -59,6 +64,23 @@ OPENAPI: dict[str, Any] = {
                 "summary": "The Telnyx WebRTC SDK's own upload route (x-call-report-id, x-call-id)",
                 "requestBody": _BODY,
                 "responses": _UPLOAD_RESPONSES,
+            }
+        },
+        "/v1/probe-results": {
+            "post": {
+                "summary": "Probe results of a remote vantage point: a JSON array or NDJSON of ProbeResult objects "
+                           "(at most 1,000)",
+                "requestBody": _BODY,
+                "responses": {
+                    "202": {"description": "Accepted: durably published",
+                            "content": {"application/json": {"schema": {"type": "object", "properties": {
+                                "accepted": {"type": "integer"}}}}}},
+                    "400": _resp("Not JSON or NDJSON"),
+                    "401": _resp("Missing or invalid API key"),
+                    "413": _resp("More than 1,000 results, or the body over its limit"),
+                    "422": _resp("A result is invalid; `path` names it"),
+                    "503": _resp("Not accepted; retry"),
+                },
             }
         },
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},

@@ -195,3 +195,25 @@ def test_truncated_gzip_is_bad_gzip_and_other_encodings_are_415(api: tuple[httpx
         r = client.post("/v1/call-reports", content=EXAMPLE_BODY, headers=headers)
         assert r.status_code == 415 and encoding in r.json()["error"]
     assert pub.published == []
+
+
+def test_probe_results_from_a_remote_vantage_point(api: tuple[httpx.Client, RecordingPublisher]) -> None:
+    from collector.contract import ProbeResult
+
+    client, pub = api
+    pub.published.clear()
+    now = datetime.now(UTC).isoformat()
+    one = {"probe_id": "p1", "server_id": "turn-eu-1", "vantage": "remote-1", "kind": "turn_allocate",
+           "transport": "tls", "target": "turn-eu.example.net:443", "at": now, "success": True, "latency_ms": 4.2}
+    ndjson = "\n".join(json.dumps({**one, "probe_id": f"p{i}"}) for i in range(3)).encode()
+    r = client.post("/v1/probe-results", content=ndjson, headers={**AUTH, "Content-Type": "application/x-ndjson"})
+    assert r.status_code == 202 and r.json() == {"accepted": 3}
+    assert [type(p) for p in pub.published] == [ProbeResult] * 3
+    pub.published.clear()
+    too_many = json.dumps([{**one, "probe_id": f"p{i}"} for i in range(1001)]).encode()
+    assert client.post("/v1/probe-results", content=too_many, headers=AUTH).status_code == 413
+    bad = client.post("/v1/probe-results", content=json.dumps([one, {**one, "latency_ms": -1}]).encode(), headers=AUTH)
+    assert bad.status_code == 422 and bad.json()["path"] == "[1].latency_ms"
+    assert client.post("/v1/probe-results", content=b"[1,", headers=AUTH).status_code == 400
+    assert client.post("/v1/probe-results", content=ndjson, headers=JSON).status_code == 401
+    assert pub.published == []
