@@ -43,7 +43,7 @@ class EmbeddedPublisher:
                 for table, table_rows in sorted(rows.items(), key=lambda item: item[0] == "calls"):
                     self._sink.insert(table, table_rows, dedup_token=f"{token}-{table}")
             except StoreError as exc:
-                raise InvalidInput(f"the store refused the report ({exc}); nothing of it is queryable") from exc
+                raise InvalidInput(f"the store refused the report ({exc}); the call was not stored") from exc
 
     def close(self) -> None:
         self._sink.close()
