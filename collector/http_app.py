@@ -162,23 +162,24 @@ class Ingest:
                            headers={"Retry-After": str(max(1, int(exc.retry_after)))}) from exc
         return reports
 
-    def accept_probes(self, body: bytes, tenant: str) -> list[ProbeResult]:
+    def accept_probes(self, body: bytes, tenant: str, origin: str) -> list[ProbeResult]:
         """Validate and publish probe results (blocking); raises Rejected. All or none."""
         try:
             results = parse_probe_results(body, self.config.max_body_bytes)
+            self.publisher.publish(results, tenant=tenant)
         except InvalidInput as exc:
+            self.dead_letter(body, exc, tenant, origin, intended="probe_result")
             raise Rejected(413 if isinstance(exc, PayloadTooLarge) else 400 if isinstance(exc, MalformedBody)
                            else 422, exc.message, exc.path) from exc
-        try:
-            self.publisher.publish(results, tenant=tenant)
         except Unavailable as exc:
             raise Rejected(503, f"not accepted, retry later: {exc}",
                            headers={"Retry-After": str(max(1, int(exc.retry_after)))}) from exc
         return results
 
-    def dead_letter(self, body: bytes, exc: InvalidInput, tenant: str, origin: str) -> None:
+    def dead_letter(self, body: bytes, exc: InvalidInput, tenant: str, origin: str,
+                    intended: str = "call_report") -> None:
         raw, truncated, size = dead_letter_raw(body)
-        dl = DeadLetter(stage="collector", intended="call_report", reason=exc.message, path=exc.path,
+        dl = DeadLetter(stage="collector", intended=intended, reason=exc.message, path=exc.path,
                         raw=raw, raw_truncated=truncated, raw_bytes=size, origin=origin)
         try:
             self.publisher.publish([dl], tenant=tenant)
@@ -235,7 +236,8 @@ def build_app(publisher: Publisher, config: IngestConfig, extra_routes: Sequence
         try:
             tenant = ingest.authenticate(request)
             body = await ingest.read_body(request)
-            results = await run_in_threadpool(ingest.accept_probes, body, tenant)
+            client = request.client.host if request.client else None
+            results = await run_in_threadpool(ingest.accept_probes, body, tenant, f"http:{client}")
         except Rejected as exc:
             ingest.requests.labels(str(exc.status)).inc()
             return _error(exc)
@@ -260,7 +262,7 @@ def build_app(publisher: Publisher, config: IngestConfig, extra_routes: Sequence
     routes = [
         Route(INGEST_PATHS[0], call_reports, methods=["POST"]),
         Route(INGEST_PATHS[1], telnyx, methods=["POST"]),
-        Route("/v1/probe-results", probe_results, methods=["POST"]),
+        Route(INGEST_PATHS[2], probe_results, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
@@ -269,7 +271,7 @@ def build_app(publisher: Publisher, config: IngestConfig, extra_routes: Sequence
     return Starlette(routes=routes, middleware=[Middleware(IngestCors, origins=config.cors_origins)])
 
 
-INGEST_PATHS = ("/v1/call-reports", "/call_report")
+INGEST_PATHS = ("/v1/call-reports", "/call_report", "/v1/probe-results")
 # What SDKs send with a report (the Telnyx JS SDK: x-call-report-id, x-call-id, x-voice-sdk-id).
 CORS_HEADERS = ["content-type", "content-encoding", "authorization", "x-api-key", "x-call-report-id", "x-call-id",
                 "x-voice-sdk-id", "x-icewatch-app", "x-icewatch-format"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from collector.distance import great_circle_km
-from collector.ice_url import parse_ice_url
+from collector.ice_url import parse_ice_url, protocol_from_turn_url
 from collector.inventory import Inventory, Server
 from collector.simulator.incidents import Conditions
 
@@ -95,41 +95,74 @@ def relay_addresses(server: Server) -> ipaddress.IPv4Network:
 
 
 class Fleet:
-    def __init__(self, inventory: Inventory, seed: int = 1) -> None:
+    def __init__(self, inventory: Inventory, seed: int = 1, run: str = "") -> None:
+        """``run`` tags the call ids of one simulation run (empty: ``sim-<seed>-<n>``), so a second run
+        with the same seed adds calls instead of replacing the first run's."""
         self.inventory = inventory
         self.seed = seed
+        self.run = run
         self.turn_servers = [s for s in inventory.servers if s.is_turn]
         if not self.turn_servers:
             raise ValueError("the inventory has no TURN server to simulate")
+        for server in self.turn_servers:
+            try:
+                net = relay_addresses(server)
+            except ValueError as exc:
+                raise ValueError(f"{exc}: the simulator needs one") from None
+            if net.num_addresses < 4:
+                raise ValueError(f"server {server.id}: its IPv4 range {net} is too small for relayed addresses "
+                                 "(the simulator needs a /30 or larger)")
         self.regions = sorted({s.region for s in self.turn_servers})
+        if len(self.regions) > 64:
+            raise ValueError(f"{len(self.regions)} regions: the simulator places at most 64 in 203.0.113.0/24")
 
-    def home_server(self, region: str) -> Server:
-        return next(s for s in self.turn_servers if s.region == region)
+    def servers_of(self, region: str) -> list[Server]:
+        return [s for s in self.turn_servers if s.region == region]
+
+    def check(self, conditions_servers: set[str], conditions_regions: set[str]) -> None:
+        """ValueError naming an incident target the fleet does not have."""
+        unknown = sorted(conditions_servers - {s.id for s in self.turn_servers})
+        unknown += sorted(conditions_regions - set(self.regions))
+        if unknown:
+            raise ValueError(f"unknown incident target(s) {', '.join(unknown)}; TURN servers: "
+                             f"{', '.join(s.id for s in self.turn_servers)}; regions: {', '.join(self.regions)}")
 
     def plan(self, index: int, ended_at: datetime, conditions: Conditions, seconds: int | None = None) -> CallPlan:
-        """Call ``index``, which ended at ``ended_at`` (its report is uploaded then)."""
+        """Call ``index``, which ended at ``ended_at`` (its report is uploaded then). Every random draw
+        is made whatever the conditions, so an incident changes only what it acts on."""
         rng = random.Random(f"{self.seed}/{index}")
         region = rng.choice(self.regions)
-        nat = _pick(rng, UDP_WAVE_MIX if region in conditions.regions_udp_blocked else NAT_MIX)
+        nat_roll = rng.random()
         browser, sdk_version = _pick(rng, BROWSERS), _pick(rng, SDK_VERSIONS)
         fmt = "telnyx" if rng.random() < TELNYX_SHARE else "w3c"
-        duration = seconds if seconds is not None else rng.randint(20, 60)
-        start = ended_at - timedelta(seconds=duration)
+        drawn_seconds = rng.randint(20, 60)
+        duration = seconds if seconds is not None else drawn_seconds
         block = client_block(self.inventory, region)
-        client_ip = str(block[rng.randrange(1, block.num_addresses - 1)])
+        client_ip = str(block[1 + rng.randrange(block.num_addresses - 2)])
         client_port = rng.randrange(40000, 60000)
+        home_roll, distant_roll, distant_pick = rng.random(), rng.random(), rng.random()
+        fail_roll, tls_roll, dtls_roll = rng.random(), rng.random(), rng.random()
+        rtt_factor, jitter_factor, loss_draw = rng.lognormvariate(0.0, 0.25), rng.lognormvariate(0.0, 0.4), \
+            rng.expovariate(2.0)
 
-        configured = self.home_server(region)
+        nat = _by_roll(nat_roll, UDP_WAVE_MIX if region in conditions.regions_udp_blocked else NAT_MIX)
+        own = self.servers_of(region)
+        home = own[int(home_roll * len(own))]
+        configured = home
+        elsewhere = [s for s in self.turn_servers if s.region != region]
         misrouted = conditions.misrouted_to(region)
-        distant_roll = rng.random()
         if misrouted is not None:
             configured = next(s for s in self.turn_servers if s.id == misrouted)
-        elif distant_roll < DISTANT_TURN_RATE and len(self.turn_servers) > 1:
-            configured = rng.choice([s for s in self.turn_servers if s.region != region])
+        elif distant_roll < DISTANT_TURN_RATE and elsewhere:
+            configured = elsewhere[int(distant_pick * len(elsewhere))]
 
         urls = tuple(configured.urls)
         stun_urls = [u for u in urls if (p := parse_ice_url(u)) is not None and p.is_stun]
         turn_urls = [u for u in urls if (p := parse_ice_url(u)) is not None and p.is_turn]
+        by_protocol: dict[str, str] = {}  # udp/tcp/tls -> the first TURN URL of that transport
+        for u in turn_urls:
+            if (protocol := protocol_from_turn_url(u)) is not None:
+                by_protocol.setdefault(protocol, u)
         down = configured.id in conditions.servers_down
         auth_broken = configured.id in conditions.servers_auth_broken
         stun_blocked = region in conditions.regions_stun_blocked
@@ -140,56 +173,60 @@ class Fleet:
             errors += [(u, 701) for u in turn_urls]
         elif auth_broken:
             errors += [(u, 401) for u in turn_urls]
-        relay_ok = not down and not auth_broken
-        srflx_ok = not down and not stun_blocked and nat != "udp_blocked"
+        relay_ok = bool(turn_urls) and not down and not auth_broken
+        srflx_ok = bool(stun_urls) and not down and not stun_blocked and nat != "udp_blocked"
+        tcp_ok = "tcp" in by_protocol or "tls" in by_protocol
 
         path: str
-        if rng.random() < ICE_FAILURE_RATE:
+        if fail_roll < ICE_FAILURE_RATE:
             path = "failed"
         elif nat == "open":
             path = "host"
         elif nat == "cone":
-            path = "srflx" if srflx_ok else ("prflx" if down else ("relay-udp" if relay_ok else "prflx"))
+            path = "srflx" if srflx_ok else ("relay-udp" if relay_ok and "udp" in by_protocol else "prflx")
         elif nat == "symmetric":
-            path = "relay-udp" if relay_ok else "failed"
-        else:  # UDP blocked: TCP, or TLS on 443 where only web traffic passes
-            path = ("relay-tls" if rng.random() < 0.45 else "relay-tcp") if relay_ok else "failed"
+            path = "relay-udp" if relay_ok and "udp" in by_protocol else "failed"
+        elif relay_ok and tcp_ok:  # UDP blocked: TCP, or TLS on 443 where only web traffic passes
+            path = "relay-tls" if ("tls" in by_protocol and (tls_roll < 0.45 or "tcp" not in by_protocol)) \
+                else "relay-tcp"
+        else:
+            path = "failed"
 
         relay_url = relay_address = None
         relay_port = None
         if path.startswith("relay"):
-            want = {"relay-udp": "udp", "relay-tcp": "tcp", "relay-tls": "tls"}[path]
-            relay_url = next((u for u in turn_urls if _url_protocol(u) == want), turn_urls[0] if turn_urls else None)
+            relay_url = by_protocol[path.removeprefix("relay-")]
             net = relay_addresses(configured)
             relay_address = str(net[1 + index % (net.num_addresses - 2)])
             relay_port = 49152 + index % 16000
 
-        base = BASE_RTT_MS.get(region, 35.0)
-        rtt = base * rng.lognormvariate(0.0, 0.25)
+        rtt = BASE_RTT_MS.get(region, 35.0) * rtt_factor
         if path.startswith("relay"):
             rtt += 6.0 + (12.0 if path != "relay-udp" else 0.0)
-            home = self.home_server(region)
             if configured.region != region and None not in (home.lat, home.lon, configured.lat, configured.lon):
                 # light in fibre: about 1 ms of round trip per 100 km
                 km = great_circle_km(home.lat or 0.0, home.lon or 0.0, configured.lat or 0.0, configured.lon or 0.0)
                 rtt += km / 100.0
-        jitter = max(0.5, rtt * 0.08 * rng.lognormvariate(0.0, 0.4))
-        loss = min(20.0, rng.expovariate(2.0) * (2.0 if path != "relay-udp" and path.startswith("relay") else 1.0))
-        dtls_stall = path != "failed" and rng.random() < DTLS_STALL_RATE
+        jitter = max(0.5, rtt * 0.08 * jitter_factor)
+        loss = min(20.0, loss_draw * (2.0 if path in ("relay-tcp", "relay-tls") else 1.0))
+        dtls_stall = path != "failed" and dtls_roll < DTLS_STALL_RATE
+        run = f"{self.run}-" if self.run else ""
         return CallPlan(
-            index=index, call_id=f"sim-{self.seed}-{index:07d}", region=region, client_ip=client_ip,
-            client_port=client_port, nat=nat, browser=browser, sdk_version=sdk_version, fmt=fmt, start=start,
-            seconds=duration, configured=configured, urls=urls, path=path, relay_url=relay_url,
-            relay_address=relay_address, relay_port=relay_port, errors=tuple(errors), rtt_ms=round(rtt, 1),
-            jitter_ms=round(jitter, 2), loss_pct=round(loss, 2), dtls_stall=dtls_stall,
-            auth_rejected=auth_broken and not down,
+            index=index, call_id=f"sim-{self.seed}-{run}{index:07d}", region=region, client_ip=client_ip,
+            client_port=client_port, nat=nat, browser=browser, sdk_version=sdk_version, fmt=fmt,
+            start=ended_at - timedelta(seconds=duration), seconds=duration, configured=configured, urls=urls,
+            path=path, relay_url=relay_url, relay_address=relay_address, relay_port=relay_port,
+            errors=tuple(errors), rtt_ms=round(rtt, 1), jitter_ms=round(jitter, 2), loss_pct=round(loss, 2),
+            dtls_stall=dtls_stall, auth_rejected=auth_broken and not down and bool(turn_urls),
         )
 
 
-def _url_protocol(url: str) -> str:
-    p = parse_ice_url(url)
-    if p is None:
-        return ""
-    if p.scheme == "turns":
-        return "tls"
-    return p.transport or "udp"
+def _by_roll(roll: float, weights: tuple[tuple[str, float], ...]) -> str:
+    """The name whose cumulative weight first exceeds ``roll`` (one uniform draw, any distribution)."""
+    total = sum(w for _, w in weights)
+    acc = 0.0
+    for name, w in weights:
+        acc += w / total
+        if roll < acc:
+            return name
+    return weights[-1][0]

@@ -23,7 +23,8 @@ def probe_results(servers: list[Server], at: datetime, conditions: Conditions, r
                                       ("turn_allocate", "tcp", 443), ("turn_allocate", "tls", 443)):
             down = server.id in conditions.servers_down
             rejected = kind == "turn_allocate" and server.id in conditions.servers_auth_broken
-            latency = None if down else round(rng.uniform(0.4, 2.5) * (3 if transport == "tls" else 1), 2)
+            drawn = round(rng.uniform(0.4, 2.5) * (3 if transport == "tls" else 1), 2)  # drawn for every server
+            latency = None if down else drawn
             out.append(ProbeResult(
                 probe_id=stable_id(VANTAGE, server.id, kind, transport, round_no, seed),
                 server_id=server.id, region=server.region, vantage=VANTAGE, kind=kind,

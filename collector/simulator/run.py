@@ -26,6 +26,18 @@ from collector.simulator.plan import CallPlan, Fleet
 from collector.simulator.probes import probe_results
 from collector.simulator.render import telnyx_segment, w3c_report
 
+MAX_ERRORS_KEPT = 100
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
 
 @dataclass(frozen=True)
 class SimulatorConfig:
@@ -67,13 +79,20 @@ def upload(plan: CallPlan) -> tuple[str, bytes, dict[str, str]]:
 class Simulator:
     def __init__(self, inventory: Inventory, config: SimulatorConfig, out: TextIO = sys.stderr,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.fleet = Fleet(inventory, config.seed)
+        # The run tag (the start time, base 36) keeps a second run's call ids apart from the first's.
+        self.fleet = Fleet(inventory, config.seed, run=_base36(int(now().timestamp())))
+        self.fleet.check({i.target for i in config.incidents if i.kind in ("turn-down", "turn-auth")}
+                         | {i.args[1] for i in config.incidents if i.kind == "misroute"},
+                         {i.target for i in config.incidents if i.kind in ("stun-blocked", "misroute", "udp-block")})
         self.config = config
         self.out = out
         self.now = now
         self.stats = SimulatorStats()
         self._lock = threading.Lock()
         self._logs: dict[str, TextIO] = {}
+        # Uploads waiting for the collector, at most: a slow or down collector slows the simulator
+        # down instead of queueing without end.
+        self._in_flight = threading.BoundedSemaphore(config.workers * 4)
 
     def _post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
         req = urllib.request.Request(self.config.url.rstrip("/") + path, data=body, method="POST",
@@ -84,16 +103,21 @@ class Simulator:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 return int(resp.status)
         except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode(errors="replace")
-            with self._lock:
-                self.stats.errors.append(f"{path} {exc.code}: {detail}")
+            self._error(f"{path} {exc.code}: {exc.read()[:300].decode(errors='replace')}")
             return int(exc.code)
         except (urllib.error.URLError, OSError) as exc:
-            with self._lock:
-                self.stats.errors.append(f"{path}: {exc}")
+            self._error(f"{path}: {exc}")
             return 0
 
+    def _error(self, text: str) -> None:
+        with self._lock:
+            if len(self.stats.errors) < MAX_ERRORS_KEPT:
+                self.stats.errors.append(text)
+
     def _count(self, future: Future[int], what: str) -> None:
+        self._in_flight.release()
+        if future.cancelled():
+            return
         status = future.result()
         with self._lock:
             self.stats.statuses[status] += 1
@@ -116,55 +140,74 @@ class Simulator:
         assert self.config.turn_log_dir is not None
         return {s.id: self.config.turn_log_dir / f"{s.id}.log" for s in self.fleet.turn_servers}
 
+    def _submit(self, pool: ThreadPoolExecutor, stop: threading.Event, what: str, path: str, body: bytes,
+                headers: dict[str, str]) -> None:
+        while not self._in_flight.acquire(timeout=0.2):
+            if stop.is_set():
+                return
+        fut = pool.submit(self._post, path, body, headers)
+        fut.add_done_callback(lambda f: self._count(f, what))
+
     def run(self, stop: threading.Event | None = None) -> SimulatorStats:
         stop = stop or threading.Event()
+        pool = ThreadPoolExecutor(self.config.workers)
+        t0 = time.monotonic()
+        calls = 0
+        try:
+            calls = self._loop(pool, stop, t0)
+        finally:
+            # Stopped: drop what has not started; a normal end: let the last uploads finish.
+            pool.shutdown(wait=True, cancel_futures=stop.is_set())
+            for fh in self._logs.values():
+                fh.close()
+            self._logs.clear()
+        self.progress(time.monotonic() - t0, calls)
+        return self.stats
+
+    def _loop(self, pool: ThreadPoolExecutor, stop: threading.Event, t0: float) -> int:
         cfg = self.config
         interval = 60.0 / cfg.calls_per_minute
-        t0 = time.monotonic()
         index = probe_round = 0
         next_probe = 0.0
         next_progress = cfg.progress_every_s
-        with ThreadPoolExecutor(cfg.workers) as pool:
-            while not stop.is_set():
-                elapsed = time.monotonic() - t0
-                if cfg.duration_s is not None and elapsed >= cfg.duration_s:
-                    break
-                conditions = conditions_at(cfg.incidents, elapsed)
-                while index * interval <= elapsed:
-                    plan = self.fleet.plan(index, self.now(), conditions)
-                    if plan.configured.id not in conditions.servers_down:
-                        self._append(plan.configured.id, call_lines(plan))
-                    fut = pool.submit(self._post, *upload(plan))
-                    fut.add_done_callback(lambda f: self._count(f, "report"))
-                    index += 1
-                if elapsed >= next_probe:
-                    self._probe_round(pool, probe_round, conditions)
-                    probe_round += 1
-                    next_probe += cfg.probe_interval_s
-                if elapsed >= next_progress:
-                    self.progress(elapsed, index)
-                    next_progress += cfg.progress_every_s
-                stop.wait(min(0.05, interval))
-        for fh in self._logs.values():
-            fh.close()
-        self.progress(time.monotonic() - t0, index)
-        return self.stats
+        while not stop.is_set():
+            elapsed = time.monotonic() - t0
+            if cfg.duration_s is not None and elapsed >= cfg.duration_s:
+                break
+            conditions = conditions_at(cfg.incidents, elapsed)
+            while index * interval <= elapsed:
+                plan = self.fleet.plan(index, self.now(), conditions)
+                if plan.configured.id not in conditions.servers_down:
+                    self._append(plan.configured.id, call_lines(plan))
+                self._submit(pool, stop, "report", *upload(plan))
+                index += 1
+            if elapsed >= next_probe:
+                self._probe_round(pool, stop, probe_round, conditions)
+                probe_round += 1
+                next_probe += cfg.probe_interval_s
+            if elapsed >= next_progress:
+                self.progress(elapsed, index)
+                next_progress += cfg.progress_every_s
+            stop.wait(min(0.05, interval))
+        return index
 
-    def _probe_round(self, pool: ThreadPoolExecutor, round_no: int, conditions: Conditions) -> None:
+    def _probe_round(self, pool: ThreadPoolExecutor, stop: threading.Event, round_no: int,
+                     conditions: Conditions) -> None:
         at = self.now()
         results: list[ProbeResult] = probe_results(self.fleet.turn_servers, at, conditions, round_no, self.config.seed)
         for server in self.fleet.turn_servers:
             if server.id not in conditions.servers_down:
                 self._append(server.id, probe_lines(server, at, round_no, server.id in conditions.servers_auth_broken))
         body = ("\n".join(r.model_dump_json() for r in results) + "\n").encode()
-        fut = pool.submit(self._post, "/v1/probe-results", body, {})
-        fut.add_done_callback(lambda f: self._count(f, "probes"))
+        self._submit(pool, stop, "probes", "/v1/probe-results", body, {})
         self.stats.probe_results += len(results)
 
     def progress(self, elapsed: float, calls: int) -> None:
+        with self._lock:
+            reports, failed = self.stats.reports, self.stats.failed
         s = self.stats
         active = [str(i) for i in self.config.incidents if i.active(elapsed)]
-        rate = s.reports / elapsed if elapsed > 0 else 0.0
-        print(f"simulate: {elapsed:6.1f}s  calls {calls}  reports sent {s.reports} ({rate:.1f}/s)  "
-              f"not accepted {s.failed}  TURN lines {s.turn_lines}  probe results {s.probe_results}  "
+        rate = reports / elapsed if elapsed > 0 else 0.0
+        print(f"simulate: {elapsed:6.1f}s  calls {calls}  reports sent {reports} ({rate:.1f}/s)  "
+              f"not accepted {failed}  TURN lines {s.turn_lines}  probe results {s.probe_results}  "
               f"incidents: {', '.join(active) or 'none'}", file=self.out, flush=True)

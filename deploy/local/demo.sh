@@ -17,6 +17,11 @@ RATE=${DEMO_RATE:-200}
 SEED=${DEMO_SEED:-7}
 INVENTORY=deploy/inventory.example.yaml
 
+if "$BIN/python" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+     "http://127.0.0.1:$PORT/healthz" 2>/dev/null; then
+  echo "demo: something already answers on 127.0.0.1:$PORT; stop it or set DEMO_PORT" >&2
+  exit 1
+fi
 rm -rf "$DEMO"
 mkdir -p "$DEMO/turn"
 "$BIN/icewatch" --log-level WARNING simulate --inventory "$INVENTORY" --write-geoip "$DEMO/demo-geoip.mmdb"
@@ -40,12 +45,18 @@ unset ICEWATCH_KAFKA__BOOTSTRAP ICEWATCH_CLICKHOUSE__HOST ICEWATCH_API_KEYS
 "$BIN/icewatch" --log-level WARNING run >"$DEMO/run.log" 2>&1 &
 RUN_PID=$!
 trap 'kill "$RUN_PID" 2>/dev/null; wait "$RUN_PID" 2>/dev/null || true' EXIT
+up=0
 for _ in $(seq 1 150); do
+  kill -0 "$RUN_PID" 2>/dev/null || break
   if "$BIN/python" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
-       "http://127.0.0.1:$PORT/healthz" 2>/dev/null; then break; fi
-  kill -0 "$RUN_PID" 2>/dev/null || { echo "icewatch run did not start:"; tail -20 "$DEMO/run.log"; exit 1; }
+       "http://127.0.0.1:$PORT/healthz" 2>/dev/null; then up=1; break; fi
   sleep 0.2
 done
+if [[ $up != 1 ]] || ! kill -0 "$RUN_PID" 2>/dev/null; then
+  echo "demo: icewatch run did not start:" >&2
+  tail -20 "$DEMO/run.log" >&2
+  exit 1
+fi
 echo "demo: icewatch run on http://127.0.0.1:$PORT (store in $DEMO/data); $NORMAL s normal, then $INCIDENT for $INCIDENT_S s"
 "$BIN/icewatch" --log-level WARNING simulate --inventory "$INVENTORY" --seed "$SEED" --rate "$RATE" \
   --duration $((NORMAL + INCIDENT_S)) --incident "$INCIDENT@$NORMAL+$INCIDENT_S" \

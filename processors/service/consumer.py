@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from collector.contract import DeadLetter, Model, dead_letter_raw
 from collector.errors import InvalidInput, StorageUnavailable, StoreError, Unavailable
 from collector.publisher import Publisher
-from collector.wire import decode
+from collector.wire import decode_envelope
 from processors.rows.batch import Rows, merge_rows
 from processors.service.metrics import ProcessorMetrics
 from processors.store.convergence import admit, restamped
@@ -70,12 +70,16 @@ class Batch:
 def process_record(rec: Record, row_fn: RowFn, batch: Batch) -> None:
     """Decode one record and add its rows, or a dead letter, to the batch."""
     batch.note(rec)
+    bad = (orjson.JSONDecodeError, ValidationError, KeyError, InvalidInput, ValueError, TypeError)
     try:
-        env, payload = decode(rec.value)
-        rows = row_fn(payload, env.tenant, env.produced_at)
-    except (orjson.JSONDecodeError, ValidationError, KeyError, InvalidInput, ValueError, TypeError) as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        batch.dead.append((_dead_letter(rec, reason), "default"))  # the envelope, and so the tenant, is unknown
+        env = decode_envelope(rec.value)
+    except bad as exc:
+        batch.dead.append((_dead_letter(rec, f"{type(exc).__name__}: {exc}"), "default"))  # no tenant known
+        return
+    try:
+        rows = row_fn(env.decode(), env.tenant, env.produced_at)
+    except bad as exc:
+        batch.dead.append((_dead_letter(rec, f"{type(exc).__name__}: {exc}"), env.tenant))
         return
     batch.messages_rows.append((rec, rows, env.tenant))
     if batch.oldest_produced is None or env.produced_at < batch.oldest_produced:
@@ -115,12 +119,16 @@ def write_batch(batch: Batch, sink: Sink, dlq: Publisher | None) -> None:
         _insert(batch.rows, sink, batch.token)
     except StoreError as exc:
         log.error("the store refused a batch; writing its messages one by one: %s", exc)
+        refused = 0
         for i in decision.write:
             rec, _, tenant = batch.messages_rows[i]
             try:
                 _insert(rows_of(i), sink, lambda table, i=i: f"{batch.token(table)}-m{i}")  # type: ignore[misc]
             except StoreError as one:
+                refused += 1
                 dead.append((_dead_letter(rec, f"the store refused it: {one}"), tenant))
+        if refused and refused == len(decision.write):
+            raise  # the store refuses everything (schema missing or drifted): stop, commit nothing
     _publish_dead(dead, batch, sink, dlq)
 
 
