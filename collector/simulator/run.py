@@ -194,7 +194,7 @@ class Simulator:
     def _probe_round(self, pool: ThreadPoolExecutor, stop: threading.Event, round_no: int,
                      conditions: Conditions) -> None:
         at = self.now()
-        results: list[ProbeResult] = probe_results(self.fleet.turn_servers, at, conditions, round_no, self.config.seed)
+        results: list[ProbeResult] = probe_results(self.fleet.inventory, at, conditions, round_no, self.config.seed)
         for server in self.fleet.turn_servers:
             if server.id not in conditions.servers_down:
                 self._append(server.id, probe_lines(server, at, round_no, server.id in conditions.servers_auth_broken))

@@ -74,7 +74,7 @@ class Pipeline:
                       for n, line in enumerate(server_lines))
             events = [e for e in parsed if isinstance(e, TurnEvent)]
             self.publisher.publish(events, tenant=tenant)
-        self.publisher.publish(probe_results(fleet.turn_servers, ended, cond, 0, SEED), tenant=tenant)
+        self.publisher.publish(probe_results(fleet.inventory, ended, cond, 0, SEED), tenant=tenant)
         return plans
 
     def calls(self, tenant: str) -> dict[str, dict[str, Any]]:

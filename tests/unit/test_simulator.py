@@ -98,7 +98,7 @@ def test_a_server_that_is_down_writes_no_line_and_fails_its_probes() -> None:
 
     fleet = Fleet(INVENTORY, 2)
     cond = conditions("turn-down:turn-eu-1@0+60")
-    results = probe_results(fleet.turn_servers, ENDED, cond, 0, 2)
+    results = probe_results(fleet.inventory, ENDED, cond, 0, 2)
     assert {r.server_id for r in results if not r.success} == {"turn-eu-1"}
     assert all(r.vantage.startswith("simulated") for r in results)
     plans = [fleet.plan(i, ENDED, cond) for i in range(300)]
