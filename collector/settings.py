@@ -132,14 +132,13 @@ class _ProbesEnv(PydanticBaseSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)
         self._env = EnvSettingsSource(settings_cls, env_prefix=PROBES_ENV_PREFIX)
-        self._section = ProbeSettings
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for name, field in self._section.model_fields.items():
+        for name, field in ProbeSettings.model_fields.items():
             value, _, is_complex = self._env.get_field_value(field, name)
             value = self._env.prepare_field_value(name, field, value, is_complex)
             if value is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from collector.inventory import Inventory
-from collector.simulator.plan import client_block
+from collector.simulator.plan import client_block, inventory_regions
 
 # Where the simulated clients of a region are, by region id (a metro near, not at, the TURN site).
 CLIENT_METROS: dict[str, tuple[str, float, float]] = {
@@ -28,8 +28,7 @@ def write_demo_geoip(inventory: Inventory, path: Path) -> Path:
         raise RuntimeError("the demo GeoIP database needs mmdb-writer: pip install 'icewatch[dev]'") from exc
     writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="icewatch-demo-City",
                         description={"en": "icewatch demo data: simulated client ranges, not real geolocation"})
-    regions = [r.id for r in inventory.regions] or sorted({s.region for s in inventory.servers})
-    for region in regions:
+    for region in inventory_regions(inventory):
         country, lat, lon = CLIENT_METROS.get(region, ("ZZ", 0.0, 0.0))
         if region not in CLIENT_METROS:  # an inventory region the table does not know: at its servers
             servers = [s for s in inventory.servers if s.region == region and s.lat is not None]

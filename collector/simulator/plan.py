@@ -74,12 +74,17 @@ class CallPlan:
 
 
 def _pick(rng: random.Random, weights: tuple[tuple[str, float], ...]) -> str:
-    return str(rng.choices([n for n, _ in weights], [w for _, w in weights])[0])
+    return _by_roll(rng.random(), weights)
+
+
+def inventory_regions(inventory: Inventory) -> list[str]:
+    """The inventory's regions in its order (else those its servers name)."""
+    return [r.id for r in inventory.regions] or sorted({s.region for s in inventory.servers})
 
 
 def client_block(inventory: Inventory, region: str) -> ipaddress.IPv4Network:
     """The region's /26 (or smaller) of 203.0.113.0/24, in inventory order."""
-    regions = [r.id for r in inventory.regions] or sorted({s.region for s in inventory.servers})
+    regions = inventory_regions(inventory)
     bits = max(2, (len(regions) - 1).bit_length())
     blocks: list[ipaddress.IPv4Network] = list(CLIENT_BLOCK.subnets(new_prefix=24 + bits))
     return blocks[regions.index(region)]

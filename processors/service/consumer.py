@@ -92,6 +92,11 @@ def _dead_letter(rec: Record, reason: str) -> DeadLetter:
                       raw_bytes=size, origin=f"{rec.topic}/{rec.partition}/{rec.offset}")
 
 
+def _message_token(batch: Batch, i: int) -> Callable[[str], str]:
+    """Deduplication tokens of message ``i`` written alone (a retry of it is a no-op)."""
+    return lambda table: f"{batch.token(table)}-m{i}"
+
+
 def _insert(rows: Rows, sink: Sink, token: Callable[[str], str]) -> None:
     for table, table_rows in sorted(rows.items(), key=lambda item: item[0] == "calls"):  # calls last
         sink.insert(table, table_rows, dedup_token=token(table))
@@ -123,7 +128,7 @@ def write_batch(batch: Batch, sink: Sink, dlq: Publisher | None) -> None:
         for i in decision.write:
             rec, _, tenant = batch.messages_rows[i]
             try:
-                _insert(rows_of(i), sink, lambda table, i=i: f"{batch.token(table)}-m{i}")  # type: ignore[misc]
+                _insert(rows_of(i), sink, _message_token(batch, i))
             except StoreError as one:
                 refused += 1
                 dead.append((_dead_letter(rec, f"the store refused it: {one}"), tenant))

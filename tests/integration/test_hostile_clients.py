@@ -38,6 +38,7 @@ from processors.store.migrate import migrate
 from processors.store.query_route import query_route
 from tests.example_report import example_doc, shift_times
 from tests.http_server import serve
+from tests.json_paths import json_paths
 from tests.services import KafkaService
 
 BODY_LIMIT = 16 * 1024 * 1024
@@ -418,17 +419,6 @@ SCALARS = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), ma
                     st.floats(allow_nan=False), st.text(max_size=30))
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 def _set(doc: Any, path: tuple[Any, ...], value: Any) -> None:
     """Replace the value at ``path``; nothing when an earlier mutation replaced a parent."""
     try:
@@ -445,7 +435,7 @@ def test_any_mutation_is_stored_whole_or_not_at_all(data: st.DataObject, harness
     h = harness
     call = new_id("mutant")
     doc = w3c(call, 4)
-    paths = [p for p in _paths(doc) if p[0] != "call_id"]
+    paths = [p for p in json_paths(doc) if p and p[0] != "call_id"]
     for _ in range(data.draw(st.integers(1, 3))):
         _set(doc, data.draw(st.sampled_from(paths)), data.draw(SCALARS))
     r = h.post(doc)

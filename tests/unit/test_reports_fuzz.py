@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from collector.contract import CallReport
 from collector.errors import InvalidInput
 from collector.reports import UploadContext, _parse, parse_upload
+from tests.json_paths import json_paths
 
 FORMATS = st.sampled_from([None, "telnyx", "w3c", "webrtc-internals", "rtcstats"])
 KEYS = st.sampled_from(
@@ -183,17 +184,6 @@ def test_a_parser_bug_still_surfaces_as_invalid_input(monkeypatch: pytest.Monkey
         parse_upload(b'{"summary": {"callId": "x"}}', UploadContext())
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
     if not path:
         return value
@@ -225,7 +215,7 @@ def test_mutated_valid_documents(data: st.DataObject) -> None:
     """Valid documents with one node replaced: reaches type confusion deep inside each parser."""
     index = data.draw(st.integers(0, len(VALID) - 1))
     doc = VALID[index]
-    paths = _paths(doc)
+    paths = json_paths(doc)
     path = paths[data.draw(st.integers(0, len(paths) - 1))]
     mutated = _replace(doc, path, data.draw(JSON))
     if index == len(VALID) - 1 and isinstance(mutated, list):  # rtcstats v1: one line per item
