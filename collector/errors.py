@@ -8,9 +8,12 @@
 - ``StoreError``: the store refused a statement or its rows (bad SQL, a value the column cannot
   hold): not an outage, so retrying the same thing fails again; a bug or an input to reject.
 - ``ConfigError``: a setting is wrong; the component refuses to start and says which one.
+- ``GrafanaError``: pushing dashboards to Grafana failed (token refused, permission, conflict, not
+  reachable); the message tells the operator what to do and never contains the token.
 
 Library exceptions (kafka-python, clickhouse-driver, chDB) are mapped to these types where they are
-caught, in the one module that talks to each library (collector/kafka_*.py, processors/store/*.py).
+caught, in the one module that talks to each library (collector/kafka_*.py, processors/store/*.py,
+dashboards/push.py for grafana-client).
 """
 
 from __future__ import annotations
@@ -71,3 +74,14 @@ class StoreError(IcewatchError):
 
 class ConfigError(IcewatchError):
     """A setting is invalid; the message names it and says what is expected."""
+
+
+class GrafanaError(IcewatchError):
+    """Grafana refused or could not be reached while pushing dashboards. ``status`` is the HTTP
+    status Grafana answered (``None`` when it was not reached); the message says what was being
+    done and what to do about it. It never contains the API token."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
