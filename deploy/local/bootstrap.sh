@@ -3,11 +3,12 @@
 #   packages  Debian packages for the real services (only as root; apt-get update once, then install)
 #   venv      .venv at the repo root + `pip install -e '.[dev]'` (skipped while pyproject.toml is unchanged)
 #   kafka     the Kafka broker jars from Maven Central (deploy/local/kafka.sh fetch, cached)
+#   charts    the dashboard pages' chart library (deploy/local/chart_assets.sh: npm ci, cached)
 #
-# Usage: bootstrap.sh [--all | --runtime | --packages | --venv | --kafka ...] [--no-dev]
-#   (no flag)   everything: packages, venv with the dev extras, kafka jars   (make test)
-#   --runtime   venv only, without the dev extras                          (make run)
-#   --packages / --venv / --kafka   only the named parts (combinable)
+# Usage: bootstrap.sh [--all | --runtime | --packages | --venv | --kafka | --charts ...] [--no-dev]
+#   (no flag)   everything: packages, venv with the dev extras, kafka jars, charts   (make test)
+#   --runtime   venv without the dev extras, and charts                          (make run)
+#   --packages / --venv / --kafka / --charts   only the named parts (combinable)
 # Environment:
 #   ICEWATCH_SKIP_APT=1   never call apt-get; missing packages are only reported
 #   PYTHON [python3]      interpreter for a new .venv (3.11+)
@@ -23,19 +24,20 @@ PACKAGES=(clickhouse-server coturn chromium iproute2 nftables prometheus-alertma
 say() { echo "bootstrap: $*"; }
 die() { echo "bootstrap: ERROR: $*" >&2; exit 1; }
 
-want_packages=0 want_venv=0 want_kafka=0 extras="[dev]"
+want_packages=0 want_venv=0 want_kafka=0 want_charts=0 extras="[dev]"
 if (($# == 0)); then
-  want_packages=1 want_venv=1 want_kafka=1
+  want_packages=1 want_venv=1 want_kafka=1 want_charts=1
 fi
 for arg in "$@"; do
   case "$arg" in
-    --all) want_packages=1 want_venv=1 want_kafka=1 ;;
-    --runtime) want_venv=1 extras="" ;;
+    --all) want_packages=1 want_venv=1 want_kafka=1 want_charts=1 ;;
+    --runtime) want_venv=1 want_charts=1 extras="" ;;
     --packages) want_packages=1 ;;
     --venv) want_venv=1 ;;
     --kafka) want_kafka=1 ;;
+    --charts) want_charts=1 ;;
     --no-dev) extras="" ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown argument '$arg' (see --help)" ;;
   esac
 done
@@ -119,4 +121,5 @@ if ((want_kafka)); then
   "$HERE/kafka.sh" fetch || die "Kafka jar fetch failed"
 fi
 if ((want_venv)); then ensure_venv; fi
+if ((want_charts)); then "$HERE/chart_assets.sh" || die "chart assets install failed"; fi
 say "done in $((SECONDS - started))s"
