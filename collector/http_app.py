@@ -268,7 +268,9 @@ def build_app(publisher: Publisher, config: IngestConfig, extra_routes: Sequence
         Route("/openapi.json", openapi, methods=["GET"]),
         *extra_routes,
     ]
-    return Starlette(routes=routes, middleware=[Middleware(IngestCors, origins=config.cors_origins)])
+    app = Starlette(routes=routes, middleware=[Middleware(IngestCors, origins=config.cors_origins)])
+    app.state.metrics_registry = ingest.registry  # for routes showing this process's own metrics
+    return app
 
 
 INGEST_PATHS = ("/v1/call-reports", "/call_report", "/v1/probe-results")

@@ -11,10 +11,12 @@ from typing import Any
 import orjson
 
 from collector.errors import StorageUnavailable, StoreError
-from processors.store.sink import Row
+from processors.store.sink import Row, Table
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_./:-]{1,256}$")
+_SETTING = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+_SETTING_WORD = re.compile(r"^[A-Za-z0-9_]{0,64}$")
 
 INSERT_SETTINGS = (
     "date_time_input_format = 'best_effort', "
@@ -48,6 +50,20 @@ def check_identifier(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a valid table name: {name!r}")
     return name
+
+
+def settings_clause(settings: Mapping[str, int | str]) -> str:
+    """`` SETTINGS a = 1, b = 'word'`` for names and values that cannot break out of the clause."""
+    parts = []
+    for name, value in settings.items():
+        if not _SETTING.match(name):
+            raise ValueError(f"not a setting name: {name!r}")
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"setting {name}: an int or a word, not {value!r}")
+        if isinstance(value, str) and not _SETTING_WORD.match(value):
+            raise ValueError(f"setting {name}: not a plain word: {value!r}")
+        parts.append(f"{name} = {value}" if isinstance(value, int) else f"{name} = '{value}'")
+    return " SETTINGS " + ", ".join(parts) if parts else ""
 
 
 def encode_rows(rows: Sequence[Row]) -> bytes:
@@ -93,6 +109,13 @@ class ChdbSink:
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         out = self._run(sql, "JSONEachRow", params)
         return [orjson.loads(line) for line in out.splitlines() if line.strip()]
+
+    def query_table(self, sql: str, settings: Mapping[str, int | str]) -> Table:
+        # Text of DateTime columns without a zone of their own: UTC, whatever the host's zone.
+        statement = sql.rstrip().rstrip(";") + "\n" + settings_clause({"session_timezone": "UTC", **settings})
+        doc = orjson.loads(self._run(statement, "JSONCompact") or b"{}")
+        columns = [(str(c["name"]), str(c["type"])) for c in doc.get("meta", [])]
+        return Table(columns, [list(r) for r in doc.get("data", [])])
 
     def execute(self, sql: str) -> None:
         self._run(sql)

@@ -25,7 +25,7 @@ from clickhouse_driver.errors import Error as DriverError
 from clickhouse_driver.errors import NetworkError, ServerException, UnexpectedPacketFromServerError
 
 from collector.errors import StorageUnavailable, StoreError
-from processors.store.sink import Row
+from processors.store.sink import Row, Table
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):[^{}]+\}")
@@ -148,6 +148,11 @@ class NativeSink:
                 rows, columns = self._run(sql)
         names = [name for name, _ in columns]
         return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def query_table(self, sql: str, settings: Mapping[str, int | str]) -> Table:
+        with self._lock:
+            rows, columns = self._run(sql, None, settings)
+        return Table([(str(name), str(ctype)) for name, ctype in columns], [list(r) for r in rows])
 
     def execute(self, sql: str) -> None:
         with self._lock:

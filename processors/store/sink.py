@@ -4,9 +4,18 @@ and the ClickHouse native protocol via clickhouse-driver (processors/store/nativ
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A result with its column types: ``columns`` as (name, ClickHouse type), ``rows`` in that order."""
+
+    columns: list[tuple[str, str]]
+    rows: list[list[Any]]
 
 
 class Sink(Protocol):
@@ -21,6 +30,13 @@ class Sink(Protocol):
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run a SELECT with bound parameters ({name:Type} syntax); rows as dicts."""
+        ...
+
+    def query_table(self, sql: str, settings: Mapping[str, int | str]) -> Table:
+        """Run one SELECT (no bound parameters, no SETTINGS or FORMAT clause of its own) under
+        ``settings`` (query-level ClickHouse settings, e.g. max_execution_time); the rows with their
+        column names and types. Values are what the implementation decodes: the embedded store gives
+        dates and datetimes as text in the column's time zone (UTC unless the type names one)."""
         ...
 
     def execute(self, sql: str) -> None:

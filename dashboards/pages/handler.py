@@ -1,0 +1,212 @@
+"""The built-in dashboard pages, framework free: one ``Pages.answer(path, query, headers)`` for every
+GET, used by the Starlette routes (routes.py) and the processor's stdlib health server alike.
+
+  /                                  the index of dashboards (page shell)
+  /d/{uid}                           a dashboard (page shell; app.js renders it from the model)
+  /api/dashboards                    [{uid, title, description, tags}]
+  /api/dashboards/{uid}              the model as JSON
+  /api/dashboards/{uid}/panels/{key}?from=&to=&var-NAME=v&var-NAME=v2     the panel's data
+  /api/dashboards/{uid}/variables/{name}?from=&to=&var-...                 a variable's values
+  /static/pages/{app.js,app.css}     the page's own code
+  /static/uplot/{uPlot.iife.min.js,uPlot.min.css}   the chart library (deploy/local/chart_assets.sh)
+
+Auth is the query API's: with API keys configured the data endpoints (panels, variables) need a key
+(``Authorization: Bearer``, or ``X-API-Key``) and read the key's app only (``var-tenant`` is forced
+to it; asking for another is 403). The shell, the models and the static files carry no data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from prometheus_client import CollectorRegistry
+
+from collector.auth import app_for_key, key_from_headers
+from collector.errors import InvalidInput, StoreError, Unavailable
+from dashboards.model import Dashboard
+from dashboards.pages.data import Forbidden, panel_data, time_range, variable_values
+from processors.store.sink import Sink
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+UPLOT_DIST = HERE / "node_modules" / "uplot" / "dist"
+STATIC_FILES: Mapping[str, tuple[Path, str]] = {
+    "/static/pages/app.js": (STATIC / "app.js", "text/javascript; charset=utf-8"),
+    "/static/pages/app.css": (STATIC / "app.css", "text/css; charset=utf-8"),
+    "/static/uplot/uPlot.iife.min.js": (UPLOT_DIST / "uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+    "/static/uplot/uPlot.min.css": (UPLOT_DIST / "uPlot.min.css", "text/css; charset=utf-8"),
+}
+MAX_QUERY_FIELDS = 256
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+SHELL_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+             "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+_DATA = re.compile(r"^/api/dashboards/([A-Za-z0-9_-]{1,64})/(panels|variables)/([A-Za-z0-9_.-]{1,64})$")
+_MODEL = re.compile(r"^/api/dashboards/([A-Za-z0-9_-]{1,64})$")
+_PAGE = re.compile(r"^/d/([A-Za-z0-9_-]{1,64})/?$")
+
+
+@dataclass
+class Answer:
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json(status: int, doc: Any, **headers: str) -> Answer:
+    body = json.dumps(doc, default=str, allow_nan=False).encode()
+    return Answer(status, "application/json", body, {"Cache-Control": "no-store", **SECURITY_HEADERS, **headers})
+
+
+def _error(status: int, message: str, path: str | None = None, **headers: str) -> Answer:
+    doc: dict[str, Any] = {"error": message}
+    if path:
+        doc["path"] = path
+    return _json(status, doc, **headers)
+
+
+def shell(title: str, root: str, uid: str = "") -> bytes:
+    """The one HTML page: app.js renders the index or a dashboard into it. ``root``: the relative
+    way back to the pages' root, so the pages work under a reverse proxy's prefix too."""
+    r = html.escape(root, quote=True)
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} · icewatch</title>
+<link rel="stylesheet" href="{r}static/uplot/uPlot.min.css">
+<link rel="stylesheet" href="{r}static/pages/app.css">
+<script src="{r}static/uplot/uPlot.iife.min.js" defer></script>
+<script src="{r}static/pages/app.js" defer></script>
+</head>
+<body data-root="{r}" data-uid="{html.escape(uid, quote=True)}">
+<header class="topbar"><a class="brand" href="{r}">icewatch</a><span class="crumb" id="crumb"></span></header>
+<main id="app" aria-live="polite"><p class="loading">Loading…</p></main>
+<noscript>These dashboards need JavaScript.</noscript>
+</body>
+</html>
+""".encode()
+
+
+def model_json(d: Dashboard) -> dict[str, Any]:
+    doc = dataclasses.asdict(d)
+    for row in doc["rows"]:
+        for p in row["panels"]:
+            p["source"] = "metric" if p["metric"] else "sql"
+    return doc
+
+
+class Pages:
+    """Every GET of the pages. ``registries``: this process's Prometheus registries (metric panels)."""
+
+    def __init__(self, sink: Sink, api_keys: Mapping[str, str], dashboards: Sequence[Dashboard],
+                 registries: Sequence[CollectorRegistry] = ()) -> None:
+        self.sink = sink
+        self.api_keys = dict(api_keys)
+        self.dashboards = {d.uid: d for d in dashboards}
+        self.order = [d.uid for d in dashboards]
+        self.registries = list(registries)
+
+    def answer(self, path: str, query: str, headers: Mapping[str, str],
+               registries: Sequence[CollectorRegistry] = ()) -> Answer:
+        """``headers`` with lower-case names; ``registries``: more registries for this request."""
+        if path == "/":
+            return Answer(200, "text/html; charset=utf-8", shell("Dashboards", "./"),
+                          {"Cache-Control": "no-cache", "Content-Security-Policy": SHELL_CSP, **SECURITY_HEADERS})
+        m = _PAGE.match(path)
+        if m is not None:
+            d = self.dashboards.get(m.group(1))
+            if d is None:
+                return _error(404, f"no dashboard {m.group(1)!r}")
+            return Answer(200, "text/html; charset=utf-8", shell(d.title, "../", d.uid),
+                          {"Cache-Control": "no-cache", "Content-Security-Policy": SHELL_CSP, **SECURITY_HEADERS})
+        if path in STATIC_FILES:
+            return self._static(path)
+        if path == "/api/dashboards":
+            return _json(200, {"auth": bool(self.api_keys), "dashboards": [
+                {"uid": u, "title": self.dashboards[u].title, "description": self.dashboards[u].description,
+                 "tags": list(self.dashboards[u].tags)} for u in self.order]})
+        m = _MODEL.match(path)
+        if m is not None:
+            d = self.dashboards.get(m.group(1))
+            if d is None:
+                return _error(404, f"no dashboard {m.group(1)!r}")
+            return _json(200, {"auth": bool(self.api_keys), "dashboard": model_json(d)})
+        m = _DATA.match(path)
+        if m is not None:
+            return self._data(m.group(1), m.group(2), m.group(3), query, headers, registries)
+        return _error(404, "not found")
+
+    def _static(self, path: str) -> Answer:
+        file, ctype = STATIC_FILES[path]
+        try:
+            body = file.read_bytes()
+        except OSError:
+            hint = " (run deploy/local/chart_assets.sh)" if "uplot" in path else ""
+            return _error(404, f"{path} is not installed{hint}")
+        return Answer(200, ctype, body, {"Cache-Control": "no-cache", **SECURITY_HEADERS})
+
+    def _data(self, uid: str, what: str, key: str, query: str, headers: Mapping[str, str],
+              registries: Sequence[CollectorRegistry]) -> Answer:
+        forced: str | None = None
+        if self.api_keys:
+            forced = app_for_key(self.api_keys, key_from_headers(headers))
+            if forced is None:
+                return _error(401, "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)",
+                              **{"WWW-Authenticate": 'Bearer realm="icewatch"'})
+        d = self.dashboards.get(uid)
+        if d is None:
+            return _error(404, f"no dashboard {uid!r}")
+        try:
+            pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+        except ValueError:
+            return _error(400, f"more than {MAX_QUERY_FIELDS} query parameters")
+        params: dict[str, str] = {}
+        selected: dict[str, list[str]] = {}
+        for k, v in pairs:
+            if k.startswith("var-"):
+                selected.setdefault(k[4:], []).append(v)
+            elif k in ("from", "to"):
+                params[k] = v
+            else:
+                return _error(400, f"unknown parameter {k[:40]!r} (from, to, var-NAME)", k[:40])
+        try:
+            start, end = time_range(params.get("from"), params.get("to"), d.time_from, datetime.now(UTC))
+            if what == "panels":
+                try:
+                    d.panel(key)
+                except KeyError:
+                    return _error(404, f"dashboard {uid!r} has no panel {key!r}")
+                doc = panel_data(self.sink, d, key, start, end, selected, forced_tenant=forced,
+                                 registries=[*self.registries, *registries])
+            else:
+                try:
+                    d.variable(key)
+                except KeyError:
+                    return _error(404, f"dashboard {uid!r} has no variable {key!r}")
+                doc = variable_values(self.sink, d, key, start, end, selected, forced)
+        except InvalidInput as exc:
+            return _error(400, exc.message, exc.path)
+        except Forbidden as exc:
+            return _error(403, exc.message, exc.path)
+        except Unavailable as exc:
+            return _error(503, f"the store cannot answer now: {exc}", None,
+                          **{"Retry-After": str(max(1, int(exc.retry_after)))})
+        except StoreError as exc:
+            return _error(500, f"the store refused the query: {str(exc)[:600]}")
+        return _json(200, doc)
