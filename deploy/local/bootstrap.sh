@@ -4,11 +4,12 @@
 #   venv      .venv at the repo root + `pip install -e '.[dev]'` (skipped while pyproject.toml is unchanged)
 #   kafka     the Kafka broker jars from Maven Central (deploy/local/kafka.sh fetch, cached)
 #   charts    the dashboard pages' chart library (deploy/local/chart_assets.sh: npm ci, cached)
+#   validator the strict Grafana dashboard validator (deploy/local/grafana_validator.sh: go build, cached)
 #
-# Usage: bootstrap.sh [--all | --runtime | --packages | --venv | --kafka | --charts ...] [--no-dev]
-#   (no flag)   everything: packages, venv with the dev extras, kafka jars, charts   (make test)
+# Usage: bootstrap.sh [--all | --runtime | --packages | --venv | --kafka | --charts | --validator ...] [--no-dev]
+#   (no flag)   everything: packages, venv with the dev extras, kafka jars, charts, validator   (make test)
 #   --runtime   venv without the dev extras, and charts                          (make run)
-#   --packages / --venv / --kafka / --charts   only the named parts (combinable)
+#   --packages / --venv / --kafka / --charts / --validator   only the named parts (combinable)
 # Environment:
 #   ICEWATCH_SKIP_APT=1   never call apt-get; missing packages are only reported
 #   PYTHON [python3]      interpreter for a new .venv (3.11+)
@@ -24,20 +25,21 @@ PACKAGES=(clickhouse-server coturn chromium iproute2 nftables prometheus-alertma
 say() { echo "bootstrap: $*"; }
 die() { echo "bootstrap: ERROR: $*" >&2; exit 1; }
 
-want_packages=0 want_venv=0 want_kafka=0 want_charts=0 extras="[dev]"
+want_packages=0 want_venv=0 want_kafka=0 want_charts=0 want_validator=0 extras="[dev]"
 if (($# == 0)); then
-  want_packages=1 want_venv=1 want_kafka=1 want_charts=1
+  want_packages=1 want_venv=1 want_kafka=1 want_charts=1 want_validator=1
 fi
 for arg in "$@"; do
   case "$arg" in
-    --all) want_packages=1 want_venv=1 want_kafka=1 want_charts=1 ;;
+    --all) want_packages=1 want_venv=1 want_kafka=1 want_charts=1 want_validator=1 ;;
     --runtime) want_venv=1 want_charts=1 extras="" ;;
     --packages) want_packages=1 ;;
     --venv) want_venv=1 ;;
     --kafka) want_kafka=1 ;;
     --charts) want_charts=1 ;;
+    --validator) want_validator=1 ;;
     --no-dev) extras="" ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) die "unknown argument '$arg' (see --help)" ;;
   esac
 done
@@ -122,4 +124,5 @@ if ((want_kafka)); then
 fi
 if ((want_venv)); then ensure_venv; fi
 if ((want_charts)); then "$HERE/chart_assets.sh" || die "chart assets install failed"; fi
+if ((want_validator)); then "$HERE/grafana_validator.sh" >/dev/null || die "grafana-validate build failed"; fi
 say "done in $((SECONDS - started))s"
