@@ -85,3 +85,7 @@ class GrafanaError(IcewatchError):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class NotPermitted(InvalidInput):
+    """Valid input this caller may not run (an API key's SQL reading outside its tenant): HTTP 403."""

@@ -78,6 +78,19 @@ class NativeStore(BaseModel):
     password: SecretStr = SecretStr("")
 
 
+class SqlLimits(BaseModel):
+    """Limits of ``icewatch sql`` / ``POST /v1/sql`` (``ICEWATCH_SQL__<FIELD>``): ClickHouse's own
+    per-query settings, plus the size of the SQL text and of the answer."""
+
+    max_result_rows: int = Field(default=100_000, ge=1)
+    max_result_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    max_rows_to_read: int = Field(default=100_000_000, ge=1)
+    max_bytes_to_read: int = Field(default=1024**3, ge=1024)
+    max_execution_time_s: int = Field(default=30, ge=1, le=3600)
+    max_sql_bytes: int = Field(default=64 * 1024, ge=64, le=1024 * 1024)
+    max_output_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+
 ProbeTransport = Literal["udp", "tcp", "tls"]
 
 
@@ -175,6 +188,7 @@ class Settings(BaseSettings):
     # -- the store: a ClickHouse server, or (none) the embedded chDB store in data_dir
     clickhouse: NativeStore | None = None
     data_dir: Path = Path("var/icewatch")  # embedded store, tailer checkpoints
+    sql: SqlLimits = Field(default_factory=SqlLimits)  # `icewatch sql` / POST /v1/sql
     # -- processors
     group_id: str = "icewatch-processors"
     max_batch_messages: int = Field(default=2000, ge=1)
