@@ -112,8 +112,8 @@ def push(url: str, token: str, *, folder_uid: str, folder_title: str, datasource
 
     ``url``: Grafana's base URL (``https://grafana.example.com`` or ``http://host:3000/grafana``,
     the part before ``/api``); Grafana 11.6 or later.
-    ``token``: a service-account token (Bearer); the Admin role creates the datasource, Editor
-    is enough for the folder and dashboards once the datasource exists.
+    ``token``: a service-account token (Bearer) with the Admin role: by default only Admin may
+    read and write datasources (Editor may write folders and dashboards).
     ``datasource``: Grafana's datasource shape: ``uid``, ``name``, ``type``, ``access`` and
     ``jsonData``, optionally ``secureJsonData`` (see ``clickhouse_datasource``). Grafana never
     returns secrets, so a datasource whose other fields match and whose secret fields are already
@@ -129,11 +129,14 @@ def push(url: str, token: str, *, folder_uid: str, folder_title: str, datasource
     """
     _check_inputs(folder_uid, folder_title, datasource, dashboards)
     grafana = _Grafana(url, token, timeout)
-    objects = [
-        grafana.ensure_folder(folder_uid, folder_title),
-        grafana.ensure_datasource(datasource),
-    ]
-    objects += [grafana.ensure_dashboard(dashboard, folder_uid, folder_title) for dashboard in dashboards]
+    try:
+        objects = [
+            grafana.ensure_folder(folder_uid, folder_title),
+            grafana.ensure_datasource(datasource),
+        ]
+        objects += [grafana.ensure_dashboard(dashboard, folder_uid, folder_title) for dashboard in dashboards]
+    finally:
+        grafana.close()
     report = PushReport(url=grafana.display_url, objects=tuple(objects))
     for obj in report.objects:
         log.info("grafana push", extra={"kind": obj.kind, "uid": obj.uid, "outcome": obj.outcome})
@@ -181,8 +184,15 @@ class _Grafana:
         path = parts.path.rstrip("/") + "/"  # grafana-client appends "api" to the path as is
         base = urlunsplit((parts.scheme, netloc, path, "", ""))
         self.display_url = base.rstrip("/")
+        token = token.strip()  # e.g. read from a file with its newline
+        if not token or any(c.isspace() or not c.isprintable() for c in token):
+            raise GrafanaError("the Grafana token is empty or contains spaces or control characters: create a "
+                               "service-account token with the Admin role and pass it as is", 401)
         self._token = token
         self._api = GrafanaApi.from_url(url=base, credential=token, timeout=timeout)
+
+    def close(self) -> None:
+        self._api.client.s.close()  # grafana-client's niquests session
 
     # -- the three objects ------------------------------------------------------------------
 
@@ -267,7 +277,7 @@ class _Grafana:
                               f"is {self.display_url} a Grafana (11.6+) base URL?") from exc
         except niquests.exceptions.RequestException as exc:  # connection refused, DNS, TLS: not wrapped
             raise self._error(f"cannot reach Grafana at {self.display_url} while {step.doing}: "
-                              f"{type(exc).__name__}: {exc}") from exc
+                              f"{_connection_reason(exc)}") from exc
         if not isinstance(answer, dict):
             raise self._error(f"{self.display_url} answered {step.endpoint} with something other than a JSON object "
                               f"— is {self.display_url} a Grafana (11.6+) base URL?")
@@ -278,8 +288,8 @@ class _Grafana:
         where = f"Grafana at {self.display_url}"
         if status == 401:
             return self._error(
-                f"{where} refused the token (401) while {step.doing}: the token was refused (create a "
-                "service-account token with the Editor or Admin role; Admin to create the datasource)", status)
+                f"{where} answered 401 while {step.doing}: the token was refused (create a service-account "
+                "token with the Admin role; Editor is enough for folders and dashboards, not the datasource)", status)
         if status == 403:
             hint = " (datasources need the Admin role)" if step.kind == "datasource" else ""
             return self._error(f"the token lacks permission for {step.doing} ({step.endpoint}){hint}: {said}", status)
@@ -342,6 +352,18 @@ def _server_message(response: Any) -> str:
         return str(response["message"])
     text = str(response or "").strip()
     return text[:200] if text else "no message"
+
+
+def _connection_reason(exc: Exception) -> str:
+    """The part of an HTTP library's connection error an operator acts on."""
+    text = str(exc)
+    if isinstance(exc, niquests.exceptions.SSLError):
+        return f"TLS failed ({text[:300]})"
+    if "Connection refused" in text:
+        return "connection refused (is Grafana running, and on this host and port?)"
+    if "Failed to resolve" in text or "Name or service not known" in text:
+        return "the host name does not resolve"
+    return f"{type(exc).__name__}: {text[:300]}"
 
 
 def _datasource_matches(current: dict[str, Any], desired: dict[str, Any]) -> bool:
