@@ -10,6 +10,7 @@ from collector.cli_base import SettingsHolder, setup_logging
 from collector.probes.cli import probe
 from collector.simulator.cli import simulate
 from collector.turn.cli import turn
+from dashboards.cli import dashboards
 from processors import cli as processors_cli
 
 
@@ -32,11 +33,13 @@ for command in (
     processors_cli.processor,
     processors_cli.migrate,
     processors_cli.query,
+    processors_cli.sql,
     collector_cli.import_,
     processors_cli.explain,
     turn,
     probe,
     simulate,
+    dashboards,
 ):
     main.add_command(command)
 

@@ -13,104 +13,24 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from collector.contract import TurnEvent
-from collector.http_app import IngestConfig, build_app
-from collector.inventory import load_inventory
-from collector.simulator.coturn_log import call_lines, probe_lines
-from collector.simulator.geoip import write_demo_geoip
 from collector.simulator.incidents import Conditions, conditions_at, parse_incident
-from collector.simulator.plan import CallPlan, Fleet
-from collector.simulator.probes import probe_results
-from collector.simulator.run import Simulator, SimulatorConfig, upload
-from collector.turn.coturn import CoturnParser
-from processors.facts.call_facts import FactsEnv
-from processors.facts.geo import MaxMindLocator
-from processors.rows.builder import RowBuilder
-from processors.service.embedded import EmbeddedPublisher
-from processors.store.chdb import ChdbSink
-from processors.store.migrate import migrate
-from tests.http_server import free_port, serve
-
-REPO = Path(__file__).resolve().parents[2]
-INVENTORY_PATH = REPO / "deploy" / "inventory.example.yaml"
-INVENTORY = load_inventory(INVENTORY_PATH)
-CALLS = 120
-SEED = 11
-
-
-@dataclass
-class Pipeline:
-    client: httpx.Client
-    store: ChdbSink
-    publisher: EmbeddedPublisher
-
-    def feed(self, tenant: str, cond: Conditions, ended: datetime) -> list[CallPlan]:
-        """Every call's report over HTTP, its coturn lines through the parser, one probe round."""
-        fleet = Fleet(INVENTORY, SEED)
-        plans = [fleet.plan(i, ended, cond, seconds=12) for i in range(CALLS)]
-        lines: dict[str, list[str]] = {}
-        for plan in plans:
-            path, body, headers = upload(plan)
-            r = self.client.post(path, content=body, headers={"Content-Type": "application/json",
-                                                               "X-Icewatch-App": tenant, **headers})
-            assert r.status_code == 202, r.text
-            if plan.configured.id not in cond.servers_down:
-                lines.setdefault(plan.configured.id, []).extend(call_lines(plan))
-        for server in fleet.turn_servers:
-            if server.id not in cond.servers_down:
-                lines.setdefault(server.id, []).extend(
-                    probe_lines(server, ended, 0, server.id in cond.servers_auth_broken))
-        for server_id, server_lines in lines.items():
-            parser = CoturnParser(server_id, b"k", region=INVENTORY.server(server_id).region)  # type: ignore[union-attr]
-            parsed = (parser.parse(line, source=f"{tenant}-{server_id}", offset=n, received_at=ended)
-                      for n, line in enumerate(server_lines))
-            events = [e for e in parsed if isinstance(e, TurnEvent)]
-            self.publisher.publish(events, tenant=tenant)
-        self.publisher.publish(probe_results(fleet.inventory, ended, cond, 0, SEED), tenant=tenant)
-        return plans
-
-    def calls(self, tenant: str) -> dict[str, dict[str, Any]]:
-        rows = self.store.query(
-            "SELECT call_id, path_class, diagnosis, labels, turn_server_id, client_region, distant_relay, "
-            "relay_protocol FROM calls FINAL WHERE tenant = {t:String}", {"t": tenant})
-        return {r.pop("call_id"): r for r in rows}
-
-    def turn(self, tenant: str) -> dict[str, tuple[int, int, int]]:
-        rows = self.store.query(
-            "SELECT server_id, uniqExactMerge(lines) AS lines, uniqExactIfMerge(allocs_ok) AS ok, "
-            "uniqExactIfMerge(auth_rejected) AS rejected FROM turn_server_minute WHERE tenant = {t:String} "
-            "GROUP BY server_id", {"t": tenant})
-        return {r["server_id"]: (r["lines"], r["ok"], r["rejected"]) for r in rows}
-
-    def probe_failures(self, tenant: str) -> dict[str, int]:
-        rows = self.store.query("SELECT server_id, countIf(NOT success) AS failed FROM probes FINAL "
-                                "WHERE tenant = {t:String} GROUP BY server_id", {"t": tenant})
-        return {r["server_id"]: r["failed"] for r in rows}
+from collector.simulator.plan import CallPlan
+from collector.simulator.run import Simulator, SimulatorConfig
+from tests.http_server import free_port
+from tests.simulated import INVENTORY, REPO, Pipeline, simulated_pipeline
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    tmp = tmp_path_factory.mktemp("simulated")
-    geo = MaxMindLocator(str(write_demo_geoip(INVENTORY, tmp / "demo.mmdb")))
-    store = ChdbSink(tmp / "store")
-    try:
-        migrate(store)
-        publisher = EmbeddedPublisher(store, RowBuilder(FactsEnv(inventory=INVENTORY, geo=geo)))
-        app = build_app(publisher, IngestConfig(api_keys={}, max_body_bytes=8 << 20, hash_key=b"k"))
-        with serve(app) as base, httpx.Client(base_url=base, timeout=60) as client:
-            pipe = Pipeline(client, store, publisher)
-            pipe.feed("base", Conditions(), datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3))
-            yield pipe
-    finally:
-        store.close()
+    with simulated_pipeline(tmp_path_factory.mktemp("simulated")) as pipe:
+        pipe.feed("base", Conditions(), datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3))
+        yield pipe
 
 
 Touched = Callable[[CallPlan], bool]
