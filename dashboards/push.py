@@ -139,7 +139,7 @@ def push(url: str, token: str, *, folder_uid: str, folder_title: str, datasource
         grafana.close()
     report = PushReport(url=grafana.display_url, objects=tuple(objects))
     for obj in report.objects:
-        log.info("grafana push", extra={"kind": obj.kind, "uid": obj.uid, "outcome": obj.outcome})
+        log.info("grafana push to %s: %s %s %s", report.url, obj.kind, obj.uid, obj.outcome)
     return report
 
 
@@ -293,6 +293,9 @@ class _Grafana:
         if status == 403:
             hint = " (datasources need the Admin role)" if step.kind == "datasource" else ""
             return self._error(f"the token lacks permission for {step.doing} ({step.endpoint}){hint}: {said}", status)
+        if status == 404 and step.endpoint.startswith("PUT"):
+            return self._error(f"{step.kind} {step.name!r} was deleted in Grafana during this push ({step.endpoint} "
+                               "answered 404); push again to create it", status)
         if status == 404:
             return self._error(f"{step.endpoint}: not found — is {self.display_url} a Grafana (11.6+) base URL?",
                                status)

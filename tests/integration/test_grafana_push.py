@@ -113,7 +113,9 @@ def test_push_creates_folder_datasource_and_dashboards(grafana: FakeGrafana) -> 
     assert next(r for r in grafana.requests if r.method == "POST").body == {"title": "icewatch", "uid": "icewatch"}
 
 
-def test_second_push_reports_all_unchanged_and_writes_nothing(grafana: FakeGrafana) -> None:
+def test_second_push_reports_all_unchanged_and_writes_nothing(grafana: FakeGrafana,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="dashboards.push")
     _push(grafana)
     versions = {uid: d["dashboard"]["version"] for uid, d in grafana.dashboards.items()}
     before = (copy.deepcopy(grafana.folders), copy.deepcopy(grafana.datasources), copy.deepcopy(grafana.dashboards))
@@ -127,6 +129,8 @@ def test_second_push_reports_all_unchanged_and_writes_nothing(grafana: FakeGrafa
     assert {uid: d["dashboard"]["version"] for uid, d in grafana.dashboards.items()} == versions
     assert (grafana.folders, grafana.datasources, grafana.dashboards) == before
     assert all(line.endswith("unchanged") for line in report.lines())
+    assert f"grafana push to {grafana.url}: dashboard iw-relays unchanged" in caplog.text
+    assert ADMIN not in caplog.text
 
 
 def test_a_changed_dashboard_is_updated_and_its_version_bumped(grafana: FakeGrafana) -> None:
