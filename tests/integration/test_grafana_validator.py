@@ -1,7 +1,8 @@
 """The strict dashboard validator (deploy/tools/grafana-validate) on a dashboard built with Grafana's
-Python foundation SDK, on broken variants of it, and on every generated dashboard under
-dashboards/grafana/. Problems from Grafana's schema (the Go foundation SDK) are prefixed
-``grafana:``, those from icewatch's own checks ``icewatch:``."""
+Python foundation SDK, on broken variants of it, and on every generated dashboard (``*.json`` under
+dashboards/grafana/ and deploy/grafana/dashboards/, where ``icewatch dashboards build`` writes them).
+Problems from Grafana's schema (the Go foundation SDK) are prefixed ``grafana:``, those from
+icewatch's own checks ``icewatch:``."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from tests.grafana_validator import REPO, ValidatorBuildError, validate, validat
 
 CLICKHOUSE = model.DataSourceRef(type_val="grafana-clickhouse-datasource", uid="ch")
 PROMETHEUS = model.DataSourceRef(type_val="prometheus", uid="prom")
-GENERATED_DIR = REPO / "dashboards" / "grafana"
-GENERATED = sorted(GENERATED_DIR.rglob("*.json")) if GENERATED_DIR.is_dir() else []
+GENERATED_DIRS = [
+    d for d in (REPO / "dashboards" / "grafana", REPO / "deploy" / "grafana" / "dashboards") if d.is_dir()
+]
+GENERATED = sorted(p for d in GENERATED_DIRS for p in d.rglob("*.json"))
 
 
 class _ClickHouseSql(cogvariants.Dataquery, cogbuilder.Builder[cogvariants.Dataquery]):
@@ -223,15 +226,15 @@ def test_several_files_usage_and_unreadable(validator: Path, tmp_path: Path) -> 
     assert validate(["--strict", good]).returncode == 2
 
 
-@pytest.mark.parametrize("path", GENERATED, ids=[str(p.relative_to(GENERATED_DIR)) for p in GENERATED])
+@pytest.mark.parametrize("path", GENERATED, ids=[str(p.relative_to(REPO)) for p in GENERATED])
 def test_generated_dashboard_passes(validator: Path, path: Path) -> None:
     result = validate([path])
     assert (result.returncode, result.stdout) == (0, f"{path}: ok\n"), result.stdout + result.stderr
 
 
-@pytest.mark.xfail(not GENERATED_DIR.is_dir(), reason="dashboards/grafana not generated yet", strict=False)
+@pytest.mark.xfail(not GENERATED_DIRS, reason="dashboards/grafana not generated yet", strict=False)
 def test_generated_dashboards_are_there() -> None:
-    assert len(GENERATED) >= 5, f"{GENERATED_DIR} holds {len(GENERATED)} dashboard JSON files, want at least 5"
+    assert len(GENERATED) >= 5, f"{GENERATED_DIRS} hold {len(GENERATED)} dashboard JSON files, want at least 5"
 
 
 def test_a_failed_build_is_an_error_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
