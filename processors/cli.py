@@ -1,4 +1,4 @@
-"""The processors' commands: ``run`` (all in one), ``processor``, ``migrate``, ``query``, ``explain``."""
+"""The processors' commands: ``run`` (all in one), ``processor``, ``migrate``, ``query``, ``sql``, ``explain``."""
 
 from __future__ import annotations
 
@@ -140,6 +140,70 @@ def query(name: str | None, since: str, by: str | None, fmt: str, tenant: str | 
         rows = _query_rows(current_settings(), url, api_key, name, since, dims, tenant)
     except IcewatchError as exc:
         fail(exc)
+    click.echo(render_rows(rows, fmt))
+
+
+def _sql_result(settings: Settings, url: str | None, api_key: str | None, statement: str) -> dict[str, Any]:
+    """``{"columns", "rows"}`` from wherever the store is, found as `query` finds it: --url; else the
+    process holding the embedded store; else the store itself (a configured ClickHouse server, or the
+    embedded store when nothing holds it). The same read-only checks and limits run in every case."""
+    from processors.store.open import open_store
+    from processors.store.query_client import NotServed
+    from processors.store.readonly_sql import run_readonly
+    from processors.store.sql_client import post_sql
+
+    if url:
+        try:
+            return post_sql(url, statement, api_key)
+        except NotServed as exc:
+            raise click.ClickException(f"{exc}; is `icewatch run` or a processor running there?") from None
+    if settings.clickhouse is None:
+        holders = [local_url(settings)]
+        if settings.metrics_port:
+            holders.append(f"http://127.0.0.1:{settings.metrics_port}")
+        for base in holders:
+            try:
+                return post_sql(base, statement, api_key)
+            except NotServed:
+                continue
+    sink = open_store(settings, apply_migrations=settings.clickhouse is None)
+    try:
+        result = run_readonly(sink, statement, settings.sql)
+    finally:
+        sink.close()
+    return {"columns": result.columns, "rows": result.rows}
+
+
+@click.command()
+@click.argument("statement")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--url", default=None, help="Ask this process (`icewatch run` or a processor) instead of finding "
+              "the store: the local process holding the embedded store, else the store itself.")
+@click.option("--api-key", envvar="ICEWATCH_API_KEY", default=None,
+              help="API key for POST /v1/sql; the statement then sees the key's tenant only.")
+def sql(statement: str, fmt: str, url: str | None, api_key: str | None) -> None:
+    """Run one read-only SQL statement (a SELECT) on the store; '-' reads it from stdin.
+
+    \b
+    Examples:
+      icewatch sql "SELECT client_region, count() AS calls FROM calls FINAL
+                    WHERE event_time > now() - INTERVAL 1 DAY GROUP BY client_region"
+      icewatch sql - --format csv < report.sql
+
+    Refused: writes, DDL, SET, SETTINGS and FORMAT clauses, several statements, table functions
+    other than numbers()/zeros(). Limits (ICEWATCH_SQL__*): 100k result rows, 100M rows or 1 GiB
+    read, 30 s; a statement over one stops with the limit named. With API keys, POST /v1/sql shows
+    each key its own tenant's rows only.
+    """
+    from processors.store.render import render_rows
+
+    if statement == "-":
+        statement = sys.stdin.read()
+    try:
+        result = _sql_result(current_settings(), url, api_key, statement)
+    except IcewatchError as exc:
+        fail(exc)
+    rows: list[dict[str, Any]] = result.get("rows", [])
     click.echo(render_rows(rows, fmt))
 
 

@@ -1,5 +1,6 @@
 """The processor's HTTP endpoint: /healthz (every consumer loop alive), /metrics (Prometheus), and
-the GET routes it is handed (the query route when it holds the embedded store)."""
+the routes it is handed: GET (the query route when it holds the embedded store) and POST (the SQL
+route; a body needs a Content-Length of at most ``max_post_bytes``)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,38 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 # (query parameters, request headers) -> (status, JSON body)
 GetRoute = Callable[[Mapping[str, str], Mapping[str, str]], tuple[int, dict[str, Any]]]
+# (request body, request headers) -> (status, content type, body)
+PostRoute = Callable[[bytes, Mapping[str, str]], tuple[int, str, bytes]]
 
 
 def serve_health(port: int, registry: CollectorRegistry, healthy: Callable[[], bool],
-                 host: str = "127.0.0.1", routes: Mapping[str, GetRoute] | None = None) -> ThreadingHTTPServer:
+                 host: str = "127.0.0.1", routes: Mapping[str, GetRoute] | None = None,
+                 post_routes: Mapping[str, PostRoute] | None = None,
+                 max_post_bytes: int = 1024 * 1024) -> ThreadingHTTPServer:
     extra = dict(routes or {})
+    posts = dict(post_routes or {})
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = 60  # seconds a client may take to send a request (a trickled body ends here)
+
+        def do_POST(self) -> None:
+            path = urlsplit(self.path).path
+            if path not in posts:
+                self._send(404, "text/plain", b"not found")
+                return
+            length = self.headers.get("Content-Length", "")
+            if not length.isdigit():
+                self._send(411, "application/json", b'{"error":"a Content-Length is required"}')
+                return
+            if int(length) > max_post_bytes:
+                self._send(413, "application/json", b'{"error":"the body is too large"}')
+                self.close_connection = True
+                return
+            body = self.rfile.read(int(length))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, ctype, out = posts[path](body, headers)
+            self._send(status, ctype, out)
+
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             if url.path == "/healthz":

@@ -15,6 +15,7 @@ from processors.service.health import serve_health
 from processors.service.metrics import ProcessorMetrics
 from processors.store.open import open_store
 from processors.store.query_route import QUERY_PATH, answer_query
+from processors.store.sql_route import SQL_PATH, answer_sql, max_body_bytes
 
 
 def run_processor(settings: Settings, streams: Sequence[str]) -> None:
@@ -29,7 +30,9 @@ def run_processor(settings: Settings, streams: Sequence[str]) -> None:
     api_keys = settings.api_key_values()
     if settings.metrics_port:
         serve_health(settings.metrics_port, metrics.registry, lambda: all(t.is_alive() for t in threads),
-                     routes={QUERY_PATH: lambda params, headers: answer_query(sink, params, headers, api_keys)})
+                     routes={QUERY_PATH: lambda params, headers: answer_query(sink, params, headers, api_keys)},
+                     post_routes={SQL_PATH: lambda body, hdrs: answer_sql(sink, body, hdrs, api_keys, settings.sql)},
+                     max_post_bytes=max_body_bytes(settings.sql))
 
     def stop(*_: object) -> None:
         for loop in loops:

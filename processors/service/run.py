@@ -21,6 +21,7 @@ from processors.service.embedded import EmbeddedPublisher
 from processors.service.metrics import ProcessorMetrics
 from processors.store.open import open_store
 from processors.store.query_route import query_route
+from processors.store.sql_route import sql_route
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def run_all_in_one(settings: Settings) -> None:
         log.info("embedded mode: store in %s", settings.data_dir / "store")
     api_keys = settings.api_key_values()
     try:
-        serve_http(settings, publisher, [query_route(sink, api_keys)])
+        serve_http(settings, publisher, [query_route(sink, api_keys), sql_route(sink, api_keys, settings.sql)])
     finally:
         for lp in loops:
             lp.stop()

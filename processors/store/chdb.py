@@ -90,10 +90,20 @@ class ChdbSink:
                 bound = {k: _param_text(v) for k, v in params.items()} if params else None
                 res = self._session.query(sql, fmt, params=bound)  # type: ignore[no-untyped-call]
             except Exception as exc:
+                self._drain()
                 if _transient(str(exc)):
                     raise StorageUnavailable(f"the embedded store is busy or short of resources: {exc}") from exc
                 raise StoreError(str(exc)) from exc
         return bytes(res.bytes()) if res is not None else b""
+
+    def _drain(self) -> None:
+        """chDB (4.4) hands what a failed query had already written (a result limit exceeded after the
+        first block) to the session's next query, ahead of its own rows: a throwaway query, under the
+        same lock, takes it. Called with the lock held."""
+        try:
+            self._session.query("SELECT 1", "CSV")  # type: ignore[no-untyped-call]
+        except Exception:  # the store is failing anyway: the caller raises the first error
+            return
 
     def insert(self, table: str, rows: Sequence[Row], dedup_token: str | None = None) -> None:
         if not rows:
