@@ -126,10 +126,11 @@ def render(d: Dashboard) -> dict[str, Any]:
     for link in d.links:
         b = b.link(dashboard.DashboardLink(link.title).type(model.DashboardLinkType.LINK)
                    .url(f"/d/{link.dashboard}").keep_time(link.keep_time).include_vars(link.keep_vars))
+    ids = iter(range(1, 1000))  # Grafana needs a unique id per panel and row
     for row in d.rows:
-        b = b.with_row(dashboard.Row(row.title))
+        b = b.with_row(dashboard.Row(row.title).id(next(ids)))
         for p in row.panels:
-            b = b.with_panel(_panel(p))
+            b = b.with_panel(_panel(p).id(next(ids)))
     doc: dict[str, Any] = json.loads(json.dumps(b.build(), cls=JSONEncoder))
     # the SDK's rough edges (research/grafana_alerting.md): an empty annotations object without its
     # list, and interval-variable fields written on query variables
