@@ -1,7 +1,8 @@
 """A minimal Chrome DevTools Protocol client over a stdlib-only WebSocket (RFC 6455, client side).
 
 Only what the WebRTC testbed needs: one text-frame WebSocket connection to the browser
-endpoint, request/response by id, flattened target sessions. Events are read and dropped.
+endpoint, request/response by id, flattened target sessions. Events received while waiting for an answer are
+kept in ``CdpClient.events`` (enable a domain to receive its events).
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ class CdpClient:
         path = "/" + url.split("/", 3)[3]
         self._ws = WebSocket(host, port, path, timeout)
         self._next_id = 0
+        self.events: list[dict[str, Any]] = []  # events received while waiting for answers, in order
 
     def call(
         self,
@@ -143,7 +145,7 @@ class CdpClient:
         session_id: str | None = None,
         timeout: float = 10.0,
     ) -> dict[str, Any]:
-        """Send one command and wait for its result (events received meanwhile are dropped)."""
+        """Send one command and wait for its result (events received meanwhile go to ``events``)."""
         self._next_id += 1
         msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session_id is not None:
@@ -159,6 +161,8 @@ class CdpClient:
             except TimeoutError as exc:
                 raise CdpError(f"{method}: no answer within {timeout:.0f} s") from exc
             if reply.get("id") != self._next_id:
+                if "method" in reply:
+                    self.events.append(reply)
                 continue
             if "error" in reply:
                 raise CdpError(f"{method} failed: {reply['error']}")

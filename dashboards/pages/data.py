@@ -262,7 +262,8 @@ def table_json(table: Table) -> dict[str, Any]:
 
 
 def metric_table(registries: Iterable[CollectorRegistry], family: str) -> Table:
-    """The current samples of one of icewatch's own metric families: (sample, labels, value).
+    """The current samples of one of icewatch's own metric families: (sample, labels, value), the
+    sample named by its suffix (total, count, sum; ``value`` for a gauge).
     Histogram buckets and ``_created`` timestamps are left out: a table of them reads as noise."""
     rows: list[list[Any]] = []
     for registry in registries:
@@ -273,7 +274,8 @@ def metric_table(registries: Iterable[CollectorRegistry], family: str) -> Table:
                 if s.name.endswith(("_created", "_bucket")):
                     continue
                 labels = ", ".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
-                rows.append([s.name, labels, s.value])
+                suffix = s.name[len(metric.name):].lstrip("_") if s.name.startswith(metric.name) else s.name
+                rows.append([suffix or "value", labels, s.value])
     rows.sort(key=lambda r: (r[0], r[1]))
     return Table([("sample", "String"), ("labels", "String"), ("value", "Float64")], rows)
 

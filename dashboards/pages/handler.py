@@ -88,6 +88,7 @@ def shell(title: str, root: str, uid: str = "") -> bytes:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>{html.escape(title)} · icewatch</title>
 <link rel="stylesheet" href="{r}static/uplot/uPlot.min.css">
 <link rel="stylesheet" href="{r}static/pages/app.css">
@@ -194,6 +195,7 @@ class Pages:
                     return _error(404, f"dashboard {uid!r} has no panel {key!r}")
                 doc = panel_data(self.sink, d, key, start, end, selected, forced_tenant=forced,
                                  registries=[*self.registries, *registries])
+                doc["range"] = {"from": start.isoformat(), "to": end.isoformat()}
             else:
                 try:
                     d.variable(key)
