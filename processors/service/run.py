@@ -3,7 +3,8 @@
 Without Kafka, the collector publishes through the embedded publisher straight into the embedded
 store (202 only after the write). With Kafka, the collector publishes to Kafka and one processor
 loop per stream consumes into the store. Either way this process holds the store, so it also
-serves the named queries (``GET /v1/query``).
+serves the named queries (``GET /v1/query``) and the built-in dashboard pages (``GET /``,
+dashboards/pages).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 from collector.publisher import Publisher
 from collector.serve import serve_http
 from collector.settings import Settings
+from dashboards.pages.routes import page_routes
 from processors.rows.builder import RowBuilder
 from processors.service.assembly import STREAMS, build_loop, facts_env
 from processors.service.consumer import ConsumerLoop
@@ -31,6 +33,7 @@ def run_all_in_one(settings: Settings) -> None:
     loops: list[ConsumerLoop] = []
     threads: list[threading.Thread] = []
     publisher: Publisher
+    metrics: ProcessorMetrics | None = None
     if settings.kafka is not None:
         from collector.kafka_publisher import KafkaPublisher
         from collector.kafka_topics import ensure_topics
@@ -49,7 +52,8 @@ def run_all_in_one(settings: Settings) -> None:
         log.info("embedded mode: store in %s", settings.data_dir / "store")
     api_keys = settings.api_key_values()
     try:
-        serve_http(settings, publisher, [query_route(sink, api_keys), sql_route(sink, api_keys, settings.sql)])
+        serve_http(settings, publisher, [query_route(sink, api_keys), sql_route(sink, api_keys, settings.sql),
+                                         *page_routes(sink, api_keys, [metrics.registry] if metrics else [])])
     finally:
         for lp in loops:
             lp.stop()
