@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run demo test lint typecheck unit bench bootstrap clean
+.PHONY: run demo test lint typecheck unit bench bootstrap clean screenshots
 
 bootstrap:
 	bash deploy/local/bootstrap.sh
@@ -31,6 +31,12 @@ test: bootstrap lint typecheck
 
 unit:
 	$(BIN)/python -m pytest tests/unit -q
+
+# The built-in dashboards in headless Chromium on simulated data: var/screenshots/<uid>.png, and the
+# README's docs/img/dashboard-overview.png.
+screenshots:
+	bash deploy/local/bootstrap.sh --venv --charts
+	ICEWATCH_DOCS_SCREENSHOT=1 $(BIN)/python -m pytest tests/integration/test_dashboard_pages.py -q -k renders
 
 bench: bootstrap
 	$(BIN)/python -m tests.bench.run_all

@@ -638,8 +638,11 @@
     const order = names.map((_, i) => i);
     const width = Math.max(200, entry.body.clientWidth || 400);
     const height = Math.max(120, entry.body.clientHeight || 200);
-    const series = [{ label: "Time" }, ...order.map((i, k) => {
-      const color = PALETTE[i % PALETTE.length];
+    // a series keeps its colour across refreshes and selections (first come, first served)
+    entry.colors = entry.colors || new Map();
+    for (const n of names) if (!entry.colors.has(n)) entry.colors.set(n, PALETTE[entry.colors.size % PALETTE.length]);
+    const series = [{ label: "Time" }, ...order.map((i) => {
+      const color = entry.colors.get(names[i]);
       return {
         label: names[i], stroke: color, width: 1.5, spanGaps: false,
         fill: p.stacked ? color + "99" : undefined,
