@@ -7,16 +7,19 @@ any invalid value into a ``ConfigError`` naming the variable (never echoing its 
 
 from __future__ import annotations
 
+import json
 import socket
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -136,6 +139,57 @@ class ProbeSettings(BaseModel):
         return self.turn_password is not None or self.turn_secret is not None
 
 
+def _http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL, got {url[:80]!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"no credentials in the URL ({parts.hostname})")
+    return url
+
+
+class AlertSettings(BaseModel):
+    """Alert delivery (``ICEWATCH_ALERTS__<FIELD>``). ``ALERTMANAGER_URLS``: every Alertmanager of an
+    HA set (each gets every alert), as a JSON list or comma-separated. The signed webhook needs both
+    ``WEBHOOK_URL`` and ``WEBHOOK_SECRET`` (16+ characters)."""
+
+    alertmanager_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    # base URL of icewatch's built-in pages, for the generatorURL of each alert
+    external_url: str = "http://127.0.0.1:8080"
+    state_path: Path | None = None  # None: the evaluator's default under data_dir
+    resend_s: float = Field(default=30.0, gt=0, le=600)  # firing alerts are sent again this often
+
+    @field_validator("alertmanager_urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("alertmanager_urls")
+    @classmethod
+    def _urls(cls, urls: list[str]) -> list[str]:
+        return [_http_url(u) for u in urls]
+
+    @field_validator("webhook_url", "external_url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        return None if url is None else _http_url(url)
+
+    @model_validator(mode="after")
+    def _webhook_pair(self) -> AlertSettings:
+        if (self.webhook_url is None) != (self.webhook_secret is None):
+            raise ValueError("set both ICEWATCH_ALERTS__WEBHOOK_URL and ICEWATCH_ALERTS__WEBHOOK_SECRET, or neither")
+        if self.webhook_secret is not None and len(self.webhook_secret.get_secret_value()) < 16:
+            raise ValueError("ICEWATCH_ALERTS__WEBHOOK_SECRET is shorter than 16 characters")
+        return self
+
+
 PROBES_ENV_PREFIX = "ICEWATCH_PROBES_"
 
 
@@ -205,6 +259,8 @@ class Settings(BaseSettings):
     syslog_tcp_port: int = Field(default=0, ge=0, le=65535)
     # -- active probes (ICEWATCH_PROBES_*)
     probes: ProbeSettings = Field(default_factory=ProbeSettings)
+    # -- alert delivery (ICEWATCH_ALERTS__*)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @field_validator("api_keys")
     @classmethod

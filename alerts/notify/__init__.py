@@ -1,0 +1,1 @@
+"""Notifiers: deliver alerts to Alertmanager (``alertmanager.py``) or a signed webhook (``webhook.py``)."""
