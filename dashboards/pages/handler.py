@@ -66,6 +66,9 @@ class Answer:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
 
+    def parts(self) -> tuple[int, str, bytes, dict[str, str]]:
+        return self.status, self.content_type, self.body, self.headers
+
 
 def _json(status: int, doc: Any, **headers: str) -> Answer:
     body = json.dumps(doc, default=str, allow_nan=False).encode()
@@ -113,10 +116,15 @@ def model_json(d: Dashboard) -> dict[str, Any]:
 
 
 class Pages:
-    """Every GET of the pages. ``registries``: this process's Prometheus registries (metric panels)."""
+    """Every GET of the pages. ``registries``: this process's Prometheus registries (metric panels);
+    ``dashboards``: those of dashboards/catalog.py unless given."""
 
-    def __init__(self, sink: Sink, api_keys: Mapping[str, str], dashboards: Sequence[Dashboard],
+    def __init__(self, sink: Sink, api_keys: Mapping[str, str], dashboards: Sequence[Dashboard] | None = None,
                  registries: Sequence[CollectorRegistry] = ()) -> None:
+        if dashboards is None:
+            from dashboards.catalog import DASHBOARDS
+
+            dashboards = DASHBOARDS
         self.sink = sink
         self.api_keys = dict(api_keys)
         self.dashboards = {d.uid: d for d in dashboards}

@@ -22,10 +22,6 @@ def page_routes(sink: Sink, api_keys: Mapping[str, str], registries: Sequence[Co
                 dashboards: Sequence[Dashboard] | None = None) -> list[Route]:
     """GET routes of the pages. ``registries``: Prometheus registries of this process for metric
     panels; the app's own (``app.state.metrics_registry``, set by collector.http_app) is added."""
-    if dashboards is None:
-        from dashboards.catalog import DASHBOARDS
-
-        dashboards = DASHBOARDS
     pages = Pages(sink, api_keys, dashboards, registries)
 
     async def handler(request: Request) -> Response:

@@ -1,6 +1,7 @@
 """The processor's HTTP endpoint: /healthz (every consumer loop alive), /metrics (Prometheus), and
 the routes it is handed: GET (the query route when it holds the embedded store) and POST (the SQL
-route; a body needs a Content-Length of at most ``max_post_bytes``)."""
+route; a body needs a Content-Length of at most ``max_post_bytes``), and ``pages``, which answers
+every other GET (the built-in dashboard pages: HTML, scripts and JSON)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 GetRoute = Callable[[Mapping[str, str], Mapping[str, str]], tuple[int, dict[str, Any]]]
 # (request body, request headers) -> (status, content type, body)
 PostRoute = Callable[[bytes, Mapping[str, str]], tuple[int, str, bytes]]
+# (path, query string, request headers) -> (status, content type, body, more response headers)
+PagesRoute = Callable[[str, str, Mapping[str, str]], tuple[int, str, bytes, Mapping[str, str]]]
 
 
 def serve_health(port: int, registry: CollectorRegistry, healthy: Callable[[], bool],
                  host: str = "127.0.0.1", routes: Mapping[str, GetRoute] | None = None,
                  post_routes: Mapping[str, PostRoute] | None = None,
-                 max_post_bytes: int = 1024 * 1024) -> ThreadingHTTPServer:
+                 max_post_bytes: int = 1024 * 1024, pages: PagesRoute | None = None) -> ThreadingHTTPServer:
     extra = dict(routes or {})
     posts = dict(post_routes or {})
 
@@ -64,13 +67,19 @@ def serve_health(port: int, registry: CollectorRegistry, healthy: Callable[[], b
                     headers = {k.lower(): v for k, v in self.headers.items()}
                     status, doc = extra[url.path](params, headers)
                 self._send(status, "application/json", json.dumps(doc, default=str).encode())
+            elif pages is not None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, ctype, body, more = pages(url.path, url.query, headers)
+                self._send(status, ctype, body, more)
             else:
                 self._send(404, "text/plain", b"not found")
 
-        def _send(self, status: int, ctype: str, body: bytes) -> None:
+        def _send(self, status: int, ctype: str, body: bytes, more: Mapping[str, str] | None = None) -> None:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (more or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 

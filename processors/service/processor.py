@@ -1,5 +1,6 @@
 """``icewatch processor``: consumer loops (one consumer group per stream) into the store, with
-/healthz, /metrics and the query route on ICEWATCH_METRICS_PORT; SIGTERM flushes and commits."""
+/healthz, /metrics, the query and SQL routes and the dashboard pages on ICEWATCH_METRICS_PORT;
+SIGTERM flushes and commits."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from collector.kafka_publisher import KafkaPublisher
 from collector.kafka_topics import ensure_topics
 from collector.settings import Settings
+from dashboards.pages.handler import Pages
 from processors.service.assembly import build_loop
 from processors.service.health import serve_health
 from processors.service.metrics import ProcessorMetrics
@@ -29,10 +31,12 @@ def run_processor(settings: Settings, streams: Sequence[str]) -> None:
     threads = [threading.Thread(target=loop.run, name=f"loop-{i}") for i, loop in enumerate(loops)]
     api_keys = settings.api_key_values()
     if settings.metrics_port:
+        pages = Pages(sink, api_keys, registries=[metrics.registry])
         serve_health(settings.metrics_port, metrics.registry, lambda: all(t.is_alive() for t in threads),
                      routes={QUERY_PATH: lambda params, headers: answer_query(sink, params, headers, api_keys)},
                      post_routes={SQL_PATH: lambda body, hdrs: answer_sql(sink, body, hdrs, api_keys, settings.sql)},
-                     max_post_bytes=max_body_bytes(settings.sql))
+                     max_post_bytes=max_body_bytes(settings.sql),
+                     pages=lambda path, query, headers: pages.answer(path, query, headers).parts())
 
     def stop(*_: object) -> None:
         for loop in loops:

@@ -39,16 +39,18 @@ from collector.simulator.run import upload
 from collector.turn.coturn import CoturnParser
 from dashboards.catalog import DASHBOARDS
 from dashboards.model import Dashboard
+from dashboards.pages.handler import Pages
 from dashboards.pages.routes import page_routes
 from processors.facts.call_facts import FactsEnv
 from processors.facts.geo import MaxMindLocator
 from processors.rows.builder import RowBuilder
 from processors.service.embedded import EmbeddedPublisher
+from processors.service.health import serve_health
 from processors.service.metrics import ProcessorMetrics
 from processors.store.chdb import ChdbSink
 from processors.store.migrate import migrate
 from tests.cdp import CdpClient, CdpError
-from tests.http_server import serve
+from tests.http_server import free_port, serve
 from tests.integration.test_browser_cors import chromium
 
 pytestmark = pytest.mark.chromium
@@ -365,3 +367,23 @@ def test_the_index_lists_every_dashboard(site: Site, browser: Browser) -> None:
     hrefs = browser.eval("[...document.querySelectorAll('ul.index a')].map(a => a.getAttribute('href'))")
     assert hrefs == [f"./d/{d.uid}" for d in DASHBOARDS]
     assert browser.problems() == []
+
+
+def test_the_processor_health_server_serves_the_pages_too(site: Site, browser: Browser) -> None:
+    """``icewatch processor`` holding the store serves them on its stdlib health server."""
+    metrics = ProcessorMetrics()
+    pages = Pages(site.store, {}, registries=[metrics.registry])
+    server = serve_health(free_port(), metrics.registry, lambda: True,
+                          pages=lambda path, query, headers: pages.answer(path, query, headers).parts())
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+        shell = httpx.get(f"{base}/d/icewatch-turn")
+        assert shell.status_code == 200 and "default-src 'self'" in shell.headers["content-security-policy"]
+        assert httpx.get(f"{base}/api/dashboards/icewatch-turn/panels/nope").status_code == 404
+        browser.goto(f"{base}/d/icewatch-turn?from=now-1h&to=now")
+        assert_all_rows(browser.wait_settled(), next(x for x in DASHBOARDS if x.uid == "icewatch-turn"))
+        assert browser.problems() == []
+    finally:
+        server.shutdown()
+        server.server_close()
