@@ -165,7 +165,7 @@ class Evaluator:
             if not due:
                 return
             alerts = [self.alert(i) for i in due]
-        ok = bool(self.notifiers)
+        ok = True  # without notifiers the book still moves on (the built-in pages show it)
         for notifier in self.notifiers:
             try:
                 notifier.send(alerts)

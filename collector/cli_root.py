@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from alerts.cli import alerts
 from collector import cli as collector_cli
 from collector.cli_base import SettingsHolder, setup_logging
 from collector.probes.cli import probe
@@ -40,6 +41,7 @@ for command in (
     probe,
     simulate,
     dashboards,
+    alerts,
 ):
     main.add_command(command)
 

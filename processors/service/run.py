@@ -4,7 +4,7 @@ Without Kafka, the collector publishes through the embedded publisher straight i
 store (202 only after the write). With Kafka, the collector publishes to Kafka and one processor
 loop per stream consumes into the store. Either way this process holds the store, so it also
 serves the named queries (``GET /v1/query``) and the built-in dashboard pages (``GET /``,
-dashboards/pages).
+dashboards/pages), and evaluates the alert rules on it (alerts/).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from alerts.service import evaluator_for
 from collector.publisher import Publisher
 from collector.serve import serve_http
 from collector.settings import Settings
@@ -51,10 +52,13 @@ def run_all_in_one(settings: Settings) -> None:
         publisher = EmbeddedPublisher(sink, RowBuilder(facts_env(settings)))
         log.info("embedded mode: store in %s", settings.data_dir / "store")
     api_keys = settings.api_key_values()
+    evaluator = evaluator_for(settings, sink)  # the alert rules, on the store this process holds
+    evaluator.start()
     try:
         serve_http(settings, publisher, [query_route(sink, api_keys), sql_route(sink, api_keys, settings.sql),
                                          *page_routes(sink, api_keys, [metrics.registry] if metrics else [])])
     finally:
+        evaluator.stop()
         for lp in loops:
             lp.stop()
         for t in threads:

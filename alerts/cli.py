@@ -1,0 +1,81 @@
+"""``icewatch alerts check|run``: the alert rules validated, and the evaluator against ClickHouse."""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import threading
+
+import click
+
+from collector.cli_base import current_settings, fail
+from collector.errors import ConfigError, IcewatchError
+
+
+@click.group()
+def alerts() -> None:
+    """Alert rules (alerts/rules/*.yaml): check them, run the evaluator, export them."""
+
+
+@alerts.command()
+def check() -> None:
+    """Validate every rule: schema, durations, labels, templates, runbook, and its SQL compiled
+    against the real schema (a temporary embedded store migrated like production).
+
+    Example: icewatch alerts check
+    """
+    from alerts.check import check_rules
+    from alerts.rules import load_rules
+    from processors.store.chdb import ChdbSink
+    from processors.store.migrate import migrate
+
+    try:
+        rules = load_rules()
+        with tempfile.TemporaryDirectory(prefix="icewatch-alerts-check-") as tmp:
+            sink = ChdbSink(tmp)
+            try:
+                migrate(sink)
+                problems = check_rules(sink, rules)
+            finally:
+                sink.close()
+    except IcewatchError as exc:
+        fail(exc)
+    if problems:
+        fail(ConfigError("; ".join(problems)))
+    for rule in rules:
+        click.echo(f"ok  {rule.id:<26} {rule.severity:<7} every {rule.interval:g}s  {rule.title}")
+
+
+@alerts.command()
+def run() -> None:
+    """Evaluate the rules against the ClickHouse server (ICEWATCH_CLICKHOUSE__*) until SIGTERM,
+    delivering to ICEWATCH_ALERTS__ALERTMANAGER_URLS and/or the signed webhook.
+
+    With the embedded store, `icewatch run` evaluates the rules itself (the store admits one process).
+
+    Example: ICEWATCH_CLICKHOUSE__HOST=ch1 ICEWATCH_ALERTS__ALERTMANAGER_URLS=http://am:9093 icewatch alerts run
+    """
+    from alerts.service import evaluator_for
+    from processors.store.open import open_store
+
+    settings = current_settings()
+    if settings.clickhouse is None:
+        fail(ConfigError("icewatch alerts run reads a ClickHouse server: set ICEWATCH_CLICKHOUSE__HOST "
+                         "(with the embedded store, `icewatch run` evaluates the rules itself)"))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        sink = open_store(settings)
+        evaluator = evaluator_for(settings, sink)
+    except IcewatchError as exc:
+        fail(exc)
+    if not evaluator.notifiers:
+        click.echo("warning: no notifier configured (ICEWATCH_ALERTS__ALERTMANAGER_URLS or the webhook): "
+                   "alerts are evaluated and logged only", err=True)
+    evaluator.start()
+    try:
+        stop.wait()
+    finally:
+        evaluator.stop()
+        sink.close()
