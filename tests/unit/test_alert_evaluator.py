@@ -15,6 +15,7 @@ from alerts.alert import Alert
 from alerts.evaluator import Evaluator, condition_rows, rule_sql, window
 from alerts.rules import load_rules
 from collector.errors import StorageUnavailable, Unavailable
+from processors.store.sink import Table
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 RULES = {r.id: r for r in load_rules()}
@@ -34,6 +35,9 @@ class Rows:
         if self.error is not None:
             raise self.error
         return [dict(r) for r in self.rows]
+
+    def query_table(self, sql: str, settings: Mapping[str, int | str]) -> Table:
+        raise AssertionError("the evaluator reads rows, not tables")
 
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]], dedup_token: str | None = None) -> None:
         raise AssertionError("the evaluator never writes")
