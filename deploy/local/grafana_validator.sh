@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds deploy/tools/grafana-validate (the strict Grafana dashboard validator: Grafana's Go
-# foundation SDK plus icewatch's own checks) once into the cache, and prints the binary's path
-# on stdout (progress goes to stderr). The build is skipped while the cached binary exists.
+# Builds deploy/tools/grafana-validate (the strict Grafana dashboard and alert-rule validator:
+# Grafana's Go foundation SDK plus icewatch's own checks) once into the cache, and prints the
+# binary's path on stdout (progress goes to stderr). The build is skipped while the cached binary
+# exists.
 #
 #   grafana_validator.sh            build if needed, print the path
 #
-# The binary is $ICEWATCH_CACHE/bin/grafana-validate-<hash of go.mod, go.sum and main.go>; the
+# The binary is $ICEWATCH_CACHE/bin/grafana-validate-<hash of go.mod, go.sum and the *.go sources>; the
 # Go module and build caches live under $ICEWATCH_CACHE/go. A cold build downloads the SDK from
 # the Go module proxy: 34 s on 2 cores here (2026-11-26), up to 2 minutes on a busy machine.
 # Environment (defaults in brackets):
@@ -21,7 +22,10 @@ NAME=grafana_validator.sh
 say() { echo "$NAME: $*" >&2; }
 die() { echo "$NAME: ERROR: $*" >&2; exit 1; }
 
-hash="$(cat "$SRC/go.mod" "$SRC/go.sum" "$SRC/main.go" | sha256sum | cut -c1-16)"
+# Every Go source of the tool (tests aside) counts, so adding a file rebuilds.
+sources=("$SRC/go.mod" "$SRC/go.sum")
+while IFS= read -r f; do sources+=("$f"); done < <(find "$SRC" -maxdepth 1 -name '*.go' ! -name '*_test.go' | LC_ALL=C sort)
+hash="$(cat "${sources[@]}" | sha256sum | cut -c1-16)"
 binary="$CACHE_ROOT/bin/grafana-validate-$hash"
 
 if [[ ! -x "$binary" ]]; then

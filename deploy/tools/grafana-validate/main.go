@@ -1,8 +1,10 @@
-// Command grafana-validate checks Grafana dashboard JSON files strictly.
+// Command grafana-validate checks Grafana dashboard JSON files, or alert-rule provisioning
+// files, strictly.
 //
 //	grafana-validate FILE...
+//	grafana-validate --alert-rules FILE...   (see alertrules.go)
 //
-// Each file goes through two independent sets of checks:
+// Each dashboard file goes through two independent sets of checks:
 //
 //   - "grafana:" lines come from Grafana's own published schema, the Go foundation SDK
 //     (github.com/grafana/grafana-foundation-sdk/go): a strict unmarshal (wrong types, unknown
@@ -29,13 +31,20 @@ import (
 )
 
 const usage = "usage: grafana-validate FILE...\n" +
-	"  checks each Grafana dashboard JSON file; exit 0 all ok, 1 a file failed, 2 usage error\n"
+	"       grafana-validate --alert-rules FILE...\n" +
+	"  checks each Grafana dashboard JSON file (or alert-rule file provisioning YAML);\n" +
+	"  exit 0 all ok, 1 a file failed, 2 usage error\n"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	check := validate
+	if len(args) > 0 && args[0] == "--alert-rules" {
+		check = validateAlertRules
+		args = args[1:]
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -60,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			problems = []string{err.Error()}
 		} else {
-			problems = validate(raw)
+			problems = check(raw)
 		}
 		if len(problems) == 0 {
 			fmt.Fprintf(stdout, "%s: ok\n", path)
