@@ -140,9 +140,9 @@ class Pages:
         m = _PAGE.match(path)
         if m is not None:
             d = self.dashboards.get(m.group(1))
-            if d is None:
-                return _error(404, f"no dashboard {m.group(1)!r}")
-            return Answer(200, "text/html; charset=utf-8", shell(d.title, "../", d.uid),
+            # an unknown uid gets the shell too (404): the page says what is missing
+            return Answer(200 if d else 404, "text/html; charset=utf-8",
+                          shell(d.title if d else "Not found", "../", m.group(1)),
                           {"Cache-Control": "no-cache", "Content-Security-Policy": SHELL_CSP, **SECURITY_HEADERS})
         if path in STATIC_FILES:
             return self._static(path)

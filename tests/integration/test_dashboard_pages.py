@@ -387,3 +387,25 @@ def test_the_processor_health_server_serves_the_pages_too(site: Site, browser: B
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_table_link_opens_the_call_drill_down_of_that_call(site: Site, browser: Browser) -> None:
+    browser.goto(f"{site.open_url}/d/icewatch-overview?from=now-1h&to=now")
+    browser.wait_settled()
+    link = "#panel-problem_calls tbody a"
+    call_id = browser.eval(f"document.querySelector('{link}').textContent")
+    href = browser.eval(f"document.querySelector('{link}').getAttribute('href')")
+    assert href.startswith("../d/icewatch-call?") and f"var-call_id={call_id}" in href and "from=now-1h" in href
+    browser.eval(f"document.querySelector('{link}').click()")
+    browser.wait_for("location.pathname.endsWith('/d/icewatch-call') && document.querySelector('section.panel')",
+                     "the link did not open the call drill-down")
+    panels = browser.wait_settled()
+    assert panels["summary"]["state"] == "ok" and panels["summary"]["rows"] >= 1
+    assert browser.eval("document.getElementById('var-call_id').value") == call_id
+    assert browser.problems() == []
+
+
+def test_an_unknown_dashboard_says_so(site: Site, browser: Browser) -> None:
+    browser.goto(f"{site.open_url}/d/no-such-board")
+    browser.wait_for("document.querySelector('.page-error')", "no error shown")
+    assert "no-such-board" in browser.eval("document.querySelector('.page-error').textContent")

@@ -155,7 +155,8 @@ def test_the_http_answers(seeded: ChdbSink) -> None:
     assert pages.answer("/api/dashboards/test-board/panels/nope", "", {}).status == 404
     assert pages.answer("/api/dashboards/nope/panels/count", "", {}).status == 404
     assert pages.answer("/api/dashboards/test-board/variables/nope", "", {}).status == 404
-    assert pages.answer("/d/nope", "", {}).status == 404
+    missing = pages.answer("/d/nope", "", {})
+    assert missing.status == 404 and b"<title>Not found" in missing.body
     assert pages.answer("/static/pages/../handler.py", "", {}).status == 404
     model = json.loads(pages.answer("/api/dashboards/test-board", "", {}).body)
     assert model["auth"] is False and model["dashboard"]["rows"][0]["panels"][0]["key"] == "count"

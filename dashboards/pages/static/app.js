@@ -294,6 +294,7 @@
 
   async function loadVariables() {
     const m = state.model;
+    state.varErrors = {};
     for (const v of m.variables) {
       if (v.kind !== "query") continue;
       stats.variableRequests += 1;
@@ -306,7 +307,7 @@
       } catch (e) {
         if (e.status === 401) { sessionStorage.removeItem(KEY_STORE); showKeyPrompt("The API key was refused."); throw e; }
         state.options[v.name] = [];
-        state.varErrors = Object.assign(state.varErrors || {}, { [v.name]: e.message });
+        state.varErrors[v.name] = e.message;
       }
     }
   }
