@@ -326,9 +326,12 @@ def test_a_variable_changes_what_a_panel_shows(site: Site, browser: Browser) -> 
     value = "#panel-calls .stat-value"
     all_calls = float(browser.eval(f"document.querySelector('{value}').dataset.value"))
     before = seqs(browser.panels())
+    browser.eval("document.getElementById('var-region').open = true")
     browser.eval("document.querySelector('#var-region input[value=\"eu\"]').click()")
     browser.wait_settled(before)
     eu_calls = float(browser.eval(f"document.querySelector('{value}').dataset.value"))
+    assert browser.eval("document.getElementById('var-region').open")  # open while values are picked
+    assert browser.eval("document.querySelector('#var-region summary').textContent") == "eu"
     assert 0 < eu_calls < all_calls == 9 * BATCH
     api = httpx.get(f"{site.open_url}/api/dashboards/icewatch-overview/panels/calls",
                     params={"from": "now-3h", "to": "now", "var-region": "eu"}).json()
@@ -409,3 +412,21 @@ def test_an_unknown_dashboard_says_so(site: Site, browser: Browser) -> None:
     browser.goto(f"{site.open_url}/d/no-such-board")
     browser.wait_for("document.querySelector('.page-error')", "no error shown")
     assert "no-such-board" in browser.eval("document.querySelector('.page-error').textContent")
+
+
+def test_auto_refresh_follows_the_dashboard_and_turns_off(site: Site, browser: Browser) -> None:
+    browser.goto(f"{site.open_url}/d/icewatch-overview?from=now-1h&to=now")
+    browser.wait_settled()
+    assert browser.eval("document.getElementById('refresh').value") == "1m"  # the dashboard's refresh
+    browser.goto(f"{site.open_url}/d/icewatch-overview?from=now-1h&to=now&refresh=5s")
+    first = browser.wait_settled()
+    again = browser.wait_settled(seqs(first))  # nothing done, every panel fetched again
+    assert all(p["state"] == "ok" for p in again.values())
+    browser.eval("(() => { const s = document.getElementById('refresh'); s.value = '';"
+                 " s.dispatchEvent(new Event('change')); })()")
+    assert "refresh=off" in browser.eval("location.search")
+    browser.wait_settled()
+    n = requests(browser)
+    time.sleep(7)
+    assert requests(browser) == n
+    assert browser.problems() == []

@@ -315,8 +315,26 @@
   function renderVariables() {
     const bar = document.getElementById("variables");
     if (!bar) return;
+    // a multi-select stays open while values are picked, with the focus where it was
+    const open = [...bar.querySelectorAll("details[open]")].map((d) => d.id);
+    const focused = document.activeElement && bar.contains(document.activeElement) ? document.activeElement.id : "";
     bar.replaceChildren(...state.model.variables.map(variableControl));
+    for (const id of open) { const d = document.getElementById(id); if (d) d.open = true; }
+    if (focused) { const f = document.getElementById(focused); if (f) f.focus(); }
   }
+
+  // a click elsewhere or Escape closes an open multi-select
+  document.addEventListener("click", (ev) => {
+    for (const d of document.querySelectorAll("details.multi[open]")) if (!d.contains(ev.target)) d.open = false;
+  });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Escape") return;
+    for (const d of document.querySelectorAll("details.multi[open]")) {
+      d.open = false;
+      const summary = d.querySelector("summary");
+      if (summary) summary.focus();
+    }
+  });
 
   function changed(push) {
     writeUrl(push);
