@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import tempfile
 import threading
+from pathlib import Path
 
 import click
 
@@ -79,3 +80,24 @@ def run() -> None:
     finally:
         evaluator.stop()
         sink.close()
+
+
+@alerts.command("export-grafana")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("deploy/grafana/provisioning/alerting/icewatch.yaml"), show_default=True,
+              help="The Grafana alert-rule provisioning file to write.")
+@click.option("--external-url", default="http://127.0.0.1:8080", show_default=True,
+              help="icewatch's base URL as on-call reaches it (the runbook links).")
+def export_grafana(out: Path, external_url: str) -> None:
+    """Write the rules as Grafana alert-rule file provisioning (groups by interval, ClickHouse ->
+    reduce -> threshold; see alerts/grafana_export.py for how templates translate).
+
+    Example: icewatch alerts export-grafana --external-url https://icewatch.example.com
+    (mount the directory at /etc/grafana/provisioning/alerting).
+    """
+    from alerts.grafana_export import write
+
+    try:
+        click.echo(str(write(out, external_url)))
+    except (IcewatchError, ValueError) as exc:
+        fail(exc if isinstance(exc, IcewatchError) else ConfigError(str(exc)))
