@@ -111,26 +111,42 @@ def test_annotations_name_only_labels_and_the_value() -> None:
                     (rule.id, key, ref)
 
 
-def test_translations_of_real_templates() -> None:
-    def summary(rule_id: str) -> str:
-        return translate(BY_ID[rule_id].summary, BY_ID[rule_id])
+def _templated(summary: str, description: str = "Something happened to {{ region }}.") -> Rule:
+    """A rule with labels tenant, turn_server, region, the given templates and hidden columns."""
+    return BY_ID["turn-allocation-failures"].model_copy(update={"summary": summary, "description": description})
 
-    assert summary("dtls-stall-spike") == (
-        f"DTLS stalls in {VALUE_TEMPLATE} of connected calls from {{{{ $labels.region }}}}")
-    assert summary("turn-server-down") == (
-        "TURN {{ $labels.turn_server }} ({{ $labels.region }}) unreachable over {{ $labels.transport }}")
-    assert summary("turn-allocation-failures") == (
-        f"TURN {{{{ $labels.turn_server }}}} ({{{{ $labels.region }}}}): {VALUE_TEMPLATE} of allocations fail")
-    # Nothing left without the hidden volume: the title and the labels stand in.
-    assert summary("turn-log-silent") == (
-        "TURN log silent while the server answers: {{ $labels.turn_server }}, {{ $labels.region }}")
-    assert summary("watchdog") == BY_ID["watchdog"].summary
-    dtls = BY_ID["dtls-stall-spike"]
-    assert translate(dtls.description, dtls) == (
-        "Something on the path passes STUN but drops DTLS (or its large certificate packets).")
-    lag = BY_ID["pipeline-consumer-lag"]
-    assert translate(lag.description, lag).endswith(
-        "the whole pipeline (collector, Kafka, processor, insert). Dashboards and alerts are that far behind.")
+
+V = VALUE_TEMPLATE
+TRANSLATIONS = {
+    # labels and the value translate; a parenthetical naming a hidden column goes
+    "TURN {{ turn_server }} ({{ region }}): {{ value }} of allocations fail ({{ failed }} of {{ volume }})":
+        f"TURN {{{{ $labels.turn_server }}}} ({{{{ $labels.region }}}}): {V} of allocations fail",
+    # a clause naming one goes (cut at ": " before a lower-case word or a template)
+    "TURN {{ turn_server }} unreachable: {{ failed }} of {{ volume }} vantage points fail":
+        "TURN {{ $labels.turn_server }} unreachable",
+    "{{ failed }} of {{ volume }} calls from {{ region }} stalled: something drops DTLS (or its large packets).":
+        "Something drops DTLS (or its large packets).",
+    # a sentence naming one goes; the clause before it then ends the sentence
+    "The whole pipeline (collector, Kafka): p90 {{ value }} s over {{ volume }} results. Alerts are behind.":
+        "The whole pipeline (collector, Kafka). Alerts are behind.",
+    # ": " before a capital introduces a name, not a clause: the sentence goes whole
+    "{{ failed }} calls had errors on their stun: URLs and no candidate. Calls fall back to relays.":
+        "Calls fall back to relays.",
+    "Clients of {{ turn_server }} lose relays over {{ region }}; {{ failed }} calls failed.":
+        "Clients of {{ $labels.turn_server }} lose relays over {{ $labels.region }}.",
+    # nothing left: the title and the labels (tenant aside)
+    "No log line for 5 minutes while {{ volume }} probes succeeded":
+        "TURN allocations failing: {{ $labels.turn_server }}, {{ $labels.region }}",
+    # no hidden column: unchanged but for the syntax
+    "icewatch alerting is alive for {{ tenant }}": "icewatch alerting is alive for {{ $labels.tenant }}",
+}
+
+
+@pytest.mark.parametrize("template", sorted(TRANSLATIONS))
+def test_translation(template: str) -> None:
+    rule = _templated(template)
+    assert rule.title == "TURN allocations failing"
+    assert translate(template, rule) == TRANSLATIONS[template]
 
 
 def test_a_dollar_grafana_would_expand_is_refused() -> None:
