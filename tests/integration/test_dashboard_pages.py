@@ -345,6 +345,7 @@ def test_with_api_keys_the_page_asks_for_a_key_and_the_api_refuses(site: Site, b
     browser.wait_for("document.getElementById('key-prompt')", "the key prompt did not show")
     assert browser.eval("document.querySelectorAll('section.panel').length") == 0
     assert browser.eval("window.icewatch.panelRequests") == 0
+    browser.screenshot(SCREENSHOTS / "key-prompt.png")
     panel = f"{site.keyed_url}/api/dashboards/icewatch-overview/panels/calls"
     assert httpx.get(panel).status_code == 401
     assert httpx.get(panel, headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -369,6 +370,7 @@ def test_the_index_lists_every_dashboard(site: Site, browser: Browser) -> None:
     browser.wait_for("window.icewatch.loads > 0", "the index did not load")
     hrefs = browser.eval("[...document.querySelectorAll('ul.index a')].map(a => a.getAttribute('href'))")
     assert hrefs == [f"./d/{d.uid}" for d in DASHBOARDS]
+    browser.screenshot(SCREENSHOTS / "index.png")
     assert browser.problems() == []
 
 
