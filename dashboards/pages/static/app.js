@@ -99,6 +99,7 @@
         while (Math.abs(x) >= 1024 && i < units.length - 1) { x /= 1024; i += 1; }
         return trim(x, i === 0 ? 0 : 1) + " " + units[i];
       }
+      case "km": return trim(v, a >= 10 ? 0 : 1) + " km";
       case "short": case "": case undefined: case "none": {
         const steps = [[1e12, "T"], [1e9, "B"], [1e6, "M"], [1e3, "K"]];
         for (const [d, s] of steps) if (a >= d) return trim(v / d, 1) + s;
@@ -597,6 +598,7 @@
   function drawTable(entry, doc) {
     const p = entry.panel;
     const cols = doc.columns;
+    const numCount = cols.filter((c) => isNumType(c.type)).length;
     const table = el("table", { class: "data" },
       el("caption", { class: "sr-only" }, p.title),
       el("thead", {}, el("tr", {}, cols.map((c) =>
@@ -612,7 +614,10 @@
         else if (num) content = fmt(v, unitFor(p, r, c.name, doc));
         else if (typeof v === "object") content = JSON.stringify(v);
         else content = String(v);
-        const color = num && p.thresholds && p.thresholds.length ? thresholdColor(v, p.thresholds) : null;
+        // thresholds colour the values in the panel's unit, not the counts beside them
+        const measured = num && p.thresholds && p.thresholds.length && unitFor(p, r, c.name, doc) === p.unit
+          && (p.unit !== "short" || numCount === 1);
+        const color = measured ? thresholdColor(v, p.thresholds) : null;
         const long = typeof content === "string" && content.length > 32 ? content : null;
         return el("td", { class: num ? "num" : null, style: color ? `color:${color}` : null, title: long }, content);
       })))));
