@@ -364,6 +364,12 @@ def test_with_api_keys_the_page_asks_for_a_key_and_the_api_refuses(site: Site, b
     assert browser.eval("[...document.querySelectorAll('#var-tenant option')].map(o => o.value)") == ["default"]
     assert browser.problems() == []
 
+    # a shared link naming another tenant shows the key's own
+    browser.goto(url + "&var-tenant=someone-else")
+    assert_all_rows(browser.wait_settled(), d)
+    assert "someone-else" not in browser.eval("location.search")
+    assert browser.eval("document.getElementById('var-tenant').value") == "default"
+
 
 def test_the_index_lists_every_dashboard(site: Site, browser: Browser) -> None:
     browser.goto(f"{site.open_url}/")

@@ -267,6 +267,7 @@
     }
     app.replaceChildren(head, toolbar, grid);
     await loadVariables();
+    if (state.auth) writeUrl(false); // the tenant in the URL is the key's
     renderVariables();
     await loadPanels();
     startTimer();
@@ -286,9 +287,6 @@
   function refreshLinks() {
     const nav = app.querySelector("nav.links");
     if (nav) nav.replaceWith(linksBar());
-    for (const entry of state.panels.values()) {
-      if (entry.lastDoc) renderPanel(entry, entry.lastDoc);
-    }
   }
 
   // -------------------------------------------------------------------------------- variables
@@ -299,12 +297,15 @@
     for (const v of m.variables) {
       if (v.kind !== "query") continue;
       stats.variableRequests += 1;
+      const params = urlParams(true);
+      // with API keys the tenant is the key's app, whatever a shared link says
+      const keyed = state.auth && v.name === "tenant";
+      if (keyed) params.delete("var-tenant");
       try {
         const doc = await api(`api/dashboards/${encodeURIComponent(m.uid)}/variables/${encodeURIComponent(v.name)}`,
-          urlParams(true));
+          params);
         state.options[v.name] = doc.values;
-        if (!state.vars[v.name] || !state.vars[v.name].length) state.vars[v.name] = doc.selected;
-        if (v.name === "tenant" && doc.values.length === 1) state.vars.tenant = doc.values;
+        if (keyed || !state.vars[v.name] || !state.vars[v.name].length) state.vars[v.name] = doc.selected;
       } catch (e) {
         if (e.status === 401) { sessionStorage.removeItem(KEY_STORE); showKeyPrompt("The API key was refused."); throw e; }
         state.options[v.name] = [];
