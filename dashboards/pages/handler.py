@@ -18,6 +18,7 @@ to it; asking for another is 403). The shell, the models and the static files ca
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import html
 import json
 import re
@@ -145,7 +146,7 @@ class Pages:
                           shell(d.title if d else "Not found", "../", m.group(1)),
                           {"Cache-Control": "no-cache", "Content-Security-Policy": SHELL_CSP, **SECURITY_HEADERS})
         if path in STATIC_FILES:
-            return self._static(path)
+            return self._static(path, headers.get("if-none-match", ""))
         if path == "/api/dashboards":
             return _json(200, {"auth": bool(self.api_keys), "dashboards": [
                 {"uid": u, "title": self.dashboards[u].title, "description": self.dashboards[u].description,
@@ -161,14 +162,18 @@ class Pages:
             return self._data(m.group(1), m.group(2), m.group(3), query, headers, registries)
         return _error(404, "not found")
 
-    def _static(self, path: str) -> Answer:
+    def _static(self, path: str, if_none_match: str) -> Answer:
         file, ctype = STATIC_FILES[path]
         try:
             body = file.read_bytes()
         except OSError:
             hint = " (run deploy/local/chart_assets.sh)" if "uplot" in path else ""
             return _error(404, f"{path} is not installed{hint}")
-        return Answer(200, ctype, body, {"Cache-Control": "no-cache", **SECURITY_HEADERS})
+        etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+        headers = {"Cache-Control": "no-cache", "ETag": etag, **SECURITY_HEADERS}
+        if etag in (t.strip() for t in if_none_match.split(",")):
+            return Answer(304, ctype, b"", headers)  # revalidated: the browser's copy is current
+        return Answer(200, ctype, body, headers)
 
     def _data(self, uid: str, what: str, key: str, query: str, headers: Mapping[str, str],
               registries: Sequence[CollectorRegistry]) -> Answer:

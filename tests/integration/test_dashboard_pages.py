@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
 from collector.contract import TurnEvent
 from collector.http_app import IngestConfig, build_app
@@ -38,7 +39,7 @@ from collector.simulator.probes import probe_results
 from collector.simulator.run import upload
 from collector.turn.coturn import CoturnParser
 from dashboards.catalog import DASHBOARDS
-from dashboards.model import Dashboard
+from dashboards.model import Dashboard, Panel, Row, Variable
 from dashboards.pages.handler import Pages
 from dashboards.pages.routes import page_routes
 from processors.facts.call_facts import FactsEnv
@@ -159,7 +160,7 @@ class Browser:
         self.target = self.client.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         attached = self.client.call("Target.attachToTarget", {"targetId": self.target, "flatten": True})
         self.session = attached["sessionId"]
-        for domain in ("Runtime", "Log", "Page"):
+        for domain in ("Runtime", "Log", "Page", "Network"):
             self.call(f"{domain}.enable")
         self.call("Emulation.setDeviceMetricsOverride", {**VIEW, "deviceScaleFactor": 1, "mobile": False})
 
@@ -187,6 +188,12 @@ class Browser:
                 e = p["entry"]
                 out.append(f"log {e['level']}: {e.get('text')} {e.get('url', '')}")
         return out
+
+    def network_requests(self, part: str) -> int:
+        """Requests the browser sent (DevTools Network events) whose URL contains ``part``."""
+        self.eval("1")
+        return sum(1 for ev in self.client.events if ev.get("sessionId") == self.session
+                   and ev["method"] == "Network.requestWillBeSent" and part in ev["params"]["request"]["url"])
 
     def goto(self, url: str) -> None:
         self.call("Page.navigate", {"url": url})
@@ -286,6 +293,8 @@ def test_every_dashboard_renders_and_requeries(site: Site, browser: Browser, uid
 
     # a variable change: every panel is fetched again with the new selection, which is in the URL
     before_n, before = requests(browser), seqs(panels)
+    sent = browser.network_requests(f"/api/dashboards/{uid}/panels/")
+    assert sent >= len(before)  # the page's counter is backed by what the browser really sent
     picked = multi_variable(browser, d)
     if picked is not None:
         name, value = picked
@@ -303,6 +312,7 @@ def test_every_dashboard_renders_and_requeries(site: Site, browser: Browser, uid
         expect = "var-tenant=default"
     after = browser.wait_settled(before)
     assert requests(browser) >= before_n + len(before)
+    assert browser.network_requests(f"/api/dashboards/{uid}/panels/") >= sent + len(before)
     assert expect in browser.eval("decodeURIComponent(location.search)")
     assert all(p["state"] in ("ok", "empty") for p in after.values()), after
 
@@ -438,3 +448,36 @@ def test_auto_refresh_follows_the_dashboard_and_turns_off(site: Site, browser: B
     time.sleep(7)
     assert requests(browser) == n
     assert browser.problems() == []
+
+
+BROKEN = Dashboard(
+    uid="pages-broken", title="Broken on purpose", description="panels that fail or find nothing",
+    variables=(Variable("tenant", "App", multi=False, include_all=False, default="default"),),
+    rows=(Row("r", (
+        Panel("bad_sql", "Unknown column", "table", sql="SELECT no_such_column FROM calls"),
+        Panel("nothing", "No rows", "timeseries",
+              sql="SELECT $__timeInterval(event_time) AS time, count() AS calls FROM calls "
+                  "WHERE tenant = 'nobody' AND $__timeFilter(event_time) GROUP BY time ORDER BY time"),
+        Panel("fine", "Calls", "stat",
+              sql="SELECT count() AS calls FROM calls FINAL WHERE tenant = ${tenant:singlequote}"),
+    )),),
+)
+
+
+def test_a_failing_panel_shows_its_error_and_an_empty_one_says_so(site: Site, browser: Browser) -> None:
+    pages = Pages(site.store, {}, [BROKEN])
+    server = serve_health(free_port(), CollectorRegistry(), lambda: True,
+                          pages=lambda path, query, headers: pages.answer(path, query, headers).parts())
+    try:
+        browser.goto(f"http://127.0.0.1:{server.server_address[1]}/d/pages-broken")
+        panels = browser.wait_settled()
+        assert panels["bad_sql"]["state"] == "error" and "no_such_column" in panels["bad_sql"]["text"]
+        assert browser.eval("document.querySelector('#panel-bad_sql [role=alert]') !== null")
+        assert panels["nothing"]["state"] == "empty"
+        assert browser.eval("document.querySelector('#panel-nothing .no-data').textContent") == "No data in this range"
+        assert panels["fine"]["state"] == "ok" and panels["fine"]["rows"] == 1
+        # the only problem the browser reports is the failed request itself
+        assert [p for p in browser.problems() if "status of 500" not in p] == []
+    finally:
+        server.shutdown()
+        server.server_close()

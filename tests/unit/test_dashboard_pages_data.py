@@ -167,6 +167,8 @@ def test_the_http_answers(seeded: ChdbSink) -> None:
                  "/static/uplot/uPlot.min.css"):
         got = pages.answer(path, "", {})
         assert got.status == 200 and len(got.body) > 1000, path
+        again = pages.answer(path, "", {"if-none-match": got.headers["ETag"]})
+        assert again.status == 304 and again.body == b""
     many = "&".join(f"var-region=r{i}" for i in range(300))
     assert pages.answer("/api/dashboards/test-board/panels/count", many, {}).status == 400
 
