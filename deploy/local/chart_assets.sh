@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the chart library of the built-in dashboard pages (uPlot, pinned in
 # dashboards/pages/package-lock.json) into dashboards/pages/node_modules with `npm ci`, only when
-# node_modules is missing or older than the lock file. npm keeps its downloads in ~/.npm, so a
-# reinstall needs no network once the cache is filled.
+# node_modules is missing or stale (installed from another lock file: a stamp keeps its hash).
+# npm keeps its downloads in ~/.npm and is asked to prefer them (--prefer-offline), so a reinstall
+# needs no network once the cache is filled.
 #
 # Usage: chart_assets.sh [--force]
 # Environment:
@@ -23,7 +24,7 @@ force=0
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) die "unknown argument '$arg' (see --help)" ;;
   esac
 done
@@ -46,7 +47,7 @@ if ! command -v "$NPM" >/dev/null; then
   then run:    bash deploy/local/chart_assets.sh"
 fi
 say "npm ci in $PAGES"
-(cd "$PAGES" && "$NPM" ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $PAGES"
+(cd "$PAGES" && "$NPM" ci --prefer-offline --no-audit --no-fund --loglevel=error) || die "npm ci failed in $PAGES"
 for f in "${NEEDED[@]}"; do
   [[ -f "$PAGES/$f" ]] || die "npm ci did not install $f"
 done
