@@ -458,6 +458,7 @@ BROKEN = Dashboard(
         Panel("nothing", "No rows", "timeseries",
               sql="SELECT $__timeInterval(event_time) AS time, count() AS calls FROM calls "
                   "WHERE tenant = 'nobody' AND $__timeFilter(event_time) GROUP BY time ORDER BY time"),
+        Panel("unmeasured", "Not in this process", "table", metric="icewatch_no_such_metric"),
         Panel("fine", "Calls", "stat",
               sql="SELECT count() AS calls FROM calls FINAL WHERE tenant = ${tenant:singlequote}"),
     )),),
@@ -476,6 +477,9 @@ def test_a_failing_panel_shows_its_error_and_an_empty_one_says_so(site: Site, br
         assert panels["nothing"]["state"] == "empty"
         assert browser.eval("document.querySelector('#panel-nothing .no-data').textContent") == "No data in this range"
         assert panels["fine"]["state"] == "ok" and panels["fine"]["rows"] == 1
+        assert panels["unmeasured"]["state"] == "empty"
+        assert "No samples of icewatch_no_such_metric" in browser.eval(
+            "document.querySelector('#panel-unmeasured .no-data').textContent")
         # the only problem the browser reports is the failed request itself
         assert [p for p in browser.problems() if "status of 500" not in p] == []
     finally:

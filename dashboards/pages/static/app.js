@@ -524,7 +524,9 @@
     entry.node.setAttribute("aria-busy", "false");
     if (!doc.rows.length) {
       entry.node.dataset.state = "empty";
-      entry.body.replaceChildren(el("p", { class: "no-data" }, "No data in this range"));
+      entry.body.replaceChildren(el("p", { class: "no-data" }, p.source === "metric"
+        ? `No samples of ${p.metric} in this process (it does not run that part of icewatch, or it has not counted yet)`
+        : "No data in this range"));
       return;
     }
     if (p.kind === "timeseries" && p.source !== "metric") drawTimeseries(entry, doc);
