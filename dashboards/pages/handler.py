@@ -7,6 +7,9 @@ GET, used by the Starlette routes (routes.py) and the processor's stdlib health 
   /api/dashboards/{uid}              the model as JSON
   /api/dashboards/{uid}/panels/{key}?from=&to=&var-NAME=v&var-NAME=v2     the panel's data
   /api/dashboards/{uid}/variables/{name}?from=&to=&var-...                 a variable's values
+  /alerts                            pending and firing alerts (page shell; the generatorURL of an alert)
+  /api/alerts                        [{rule, title, phase, labels, since, summary, runbook}] (a key's app only)
+  /runbooks/{id}                     an alert rule's runbook (alerts/runbooks/{id}.md, as text)
   /static/pages/{app.js,app.css}     the page's own code
   /static/uplot/{uPlot.iife.min.js,uPlot.min.css}   the chart library (deploy/local/chart_assets.sh)
 
@@ -22,7 +25,7 @@ import hashlib
 import html
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +61,8 @@ SHELL_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-in
 _DATA = re.compile(r"^/api/dashboards/([A-Za-z0-9_-]{1,64})/(panels|variables)/([A-Za-z0-9_.-]{1,64})$")
 _MODEL = re.compile(r"^/api/dashboards/([A-Za-z0-9_-]{1,64})$")
 _PAGE = re.compile(r"^/d/([A-Za-z0-9_-]{1,64})/?$")
+_RUNBOOK = re.compile(r"^/runbooks/([a-z][a-z0-9-]{1,62})$")
+AlertsSource = Callable[[], list[dict[str, Any]]]  # the evaluator's pending and firing alerts
 
 
 @dataclass
@@ -83,7 +88,7 @@ def _error(status: int, message: str, path: str | None = None, **headers: str) -
     return _json(status, doc, **headers)
 
 
-def shell(title: str, root: str, uid: str = "") -> bytes:
+def shell(title: str, root: str, uid: str = "", view: str = "") -> bytes:
     """The one HTML page: app.js renders the index or a dashboard into it. ``root``: the relative
     way back to the pages' root, so the pages work under a reverse proxy's prefix too."""
     r = html.escape(root, quote=True)
@@ -99,7 +104,7 @@ def shell(title: str, root: str, uid: str = "") -> bytes:
 <script src="{r}static/uplot/uPlot.iife.min.js" defer></script>
 <script src="{r}static/pages/app.js" defer></script>
 </head>
-<body data-root="{r}" data-uid="{html.escape(uid, quote=True)}">
+<body data-root="{r}" data-uid="{html.escape(uid, quote=True)}" data-view="{html.escape(view, quote=True)}">
 <header class="topbar"><a class="brand" href="{r}">icewatch</a><span class="crumb" id="crumb"></span></header>
 <main id="app" aria-live="polite"><p class="loading">Loading…</p></main>
 <noscript>These dashboards need JavaScript.</noscript>
@@ -121,7 +126,8 @@ class Pages:
     ``dashboards``: those of dashboards/catalog.py unless given."""
 
     def __init__(self, sink: Sink, api_keys: Mapping[str, str], dashboards: Sequence[Dashboard] | None = None,
-                 registries: Sequence[CollectorRegistry] = ()) -> None:
+                 registries: Sequence[CollectorRegistry] = (), alerts: AlertsSource | None = None,
+                 runbooks: Path | None = None) -> None:
         if dashboards is None:
             from dashboards.catalog import DASHBOARDS
 
@@ -131,6 +137,8 @@ class Pages:
         self.dashboards = {d.uid: d for d in dashboards}
         self.order = [d.uid for d in dashboards]
         self.registries = list(registries)
+        self.alerts = alerts
+        self.runbooks = runbooks
 
     def answer(self, path: str, query: str, headers: Mapping[str, str],
                registries: Sequence[CollectorRegistry] = ()) -> Answer:
@@ -147,6 +155,14 @@ class Pages:
                           {"Cache-Control": "no-cache", "Content-Security-Policy": SHELL_CSP, **SECURITY_HEADERS})
         if path in STATIC_FILES:
             return self._static(path, headers.get("if-none-match", ""))
+        if path == "/alerts":
+            return Answer(200, "text/html; charset=utf-8", shell("Alerts", "./", view="alerts"),
+                          {"Cache-Control": "no-cache", "Content-Security-Policy": SHELL_CSP, **SECURITY_HEADERS})
+        if path == "/api/alerts":
+            return self._alerts(headers)
+        m = _RUNBOOK.match(path)
+        if m is not None:
+            return self._runbook(m.group(1))
         if path == "/api/dashboards":
             return _json(200, {"auth": bool(self.api_keys), "dashboards": [
                 {"uid": u, "title": self.dashboards[u].title, "description": self.dashboards[u].description,
@@ -161,6 +177,32 @@ class Pages:
         if m is not None:
             return self._data(m.group(1), m.group(2), m.group(3), query, headers, registries)
         return _error(404, "not found")
+
+    def _alerts(self, headers: Mapping[str, str]) -> Answer:
+        if self.api_keys:
+            tenant = app_for_key(self.api_keys, key_from_headers(headers))
+            if tenant is None:
+                return _error(401, "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)",
+                              **{"WWW-Authenticate": 'Bearer realm="icewatch"'})
+        if self.alerts is None:
+            return _json(200, {"enabled": False, "alerts": []})
+        alerts = self.alerts()
+        if self.api_keys:  # a key sees its app's alerts (the watchdog has no tenant: operators only)
+            alerts = [a for a in alerts if a.get("labels", {}).get("tenant") == tenant]
+        return _json(200, {"enabled": True, "alerts": alerts})
+
+    def _runbook(self, rule_id: str) -> Answer:
+        path = self.runbooks / f"{rule_id}.md" if self.runbooks else None
+        if path is None or not path.is_file():
+            return _error(404, f"no runbook {rule_id!r}")
+        text = html.escape(path.read_text(encoding="utf-8"))
+        body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Runbook {rule_id} · icewatch'
+                f'</title><link rel="stylesheet" href="../static/pages/app.css"></head><body>'
+                f'<header class="topbar"><a class="brand" href="../">icewatch</a>'
+                f'<a class="crumb" href="../alerts">alerts</a></header>'
+                f'<main class="runbook"><pre>{text}</pre></main></body></html>')
+        return Answer(200, "text/html; charset=utf-8", body.encode(),
+                      {"Cache-Control": "no-cache", "Content-Security-Policy": SHELL_CSP, **SECURITY_HEADERS})
 
     def _static(self, path: str, if_none_match: str) -> Answer:
         file, ctype = STATIC_FILES[path]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
@@ -11,18 +12,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dashboards.model import Dashboard
-from dashboards.pages.handler import STATIC_FILES, Pages
+from dashboards.pages.handler import STATIC_FILES, AlertsSource, Pages
 from processors.store.sink import Sink
 
 PATHS = ("/", "/d/{uid}", "/api/dashboards", "/api/dashboards/{uid}", "/api/dashboards/{uid}/panels/{key}",
-         "/api/dashboards/{uid}/variables/{key}", *STATIC_FILES)
+         "/api/dashboards/{uid}/variables/{key}", "/alerts", "/api/alerts", "/runbooks/{id}", *STATIC_FILES)
 
 
 def page_routes(sink: Sink, api_keys: Mapping[str, str], registries: Sequence[CollectorRegistry] = (),
-                dashboards: Sequence[Dashboard] | None = None) -> list[Route]:
+                dashboards: Sequence[Dashboard] | None = None, alerts: AlertsSource | None = None,
+                runbooks: Path | None = None) -> list[Route]:
     """GET routes of the pages. ``registries``: Prometheus registries of this process for metric
-    panels; the app's own (``app.state.metrics_registry``, set by collector.http_app) is added."""
-    pages = Pages(sink, api_keys, dashboards, registries)
+    panels; the app's own (``app.state.metrics_registry``, set by collector.http_app) is added.
+    ``alerts``/``runbooks``: the evaluator's alerts and the runbooks' directory, when it runs here."""
+    pages = Pages(sink, api_keys, dashboards, registries, alerts, runbooks)
 
     async def handler(request: Request) -> Response:
         own = getattr(request.app.state, "metrics_registry", None)

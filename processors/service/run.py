@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from alerts.rules import RUNBOOKS_DIR
 from alerts.service import evaluator_for
 from collector.publisher import Publisher
 from collector.serve import serve_http
@@ -56,7 +57,8 @@ def run_all_in_one(settings: Settings) -> None:
     evaluator.start()
     try:
         serve_http(settings, publisher, [query_route(sink, api_keys), sql_route(sink, api_keys, settings.sql),
-                                         *page_routes(sink, api_keys, [metrics.registry] if metrics else [])])
+                                         *page_routes(sink, api_keys, [metrics.registry] if metrics else [],
+                                                     alerts=evaluator.snapshot, runbooks=RUNBOOKS_DIR)])
     finally:
         evaluator.stop()
         for lp in loops:

@@ -28,6 +28,8 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from alerts.evaluator import Evaluator
+from alerts.rules import RUNBOOKS_DIR, load_rules
 from collector.contract import TurnEvent
 from collector.http_app import IngestConfig, build_app
 from collector.inventory import load_inventory
@@ -123,7 +125,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         processor = ProcessorMetrics()  # metric panels of the processor: its families exist from the start
         config = IngestConfig(api_keys={}, max_body_bytes=8 << 20, hash_key=b"k")
         keyed = IngestConfig(api_keys={"default": KEY}, max_body_bytes=8 << 20, hash_key=b"k")
-        open_app = build_app(publisher, config, page_routes(store, {}, [processor.registry]))
+        evaluator = Evaluator(store, load_rules(), [], tmp / "alerts.json", "http://127.0.0.1")
+        open_app = build_app(publisher, config, page_routes(store, {}, [processor.registry],
+                                                            alerts=evaluator.snapshot, runbooks=RUNBOOKS_DIR))
         keyed_app = build_app(publisher, keyed, page_routes(store, keyed.api_keys, [processor.registry]))
         with serve(open_app) as open_url, serve(keyed_app) as keyed_url, \
                 httpx.Client(base_url=open_url, timeout=60) as client, chromium(tmp) as devtools:
@@ -144,6 +148,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                                   headers={"Content-Type": "application/json", "X-Icewatch-App": "default"})
             assert refused.status_code == 422, refused.text  # dead-lettered: the self dashboard lists it
             processor.lag_seconds.set(1.5)
+            # the real evaluator on the credentials incident: turn-auth-failures fires for turn-us-east-1
+            at = now - timedelta(minutes=5) + timedelta(seconds=20)
+            for t in (at, at + timedelta(seconds=20)):
+                evaluator.evaluate("turn-auth-failures", t)
+            assert [i.phase for i in evaluator.book.of_rule("turn-auth-failures")] == ["firing"]
             yield Site(store, open_url, keyed_url, devtools, drill_down_call(store))
     finally:
         store.close()
@@ -423,6 +432,25 @@ def test_a_table_link_opens_the_call_drill_down_of_that_call(site: Site, browser
     panels = browser.wait_settled()
     assert panels["summary"]["state"] == "ok" and panels["summary"]["rows"] >= 1
     assert browser.eval("document.getElementById('var-call_id').value") == call_id
+    assert browser.problems() == []
+
+
+def test_firing_alerts_show_on_every_page_with_their_runbook(site: Site, browser: Browser) -> None:
+    browser.goto(f"{site.open_url}/d/icewatch-turn?from=now-1h&to=now")
+    browser.wait_for("document.querySelector('#alert-banner li[data-rule=\"turn-auth-failures\"]')",
+                     "the firing alert is not in the banner")
+    assert browser.eval("document.getElementById('alert-banner').dataset.firing") == "1"
+    text = browser.eval("document.getElementById('alert-banner').textContent")
+    assert "turn_server=turn-us-east-1" in text and "TURN turn-us-east-1 (us-east) rejects credentials" in text
+    assert "watchdog" not in text  # the dead man's switch is not an incident
+    browser.goto(f"{site.open_url}/alerts#turn-auth-failures")
+    browser.wait_for("document.querySelector('#alerts li.targeted.alert-firing')", "the alerts page lost the rule")
+    runbook = browser.eval("document.querySelector('#alerts li.targeted a').getAttribute('href')")
+    assert runbook == "./runbooks/turn-auth-failures"
+    page = httpx.get(f"{site.open_url}/runbooks/turn-auth-failures")
+    assert page.status_code == 200 and "<pre># turn-auth-failures" in page.text
+    assert httpx.get(f"{site.open_url}/runbooks/nope").status_code == 404
+    assert httpx.get(f"{site.keyed_url}/api/alerts").status_code == 401
     assert browser.problems() == []
 
 

@@ -235,7 +235,8 @@
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       sessionStorage.setItem(KEY_STORE, input.value.trim());
-      renderDashboard().catch(fatal);
+      (VIEW === "alerts" ? renderAlerts() : renderDashboard()).catch(fatal);
+      alertBanner();
     });
     app.replaceChildren(form);
     input.focus();
@@ -714,6 +715,59 @@
     entry.observer.observe(entry.body);
   }
 
+  // ------------------------------------------------------------------------------------ alerts
+
+  const VIEW = document.body.dataset.view || "";
+
+  function alertItem(a) {
+    const where = Object.entries(a.labels || {}).filter(([k]) => k !== "tenant")
+      .map(([k, v]) => k + "=" + v).join(" ");
+    return el("li", { class: "alert alert-" + a.phase, "data-rule": a.rule },
+      el("span", { class: "alert-phase" }, a.phase),
+      el("strong", {}, a.title || a.rule), " ", where ? el("code", {}, where) : null,
+      el("span", { class: "alert-summary" }, a.summary || ""),
+      a.runbook ? el("a", { href: ROOT + a.runbook.replace(/^\//, "") }, "runbook") : null);
+  }
+
+  async function needsKey() {
+    if (apiKey()) return false;
+    try { return Boolean((await api("api/dashboards")).auth); } catch (e) { return true; }
+  }
+
+  async function alertBanner() {
+    if (await needsKey()) return; // no key yet: the alerts are the key's app's
+    let doc;
+    try { doc = await api("api/alerts"); } catch (e) { return; }
+    const old = document.getElementById("alert-banner");
+    const shown = (doc.alerts || []).filter((a) => a.rule !== "watchdog");
+    if (!doc.enabled || !shown.length) { if (old) old.remove(); return; }
+    const firing = shown.filter((a) => a.phase === "firing").length;
+    const bar = el("aside", { id: "alert-banner", class: firing ? "alert-banner firing" : "alert-banner",
+      role: "status", "data-firing": firing, "data-pending": shown.length - firing },
+      el("a", { href: ROOT + "alerts" }, firing + " firing, " + (shown.length - firing) + " pending"),
+      el("ul", {}, shown.slice(0, 5).map(alertItem)));
+    if (old) old.replaceWith(bar); else app.before(bar);
+  }
+
+  async function renderAlerts() {
+    document.title = "Alerts · icewatch";
+    crumb.replaceChildren("alerts");
+    if (await needsKey()) { showKeyPrompt(); return; }
+    const doc = await api("api/alerts");
+    const list = (doc.alerts || []);
+    app.replaceChildren(
+      el("h1", { class: "page-title" }, "Alerts"),
+      !doc.enabled ? el("p", {}, "The alert evaluator does not run in this process.")
+        : list.length ? el("ul", { class: "alert-list", id: "alerts" }, list.map(alertItem))
+          : el("p", { id: "alerts" }, "Nothing is pending or firing."));
+    const target = location.hash.slice(1);
+    if (target) {
+      const hit = app.querySelector('[data-rule="' + CSS.escape(target) + '"]');
+      if (hit) hit.classList.add("targeted");
+    }
+    stats.loads += 1;
+  }
+
   // ------------------------------------------------------------------------------------ start
 
   function fatal(e) {
@@ -728,5 +782,7 @@
     renderDashboard().catch(fatal);
   });
 
-  (UID ? renderDashboard() : renderIndex()).catch(fatal);
+  (VIEW === "alerts" ? renderAlerts() : UID ? renderDashboard() : renderIndex()).catch(fatal);
+  alertBanner();
+  setInterval(alertBanner, 30000);
 })();
