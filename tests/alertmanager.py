@@ -150,7 +150,7 @@ class WebhookReceiver:
         self.status = status  # what requests get (a test may change it) ...
         self.statuses: list[int] = []  # ... after these, one per request, first first
         self.answer = answer
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a wait_for predicate may read .received
         self._arrived = threading.Condition(self._lock)
         self._received: list[Received] = []
         receiver = self
