@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from prometheus_client import CollectorRegistry
 
 from collector.auth import check_tenant
-from collector.errors import InvalidInput
+from collector.errors import InvalidInput, NotPermitted
 from dashboards.macros import ALL, conditional_all, expand, interval_for
 from dashboards.model import Dashboard, Panel, Variable
 from processors.store.sink import Sink, Table
@@ -42,15 +42,6 @@ _REF = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(?!__)(\w+)")
 _RELATIVE = re.compile(r"^now(?:-(\d{1,6})([smhdwMy]))?(?:/([smhdwMy]))?$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "M": 30 * 86400, "y": 365 * 86400}
 _TZ = re.compile(r"DateTime(?:64)?\((?:\d+\s*,\s*)?'([^']+)'\)")
-
-
-class Forbidden(Exception):
-    """The request asks for data its API key may not read (HTTP 403)."""
-
-    def __init__(self, message: str, path: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
 
 
 # ---------------------------------------------------------------------------------------- time
@@ -125,7 +116,7 @@ class _Query:
         if var.name == "tenant":
             if forced_tenant is not None:
                 if values not in ([], [forced_tenant]):
-                    raise Forbidden(f"this API key reads tenant {forced_tenant!r} only", "var-tenant")
+                    raise NotPermitted(f"this API key reads tenant {forced_tenant!r} only", "var-tenant")
                 values = [forced_tenant]
             values = values or [var.default or "default"]
             if len(values) != 1:
@@ -184,7 +175,8 @@ class _Query:
 def variable_values(sink: Sink, dashboard: Dashboard, name: str, start: datetime, end: datetime,
                     selected: Mapping[str, Sequence[str]], forced_tenant: str | None = None) -> dict[str, Any]:
     """``{"name", "values": [...], "include_all", "multi", "selected": [...]}`` of one variable.
-    KeyError when the dashboard has no such variable; InvalidInput for bad input; Forbidden."""
+    KeyError when the dashboard has no such variable; InvalidInput for bad input (NotPermitted: another
+    tenant)."""
     var = dashboard.variable(name)
     q = _Query(sink, dashboard, start, end, selected, forced_tenant)
     q.fill_first()
@@ -286,7 +278,7 @@ def panel_data(sink: Sink, dashboard: Dashboard, panel_key: str, start: datetime
     """``{"columns": [{"name", "type"}], "rows": [[...]], "truncated"}`` of one panel.
 
     ``selected``: the request's values per variable (absent: the variable's default; ``$__all``:
-    All). ``forced_tenant``: the API key's app; another tenant raises Forbidden. KeyError when the
+    All). ``forced_tenant``: the API key's app; another tenant raises NotPermitted. KeyError when the
     dashboard has no such panel; InvalidInput for bad input; the store's own errors pass through.
     """
     panel: Panel = dashboard.panel(panel_key)

@@ -35,9 +35,9 @@ from urllib.parse import parse_qsl
 from prometheus_client import CollectorRegistry
 
 from collector.auth import app_for_key, key_from_headers
-from collector.errors import InvalidInput, StoreError, Unavailable
+from collector.errors import InvalidInput, NotPermitted, StoreError, Unavailable
 from dashboards.model import Dashboard
-from dashboards.pages.data import Forbidden, panel_data, time_range, variable_values
+from dashboards.pages.data import panel_data, time_range, variable_values
 from processors.store.sink import Sink
 
 HERE = Path(__file__).resolve().parent
@@ -257,10 +257,10 @@ class Pages:
                 except KeyError:
                     return _error(404, f"dashboard {uid!r} has no variable {key!r}")
                 doc = variable_values(self.sink, d, key, start, end, selected, forced)
+        except NotPermitted as exc:
+            return _error(403, exc.message, exc.path)
         except InvalidInput as exc:
             return _error(400, exc.message, exc.path)
-        except Forbidden as exc:
-            return _error(403, exc.message, exc.path)
         except Unavailable as exc:
             return _error(503, f"the store cannot answer now: {exc}", None,
                           **{"Retry-After": str(max(1, int(exc.retry_after)))})

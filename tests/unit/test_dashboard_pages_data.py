@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from collector.errors import InvalidInput
+from collector.errors import InvalidInput, NotPermitted
 from dashboards.macros import ALL
 from dashboards.model import Dashboard, DataLink, Panel, Row, Variable
 from dashboards.pages import data
@@ -122,7 +122,7 @@ def test_the_work_of_one_request_is_bounded(seeded: ChdbSink, monkeypatch: pytes
 def test_api_keys_force_the_tenant(seeded: ChdbSink) -> None:
     assert panel(seeded, "count", forced="acme")["rows"] == [[1]]
     assert panel(seeded, "in_all", forced="acme")["rows"] == [["apac", 1]]  # All: acme's regions
-    with pytest.raises(data.Forbidden):
+    with pytest.raises(NotPermitted):
         panel(seeded, "count", {"tenant": ["default"]}, forced="acme")
     pages = Pages(seeded, {"acme": "k" * 20}, [BOARD])
     url = "/api/dashboards/test-board/panels/count"
