@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from collector.contract import TurnEvent
+from collector.contract import Model, TurnEvent
 from collector.http_app import IngestConfig, build_app
 from collector.inventory import load_inventory
 from collector.simulator.coturn_log import call_lines, probe_lines
@@ -42,11 +42,15 @@ class Pipeline:
     client: httpx.Client
     store: ChdbSink
     publisher: EmbeddedPublisher
+    # (tenant, server) -> lines of its coturn log so far: a later feed continues the file, so
+    # its lines get new event ids (the id is the line's source and offset)
+    offsets: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def feed(self, tenant: str, cond: Conditions, ended: datetime, seed: int = SEED,
-             calls: int = CALLS) -> list[CallPlan]:
+             calls: int = CALLS, unshipped: frozenset[str] = frozenset()) -> list[CallPlan]:
         """Every call's report over HTTP, its coturn lines through the parser, one probe round.
-        Another ``seed`` gives other call ids (and other draws)."""
+        Another ``seed`` gives other call ids (and other draws). The lines of the servers in
+        ``unshipped`` never reach icewatch (their log tailer is broken)."""
         fleet = Fleet(INVENTORY, seed)
         plans = [fleet.plan(i, ended, cond, seconds=12) for i in range(calls)]
         lines: dict[str, list[str]] = {}
@@ -60,15 +64,37 @@ class Pipeline:
         for server in fleet.turn_servers:
             if server.id not in cond.servers_down:
                 lines.setdefault(server.id, []).extend(
-                    probe_lines(server, ended, 0, server.id in cond.servers_auth_broken))
+                    probe_lines(server, ended, 0, server.id in cond.servers_auth_broken,
+                                server.id in cond.servers_quota_full))
         for server_id, server_lines in lines.items():
-            parser = CoturnParser(server_id, b"k", region=INVENTORY.server(server_id).region)  # type: ignore[union-attr]
-            parsed = (parser.parse(line, source=f"{tenant}-{server_id}", offset=n, received_at=ended)
-                      for n, line in enumerate(server_lines))
-            events = [e for e in parsed if isinstance(e, TurnEvent)]
-            self.publisher.publish(events, tenant=tenant)
+            if server_id not in unshipped:
+                self.ship_lines(tenant, server_id, server_lines, ended)
         self.publisher.publish(probe_results(fleet.inventory, ended, cond, 0, seed), tenant=tenant)
         return plans
+
+    def ship_lines(self, tenant: str, server_id: str, lines: list[str], received_at: datetime) -> None:
+        """A server's coturn lines through the parser, at the end of its log so far."""
+        self.publisher.publish(self._parse(tenant, server_id, lines, received_at), tenant=tenant)
+
+    def _parse(self, tenant: str, server_id: str, lines: list[str], received_at: datetime) -> list[TurnEvent]:
+        start = self.offsets.get((tenant, server_id), 0)
+        parser = CoturnParser(server_id, b"k", region=INVENTORY.server(server_id).region)  # type: ignore[union-attr]
+        parsed = (parser.parse(line, source=f"{tenant}-{server_id}", offset=start + n, received_at=received_at)
+                  for n, line in enumerate(lines))
+        self.offsets[(tenant, server_id)] = start + len(lines)
+        return [e for e in parsed if isinstance(e, TurnEvent)]
+
+    def probe_round(self, tenant: str, cond: Conditions, at: datetime, round_no: int, seed: int = SEED,
+                    unshipped: frozenset[str] = frozenset()) -> None:
+        """One round of the simulated prober at ``at``: its results, and the lines its allocations
+        leave in the logs of the servers that are up (but those in ``unshipped``)."""
+        events: list[Model] = list(probe_results(INVENTORY, at, cond, round_no, seed))
+        for server in INVENTORY.servers:
+            if server.is_turn and server.id not in cond.servers_down and server.id not in unshipped:
+                events += self._parse(tenant, server.id, probe_lines(server, at, round_no, server.id in
+                                                                     cond.servers_auth_broken,
+                                                                     server.id in cond.servers_quota_full), at)
+        self.publisher.publish(events, tenant=tenant)
 
     def calls(self, tenant: str) -> dict[str, dict[str, Any]]:
         rows = self.store.query(

@@ -35,7 +35,8 @@ def _incident(ctx: click.Context, param: click.Parameter, values: tuple[str, ...
 @click.option("--duration", default=None, type=click.FloatRange(1), help="Seconds to run (default: until Ctrl-C).")
 @click.option("--incident", "incidents", multiple=True, callback=_incident,
               help="NAME:ARGS@START+DURATION (repeatable): turn-down:SERVER, turn-auth:SERVER, "
-                   "stun-blocked:REGION, misroute:REGION:SERVER, udp-block:REGION; e.g. turn-down:turn-eu-1@60+90.")
+                   "turn-quota:SERVER, stun-blocked:REGION, misroute:REGION:SERVER, udp-block:REGION, "
+                   "dtls-block:REGION; e.g. turn-down:turn-eu-1@60+90.")
 @click.option("--turn-log-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write each TURN server's coturn log to DIR/<server>.log (point ICEWATCH_TURN_LOGS at them).")
 @click.option("--probe-interval", default=30.0, show_default=True, type=click.FloatRange(1),

@@ -11,6 +11,18 @@
                              calls relay far (distant relay).
 - ``udp-block:REGION``       a wave of UDP-blocking networks in the region: most clients need TURN
                              over TCP/TLS.
+- ``dtls-block:REGION``      a middlebox in the region drops DTLS over UDP (or its large certificate
+                             packets): ICE still connects (STUN passes), DTLS never completes for the
+                             region's calls on a UDP path (host, srflx, prflx, UDP relay); calls relayed
+                             over TURN TCP/TLS carry DTLS inside the TCP stream and connect. The TURN
+                             logs show the UDP-relayed sessions allocated but carrying no media.
+- ``turn-quota:SERVER``      the server refuses new allocations after the 401 challenge: ALLOCATE
+                             answered 486 Allocation Quota Reached (its total quota) or 508 (no relay
+                             port left; coturn's reason "Cannot create socket", RFC 8656's Insufficient
+                             Capacity), alternating by call; its log shows those failed ALLOCATEs (and
+                             the probe's), its clients get 486/508 on their turn: URLs and no relay
+                             candidate (STUN still works, so cone-NAT clients connect directly), its
+                             TURN probes fail with the same codes while its STUN probes succeed.
 
 Written ``NAME:ARGS@START+DURATION`` (seconds from the simulation start), e.g. ``turn-down:turn-eu-1@60+90``.
 """
@@ -20,7 +32,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-KINDS = {"turn-down": 1, "turn-auth": 1, "stun-blocked": 1, "misroute": 2, "udp-block": 1}
+KINDS = {"turn-down": 1, "turn-auth": 1, "stun-blocked": 1, "misroute": 2, "udp-block": 1, "dtls-block": 1,
+         "turn-quota": 1}
+SERVER_KINDS = ("turn-down", "turn-auth", "turn-quota")  # incidents whose (first) argument is a TURN server
+REGION_KINDS = ("stun-blocked", "misroute", "udp-block", "dtls-block")  # ... a client region
 _SPEC = re.compile(r"^(?P<kind>[a-z-]+):(?P<args>[A-Za-z0-9._:-]+)@(?P<start>\d{1,6})\+(?P<duration>\d{1,6})$")
 
 
@@ -62,6 +77,8 @@ class Conditions:
     regions_stun_blocked: frozenset[str] = frozenset()
     misroutes: tuple[tuple[str, str], ...] = ()  # (client region, server)
     regions_udp_blocked: frozenset[str] = frozenset()
+    regions_dtls_blocked: frozenset[str] = frozenset()
+    servers_quota_full: frozenset[str] = frozenset()
 
     def misrouted_to(self, region: str) -> str | None:
         return next((server for r, server in self.misroutes if r == region), None)
@@ -79,4 +96,6 @@ def conditions_at(incidents: tuple[Incident, ...], elapsed_s: float) -> Conditio
         regions_stun_blocked=of("stun-blocked"),
         misroutes=tuple((i.args[0], i.args[1]) for i in active if i.kind == "misroute"),
         regions_udp_blocked=of("udp-block"),
+        regions_dtls_blocked=of("dtls-block"),
+        servers_quota_full=of("turn-quota"),
     )

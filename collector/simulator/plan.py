@@ -62,6 +62,7 @@ class CallPlan:
     loss_pct: float
     dtls_stall: bool
     auth_rejected: bool  # the server rejected the client's credentials (401 with a user)
+    alloc_refused: int | None = None  # the server refused the ALLOCATE after the challenge (486/508)
 
     @property
     def relayed(self) -> bool:
@@ -170,6 +171,9 @@ class Fleet:
                 by_protocol.setdefault(protocol, u)
         down = configured.id in conditions.servers_down
         auth_broken = configured.id in conditions.servers_auth_broken
+        # a full server answers the ALLOCATE (after the challenge) with its quota or capacity error
+        refused = quota_code(index) if configured.id in conditions.servers_quota_full and not (down or auth_broken) \
+            else None
         stun_blocked = region in conditions.regions_stun_blocked
         errors: list[tuple[str, int]] = []
         if down or stun_blocked:
@@ -178,7 +182,9 @@ class Fleet:
             errors += [(u, 701) for u in turn_urls]
         elif auth_broken:
             errors += [(u, 401) for u in turn_urls]
-        relay_ok = bool(turn_urls) and not down and not auth_broken
+        elif refused is not None:
+            errors += [(u, refused) for u in turn_urls]
+        relay_ok = bool(turn_urls) and not down and not auth_broken and refused is None
         srflx_ok = bool(stun_urls) and not down and not stun_blocked and nat != "udp_blocked"
         tcp_ok = "tcp" in by_protocol or "tls" in by_protocol
 
@@ -214,7 +220,10 @@ class Fleet:
                 rtt += km / 100.0
         jitter = max(0.5, rtt * 0.08 * jitter_factor)
         loss = min(20.0, loss_draw * (2.0 if path in ("relay-tcp", "relay-tls") else 1.0))
-        dtls_stall = path != "failed" and dtls_roll < DTLS_STALL_RATE
+        # A middlebox dropping DTLS over UDP: ICE connects, DTLS never does, unless the media goes
+        # through a TURN TCP/TLS relay (DTLS then travels inside the TCP stream it cannot see).
+        dtls_blocked = region in conditions.regions_dtls_blocked and path not in ("failed", "relay-tcp", "relay-tls")
+        dtls_stall = path != "failed" and (dtls_roll < DTLS_STALL_RATE or dtls_blocked)
         run = f"{self.run}-" if self.run else ""
         return CallPlan(
             index=index, call_id=f"sim-{self.seed}-{run}{index:07d}", region=region, client_ip=client_ip,
@@ -223,7 +232,17 @@ class Fleet:
             path=path, relay_url=relay_url, relay_address=relay_address, relay_port=relay_port,
             errors=tuple(errors), rtt_ms=round(rtt, 1), jitter_ms=round(jitter, 2), loss_pct=round(loss, 2),
             dtls_stall=dtls_stall, auth_rejected=auth_broken and not down and bool(turn_urls),
+            alloc_refused=refused if turn_urls else None,
         )
+
+
+QUOTA_REASONS = {486: "Allocation Quota Reached", 508: "Cannot create socket"}  # coturn's reason phrases
+
+
+def quota_code(index: int) -> int:
+    """The error a full server gives call (or probe round) ``index``: 486 (its quota reached) for two
+    in three, 508 (no relay port left) for the rest. No random draw: the other draws stay as they are."""
+    return 508 if index % 3 == 2 else 486
 
 
 def _by_roll(roll: float, weights: tuple[tuple[str, float], ...]) -> str:

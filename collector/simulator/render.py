@@ -8,13 +8,15 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from collector.simulator.plan import CallPlan
+from collector.simulator.plan import QUOTA_REASONS, CallPlan
 
 REMOTE_ADDRESS = "192.0.2.44"
 SDK_NAME = "icewatch-simulated"
 _LOCAL_TYPE = {"host": "host", "srflx": "srflx", "prflx": "prflx", "relay-udp": "relay", "relay-tcp": "relay",
                "relay-tls": "relay"}
 _RELAY_PROTOCOL = {"relay-udp": "udp", "relay-tcp": "tcp", "relay-tls": "tls"}
+# errorText of an icecandidateerror: the server's reason phrase, or Chromium's text for 701
+_ERROR_TEXT = {401: "Unauthorized", **QUOTA_REASONS}
 _TYPE_PREFERENCE = {"host": 126, "prflx": 110, "srflx": 100, "relay-udp": 2, "relay-tcp": 1, "relay-tls": 0}
 
 
@@ -63,7 +65,7 @@ def w3c_report(plan: CallPlan) -> dict[str, Any]:
         events.append({"at": _ms(t0) + 40, "type": "icecandidate", "candidate": dict(local)})
     for i, (url, code) in enumerate(plan.errors):
         events.append({"at": _ms(t0) + 60 + i, "type": "icecandidateerror", "url": url, "errorCode": code,
-                       "errorText": "Unauthorized" if code == 401 else "STUN host lookup received error.",
+                       "errorText": _ERROR_TEXT.get(code, "STUN host lookup received error."),
                        "address": "10.20.0.7", "port": 50000})
     events.append({"at": _ms(t0) + 120, "type": "icegatheringstatechange", "state": "complete"})
     events.append({"at": _ms(t0) + 150, "type": "iceconnectionstatechange", "state": "checking"})

@@ -21,7 +21,7 @@ from typing import TextIO
 from collector.contract import ProbeResult
 from collector.inventory import Inventory
 from collector.simulator.coturn_log import call_lines, probe_lines
-from collector.simulator.incidents import Conditions, Incident, conditions_at
+from collector.simulator.incidents import REGION_KINDS, SERVER_KINDS, Conditions, Incident, conditions_at
 from collector.simulator.plan import CallPlan, Fleet
 from collector.simulator.probes import probe_results
 from collector.simulator.render import telnyx_segment, w3c_report
@@ -81,9 +81,9 @@ class Simulator:
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         # The run tag (the start time, base 36) keeps a second run's call ids apart from the first's.
         self.fleet = Fleet(inventory, config.seed, run=_base36(int(now().timestamp())))
-        self.fleet.check({i.target for i in config.incidents if i.kind in ("turn-down", "turn-auth")}
+        self.fleet.check({i.target for i in config.incidents if i.kind in SERVER_KINDS}
                          | {i.args[1] for i in config.incidents if i.kind == "misroute"},
-                         {i.target for i in config.incidents if i.kind in ("stun-blocked", "misroute", "udp-block")})
+                         {i.target for i in config.incidents if i.kind in REGION_KINDS})
         self.config = config
         self.out = out
         self.now = now
@@ -197,7 +197,8 @@ class Simulator:
         results: list[ProbeResult] = probe_results(self.fleet.inventory, at, conditions, round_no, self.config.seed)
         for server in self.fleet.turn_servers:
             if server.id not in conditions.servers_down:
-                self._append(server.id, probe_lines(server, at, round_no, server.id in conditions.servers_auth_broken))
+                self._append(server.id, probe_lines(server, at, round_no, server.id in conditions.servers_auth_broken,
+                                                    server.id in conditions.servers_quota_full))
         body = ("\n".join(r.model_dump_json() for r in results) + "\n").encode()
         self._submit(pool, stop, "probes", "/v1/probe-results", body, {})
         self.stats.probe_results += len(results)

@@ -22,7 +22,8 @@ from collector.turn.coturn import CoturnParser
 INVENTORY = load_inventory(Path(__file__).resolve().parents[2] / "deploy" / "inventory.example.yaml")
 ENDED = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 INCIDENTS = ["turn-down:turn-eu-1@0+60", "turn-auth:turn-us-east-1@0+60", "stun-blocked:apac@0+60",
-             "misroute:eu:turn-apac-1@0+60", "udp-block:us-west@0+60"]
+             "misroute:eu:turn-apac-1@0+60", "udp-block:us-west@0+60", "dtls-block:us-east@0+60",
+             "turn-quota:turn-us-west-1@0+60"]
 
 
 def conditions(spec: str | None) -> Conditions:
@@ -71,7 +72,8 @@ def test_every_coturn_line_parses_to_a_known_kind(spec: str | None) -> None:
     cond = conditions(spec)
     lines = [line for i in range(300) for line in call_lines(fleet.plan(i, ENDED, cond))]
     for r, server in enumerate(fleet.turn_servers):
-        lines += probe_lines(server, ENDED, r, server.id in cond.servers_auth_broken)
+        lines += probe_lines(server, ENDED, r, server.id in cond.servers_auth_broken,
+                             server.id in cond.servers_quota_full)
     parser = CoturnParser("turn-x", b"k")
     kinds = set()
     for offset, line in enumerate(lines):
@@ -82,6 +84,8 @@ def test_every_coturn_line_parses_to_a_known_kind(spec: str | None) -> None:
     assert {"request", "allocation", "relay_address", "permission", "usage", "peer_usage", "closed"} <= kinds
     if spec and spec.startswith("turn-auth"):
         assert "auth_error" in kinds
+    if spec and spec.startswith("turn-quota"):
+        assert "request_message" in kinds  # coturn repeats a failed request's error on a `message` line
 
 
 def test_incident_specs_are_checked() -> None:
@@ -106,3 +110,105 @@ def test_a_server_that_is_down_writes_no_line_and_fails_its_probes() -> None:
     assert down and not any(p.relayed for p in down)
     assert all((u, 701) in p.errors for p in down for u in p.urls)
     json.dumps([upload(p)[2] for p in down])  # headers are plain strings
+
+
+def test_new_incident_kinds_are_written_and_their_targets_checked() -> None:
+    from collector.simulator.run import Simulator, SimulatorConfig
+
+    assert conditions("dtls-block:us-east@0+60").regions_dtls_blocked == {"us-east"}
+    assert conditions("turn-quota:turn-us-west-1@0+60").servers_quota_full == {"turn-us-west-1"}
+    assert str(parse_incident("turn-quota:turn-eu-1@5+10")) == "turn-quota:turn-eu-1@5+10"
+    for bad in ("dtls-block:mars@0+60", "turn-quota:turn-mars-1@0+60"):
+        with pytest.raises(ValueError, match="unknown incident target"):
+            Simulator(INVENTORY, SimulatorConfig(url="http://127.0.0.1:9", incidents=(parse_incident(bad),)))
+
+
+def _same_but(a: object, b: object, *fields: str) -> bool:
+    from dataclasses import asdict
+
+    da, db = asdict(a), asdict(b)  # type: ignore[call-overload]
+    return {k: v for k, v in da.items() if k not in fields} == {k: v for k, v in db.items() if k not in fields}
+
+
+def test_dtls_block_stalls_the_regions_udp_paths_only() -> None:
+    from collector.simulator.render import w3c_report
+
+    fleet = Fleet(INVENTORY, 7)
+    cond = conditions("dtls-block:us-east@0+60")
+    base = [fleet.plan(i, ENDED, Conditions()) for i in range(600)]
+    hit = [fleet.plan(i, ENDED, cond) for i in range(600)]
+    stalled_paths = set()
+    for b, h in zip(base, hit, strict=True):
+        assert _same_but(b, h, "dtls_stall")  # ICE, paths, relays, errors: all as before
+        # other regions, failed calls, and TURN TCP/TLS relays (DTLS inside their stream) as before
+        if h.region != "us-east" or h.path in ("failed", "relay-tcp", "relay-tls"):
+            assert h.dtls_stall == b.dtls_stall
+        else:
+            assert h.dtls_stall
+            stalled_paths.add(h.path)
+    assert {"srflx", "relay-udp"} <= stalled_paths
+    east = [h for h in hit if h.region == "us-east" and h.dtls_stall and h.fmt == "w3c"]
+    events = w3c_report(east[0])["events"]
+    dtls = [e["state"] for e in events if e["type"] == "dtlsstatechange"]
+    ice = [e["state"] for e in events if e["type"] == "iceconnectionstatechange"]
+    assert dtls == ["connecting"] and "connected" in ice
+    relayed = [h for h in east if h.path == "relay-udp"]
+    assert relayed and all(_session_media(call_lines(h)) == 0 for h in relayed)  # allocated, no media
+
+
+def _session_media(lines: list[str]) -> int:
+    parser = CoturnParser("turn-x", b"k")
+    total = 0
+    for n, line in enumerate(lines):
+        ev = parser.parse(line, source="s", offset=n, received_at=ENDED)
+        if isinstance(ev, TurnEvent) and ev.kind == "peer_usage":
+            total += (ev.rx_bytes or 0) + (ev.tx_bytes or 0)
+    return total
+
+
+def test_turn_quota_refuses_allocations_after_the_challenge() -> None:
+    from collector.simulator.probes import probe_results
+    from collector.simulator.render import w3c_report
+    from processors.rows.turn import turn_flags
+
+    fleet = Fleet(INVENTORY, 7)
+    cond = conditions("turn-quota:turn-us-west-1@0+60")
+    base = [fleet.plan(i, ENDED, Conditions()) for i in range(600)]
+    hit = [fleet.plan(i, ENDED, cond) for i in range(600)]
+    codes = set()
+    for b, h in zip(base, hit, strict=True):
+        if h.configured.id != "turn-us-west-1":
+            assert h == b and h.alloc_refused is None
+            continue
+        assert h.alloc_refused in (486, 508) and not h.relayed
+        codes.add(h.alloc_refused)
+        turn_urls = [u for u in h.urls if u.startswith("turn")]
+        assert set(h.errors) == {(u, h.alloc_refused) for u in turn_urls}  # STUN still answers
+        if b.path == "srflx":
+            assert h.path == "srflx"  # a cone NAT connects directly
+        if b.path == "relay-udp" and b.nat == "symmetric":
+            assert h.path == "failed"
+    assert codes == {486, 508}
+    refused = next(h for h in hit if h.alloc_refused and h.fmt == "w3c")
+    errors = [e for e in w3c_report(refused)["events"] if e["type"] == "icecandidateerror"]
+    assert errors and {e["errorCode"] for e in errors} == {refused.alloc_refused}
+    assert {e["errorText"] for e in errors} <= {"Allocation Quota Reached", "Cannot create socket"}
+    # the server's log: the challenge, then the ALLOCATE refused (a failed allocation, not a rejection)
+    parser = CoturnParser("turn-us-west-1", b"k")
+    events = [parser.parse(line, source="s", offset=n, received_at=ENDED) for n, line in enumerate(call_lines(refused))]
+    flags = [turn_flags(e) for e in events if isinstance(e, TurnEvent)]
+    assert sum(f["is_auth_challenge"] for f in flags) == 1
+    assert sum(f["is_alloc_failed"] for f in flags) == 1 and sum(f["is_alloc_ok"] for f in flags) == 0
+    assert sum(f["is_auth_rejected"] for f in flags) == 0
+    server = INVENTORY.server("turn-us-west-1")
+    assert server is not None
+    probe = [parser.parse(line, source="p", offset=n, received_at=ENDED)
+             for n, line in enumerate(probe_lines(server, ENDED, 2, False, full=True))]
+    assert {e.error_code for e in probe if isinstance(e, TurnEvent) and e.method == "ALLOCATE"} == {508}
+    # its probes: TURN Allocate answered 486/508 (with a latency: the server answered), STUN fine
+    results = [r for r in probe_results(INVENTORY, ENDED, cond, 0, 7) if r.server_id == "turn-us-west-1"]
+    allocate = [r for r in results if r.kind == "turn_allocate"]
+    assert allocate and all(not r.success and r.error_code == 486 and r.latency_ms is not None for r in allocate)
+    assert all(r.success for r in results if r.kind == "stun_binding")
+    others = [r for r in probe_results(INVENTORY, ENDED, cond, 0, 7) if r.server_id != "turn-us-west-1"]
+    assert all(r.success for r in others)
