@@ -17,7 +17,7 @@ from alerts.alert import Alert
 from alerts.notify.alertmanager import AlertmanagerNotifier
 from collector.errors import Unavailable
 from tests.alertmanager import WebhookReceiver, get_alerts, start_alertmanager
-from tests.services import free_ports
+from tests.services import ServiceError, free_ports
 
 pytestmark = pytest.mark.alertmanager
 
@@ -31,9 +31,9 @@ LABELS = {
 }
 ANNOTATIONS = {
     "summary": "TURN turn-eu-1 (eu-west) unreachable over udp: 3 of 3 vantage points fail",
-    "runbook_url": "http://127.0.0.1:8080/alerts/runbooks/turn-server-down",
+    "runbook_url": "http://127.0.0.1:8080/runbooks/turn-server-down",
 }
-GENERATOR = "http://127.0.0.1:8080/alerts/rules/turn-server-down"
+GENERATOR = "http://127.0.0.1:8080/alerts#turn-server-down"  # as alerts/evaluator.py builds it
 
 
 def is_turn_down(status: str) -> Any:
@@ -151,3 +151,12 @@ def test_alertmanager_refuses_what_the_notifier_would_have_refused(tmp_path: Pat
             with pytest.raises(DeliveryFailed, match="HTTP 400") as info:
                 post_json(f"{base}/api/v2/alerts", body, timeout=5)
             assert words in str(info.value)
+
+
+def test_a_missing_alertmanager_binary_fails_not_skips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with (
+        pytest.raises(ServiceError, match="prometheus-alertmanager not found"),
+        start_alertmanager(tmp_path, "http://x"),
+    ):
+        pass
