@@ -33,6 +33,10 @@ def _check_names(kind: str, items: Any, path: str) -> None:
             raise InvalidInput(f"{kind} name {name!r} is invalid: it must match {NAME.pattern}", f"{path}.{kind}")
         if not isinstance(value, str):
             raise InvalidInput(f"{kind} {name!r} has a {type(value).__name__} value, not a string", f"{path}.{kind}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(f"{kind} {name!r}: the value is not valid UTF-8", f"{path}.{kind}") from None
 
 
 def check(alert: Alert, path: str = "alert") -> None:

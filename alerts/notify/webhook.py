@@ -48,6 +48,8 @@ def verify_signature(
     """True when ``signature`` is the HMAC of ``body`` at ``timestamp`` with ``secret`` and the
     timestamp is within ``tolerance_s`` of ``now`` (either side: clocks drift). Compares in
     constant time; any malformed header gives False."""
+    if not secret:
+        return False
     ts = timestamp.strip()
     if not ts.isascii() or not ts.isdigit() or len(ts) > 12:
         return False

@@ -127,6 +127,8 @@ def test_the_default_batch_is_bounded(am: WebhookReceiver) -> None:
         (Alert({**LABELS, "1st": "x"}, {}, T0, None, URL), "alerts[1].labels", "'1st'"),
         (Alert({**LABELS, "": "x"}, {}, T0, None, URL), "alerts[1].labels", "''"),
         (Alert(LABELS, {"runbook-url": "x"}, T0, None, URL), "alerts[1].annotations", "'runbook-url'"),
+        (Alert({**LABELS, "region": "eu-\udc80"}, {}, T0, None, URL), "alerts[1].labels", "not valid UTF-8"),
+        (Alert(LABELS, {"summary": 3}, T0, None, URL), "alerts[1].annotations", "int value"),  # type: ignore[dict-item]
         (Alert({}, {}, T0, None, URL), "alerts[1].labels", "at least one label"),
         (Alert({"alertname": ""}, {}, T0, None, URL), "alerts[1].labels", "at least one label"),
         (Alert(LABELS, {}, T0.replace(tzinfo=None), None, URL), "alerts[1].starts_at", "timezone-aware"),
@@ -296,6 +298,7 @@ def test_signature_good() -> None:
         (SECRET, "-1", BODY, GOOD, 1_795_000_000),
         (SECRET, "1.5e9", BODY, GOOD, 1_795_000_000),
         (SECRET, "", BODY, GOOD, 1_795_000_000),
+        ("", TS, BODY, sign("", TS, BODY), 1_795_000_000),  # a receiver without a secret accepts nothing
     ],
 )
 def test_signature_refused(secret: str, timestamp: str, body: bytes, signature: str, now: float) -> None:
@@ -377,4 +380,3 @@ def test_bad_alert_settings_are_config_errors(monkeypatch: pytest.MonkeyPatch, e
     with pytest.raises(ConfigError, match=words) as info:
         load_settings()
     assert "tiny" not in str(info.value)
-
