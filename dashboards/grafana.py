@@ -23,9 +23,9 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.catalog import DASHBOARDS
 from dashboards.model import Dashboard, Panel, Variable
-from dashboards.push import CLICKHOUSE_PLUGIN as CLICKHOUSE_TYPE
-from dashboards.push import clickhouse_datasource
+from dashboards.push import CLICKHOUSE_PLUGIN, clickhouse_datasource
 
+CLICKHOUSE_TYPE = CLICKHOUSE_PLUGIN  # the plugin's type id (its one home: push.py)
 CLICKHOUSE_UID = "icewatch-clickhouse"
 PROMETHEUS_UID = "icewatch-prometheus"
 FOLDER_UID = "icewatch"
