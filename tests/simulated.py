@@ -88,13 +88,18 @@ class Pipeline:
                     unshipped: frozenset[str] = frozenset()) -> None:
         """One round of the simulated prober at ``at``: its results, and the lines its allocations
         leave in the logs of the servers that are up (but those in ``unshipped``)."""
+        self.publisher.publish(self.probe_payloads(tenant, cond, at, round_no, seed, unshipped), tenant=tenant)
+
+    def probe_payloads(self, tenant: str, cond: Conditions, at: datetime, round_no: int, seed: int = SEED,
+                       unshipped: frozenset[str] = frozenset()) -> list[Model]:
+        """What ``probe_round`` publishes (to publish several rounds at once)."""
         events: list[Model] = list(probe_results(INVENTORY, at, cond, round_no, seed))
         for server in INVENTORY.servers:
             if server.is_turn and server.id not in cond.servers_down and server.id not in unshipped:
                 events += self._parse(tenant, server.id, probe_lines(server, at, round_no, server.id in
                                                                      cond.servers_auth_broken,
                                                                      server.id in cond.servers_quota_full), at)
-        self.publisher.publish(events, tenant=tenant)
+        return events
 
     def calls(self, tenant: str) -> dict[str, dict[str, Any]]:
         rows = self.store.query(

@@ -5,7 +5,8 @@ Each case is one tenant of the module's simulated pipeline (SDK reports over HTT
 app, coturn lines through the parser, probe results, all into the embedded chDB store), laid out on
 the same timeline, BASE being a whole hour three hours ago:
 
-- before: BASE-6m .. BASE, a probe round every minute (results and the lines its allocations leave);
+- before: BASE-6m .. BASE, a probe round every minute (results and the lines its allocations leave,
+  published a few rounds at a time: the probes' landing time is read by no rule replayed here);
 - incident: BASE .. BASE+10m, probe rounds under the incident, and one batch of CALLS calls under
   it that ended at BASE+1m30s;
 - after: BASE+10m .. BASE+25m, normal probe rounds and a normal batch of CALLS other calls that ended
@@ -39,6 +40,7 @@ import processors.service.embedded as embedded
 from alerts.alert import Alert
 from alerts.evaluator import Evaluator, rule_sql, window
 from alerts.rules import Rule, load_rules
+from collector.contract import Model
 from collector.simulator.incidents import Conditions, conditions_at, parse_incident
 from collector.simulator.plan import CallPlan
 from tests.simulated import Pipeline, simulated_pipeline
@@ -79,19 +81,27 @@ def feed_layout(pipe: Pipeline, tenant: str, cond: Conditions, unshipped: frozen
     calls) instead of the two batches (the first under ``cond``, the others normal)."""
     plans: dict[datetime, list[CallPlan]] = {}
     calls = list(batches or [(E1, SEED, CALLS), (E2, SEED_AFTER, CALLS)])
+    rounds: list[Model] = []  # published together before each batch of calls (it saves time)
+
+    def publish_rounds(landing: datetime) -> None:
+        with landing_at(landing):
+            pipe.publisher.publish(rounds, tenant=tenant)
+        rounds.clear()
+
     t, round_no = BEFORE, 1000
     while t <= END:
         during = BASE <= t < INCIDENT_END
-        with landing_at(t):
-            pipe.probe_round(tenant, cond if during else Conditions(), t, round_no,
-                             unshipped=unshipped if during else frozenset())
+        rounds += pipe.probe_payloads(tenant, cond if during else Conditions(), t, round_no,
+                                      unshipped=unshipped if during else frozenset())
         while calls and calls[0][0] <= t + PROBE_EVERY:
+            publish_rounds(t)
             ended, seed, n = calls.pop(0)
             first = not plans
             with landing_at(ended):
                 plans[ended] = pipe.feed(tenant, cond if first else Conditions(), ended, seed=seed, calls=n,
                                          unshipped=unshipped if first else frozenset())
         t, round_no = t + PROBE_EVERY, round_no + 1
+    publish_rounds(END)
     ordered = [plans[k] for k in sorted(plans)]
     return Fed(tenant, ordered[0], [p for batch in ordered[1:] for p in batch])
 
