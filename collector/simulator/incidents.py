@@ -11,11 +11,13 @@
                              calls relay far (distant relay).
 - ``udp-block:REGION``       a wave of UDP-blocking networks in the region: most clients need TURN
                              over TCP/TLS.
-- ``dtls-block:REGION``      a middlebox in the region drops DTLS over UDP (or its large certificate
-                             packets): ICE still connects (STUN passes), DTLS never completes for the
-                             region's calls on a UDP path (host, srflx, prflx, UDP relay); calls relayed
-                             over TURN TCP/TLS carry DTLS inside the TCP stream and connect. The TURN
-                             logs show the UDP-relayed sessions allocated but carrying no media.
+- ``dtls-block:REGION``      a middlebox in the region drops the DTLS handshake's large, fragmented
+                             UDP datagrams (the certificate flight): ICE's small STUN checks pass and
+                             connect, DTLS never completes for the region's calls whose media goes over
+                             UDP (host, srflx, prflx, TURN over UDP); calls relayed over TURN TCP/TLS
+                             carry DTLS in a TCP stream and connect. Gathering, candidate errors and
+                             probes are untouched; the TURN logs show the UDP-relayed sessions
+                             allocated but carrying no media.
 - ``turn-quota:SERVER``      the server refuses new allocations after the 401 challenge: ALLOCATE
                              answered 486 Allocation Quota Reached (its total quota) or 508 (no relay
                              port left; coturn's reason "Cannot create socket", RFC 8656's Insufficient

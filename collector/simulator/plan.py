@@ -220,8 +220,8 @@ class Fleet:
                 rtt += km / 100.0
         jitter = max(0.5, rtt * 0.08 * jitter_factor)
         loss = min(20.0, loss_draw * (2.0 if path in ("relay-tcp", "relay-tls") else 1.0))
-        # A middlebox dropping DTLS over UDP: ICE connects, DTLS never does, unless the media goes
-        # through a TURN TCP/TLS relay (DTLS then travels inside the TCP stream it cannot see).
+        # A middlebox dropping the DTLS handshake's large fragmented UDP datagrams: ICE connects, DTLS
+        # never does, unless the media goes through a TURN TCP/TLS relay (DTLS then rides a TCP stream).
         dtls_blocked = region in conditions.regions_dtls_blocked and path not in ("failed", "relay-tcp", "relay-tls")
         dtls_stall = path != "failed" and (dtls_roll < DTLS_STALL_RATE or dtls_blocked)
         run = f"{self.run}-" if self.run else ""
