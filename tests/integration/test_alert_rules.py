@@ -576,6 +576,7 @@ CO_FIRING: dict[str, dict[str, set[Labels]]] = {
     "dtls-block": {"dtls-stall-spike": {key({"region": "us-east"})}},
     "misroute": {"relay-misrouting": {key({"region": "apac"})}},
     "udp-block": {},
+    "log-silent": {"turn-log-silent": {key({"turn_server": "turn-apac-1", "region": "apac"})}},
 }
 
 
