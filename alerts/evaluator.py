@@ -87,7 +87,7 @@ class Evaluator:
         self.clock = clock
         self._lock = threading.Lock()
         self.book = self._load()
-        self.book.forget_rules_except(self.rules)
+        self.book.forget_rules_except(self.rules, self.clock())
         self.errors: dict[str, str] = {}  # rule id -> the last evaluation error
         self._scheduler: BackgroundScheduler | None = None
 
@@ -138,15 +138,17 @@ class Evaluator:
     def alert(self, inst: Instance) -> Alert:
         rule = self.rules.get(inst.rule_id)
         labels = {"alertname": inst.rule_id, **inst.labels}
-        annotations: dict[str, str] = {}
+        annotations: dict[str, str] = {"summary": inst.summary}
         if rule is not None:
-            labels["severity"] = rule.severity
+            inst.severity = rule.severity
+            inst.summary = rule.render(rule.summary, {**inst.values, **inst.labels})
             annotations = {
-                "summary": rule.render(rule.summary, {**inst.values, **inst.labels}),
+                "summary": inst.summary,
                 "description": rule.render(rule.description, {**inst.values, **inst.labels}),
                 "runbook_url": f"{self.external_url}/runbooks/{rule.runbook}",
                 "value": str(inst.values.get("value", "")),
             }
+        labels["severity"] = inst.severity
         labels = {k: v for k, v in labels.items() if v != ""}
         starts = datetime.fromisoformat(inst.fired_at or inst.active_since)
         ends = datetime.fromisoformat(inst.resolved_at) if inst.resolved_at else None
@@ -164,6 +166,7 @@ class Evaluator:
                        or (now - datetime.fromisoformat(i.last_sent)).total_seconds() >= self.resend_s]
             if not due:
                 return
+            picked = [(i, i.phase) for i in due]
             alerts = [self.alert(i) for i in due]
         ok = True  # without notifiers the book still moves on (the built-in pages show it)
         for notifier in self.notifiers:
@@ -174,7 +177,9 @@ class Evaluator:
                 log.warning("alerts not delivered by %s (kept, sent again next round): %s", notifier.name, exc)
         if ok:
             with self._lock:
-                self.book.delivered(due, now)
+                # only what is still as it was sent: an instance an evaluation moved meanwhile (e.g.
+                # resolved) has news the receiver did not get yet
+                self.book.delivered([i for i, phase in picked if i.phase == phase], now)
                 self._save()
 
     def evaluate_all(self, now: datetime | None = None) -> None:

@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 Phase = Literal["pending", "firing", "resolved"]
@@ -41,6 +41,8 @@ class Instance:
     values: dict[str, Any] = field(default_factory=dict)  # the latest row (for templates)
     delivered: bool = False  # the latest phase reached a notifier
     last_sent: str | None = None
+    severity: str = ""  # as last sent: a rule removed meanwhile still resolves under the same labels
+    summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,12 +101,18 @@ class Book:
                 changes.append(Transition(rule_id, inst.labels, "firing", "resolved"))
         return changes
 
-    def forget_rules_except(self, rule_ids: Iterable[str]) -> None:
-        """Drop instances of rules that no longer exist, once their resolve is delivered."""
+    def forget_rules_except(self, rule_ids: Iterable[str], now: datetime | None = None) -> None:
+        """Instances of rules that no longer exist: a pending one is forgotten, a firing one is
+        resolved now (its resolve is delivered, then it is forgotten like any other)."""
         keep = set(rule_ids)
+        stamp = (now or datetime.now(UTC)).isoformat()
         for key, inst in list(self.instances.items()):
-            if inst.rule_id not in keep and (inst.phase != "firing") and (inst.delivered or inst.phase == "pending"):
+            if inst.rule_id in keep:
+                continue
+            if inst.phase == "pending":
                 del self.instances[key]
+            elif inst.phase == "firing":
+                inst.phase, inst.resolved_at, inst.delivered = "resolved", stamp, False
 
     def to_send(self) -> list[Instance]:
         """Firing instances (re-sent every round, as Alertmanager's clients must) and resolved ones

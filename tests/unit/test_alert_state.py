@@ -163,9 +163,6 @@ def test_instances_of_removed_rules_are_forgotten_once_nothing_is_owed() -> None
     assert book.instances == {}
 
 
-@pytest.mark.xfail(strict=True, reason="bug, reported to the lead: a firing instance of a rule that was removed "
-                   "is kept firing forever (forget_rules_except keeps it, no evaluation resolves it, the evaluator "
-                   "re-sends it on every delivery)")
 def test_a_firing_instance_of_a_removed_rule_is_resolved() -> None:
     book = Book()
     observe(book, 0, APAC)
