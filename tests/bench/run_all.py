@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHES = ["bench_collector", "bench_processor", "bench_turn_parse", "bench_turn_tailer", "bench_simulator"]
+BENCHES = ["bench_collector", "bench_processor", "bench_turn_parse", "bench_turn_tailer", "bench_simulator",
+           "bench_pages"]
 
 
 def main() -> int:

@@ -103,6 +103,7 @@ ROLLUPS_AND_VIEWS = {"call_minute", "rtt_band_minute", "ingest_minute", "turn_se
 # Detail tables a panel may read because no rollup keeps what it shows (and the reason)
 DETAIL_READERS = {
     ("icewatch-overview", "candidate_errors"): "no rollup keeps candidate errors",
+    ("icewatch-overview", "rtt_bands"): "rtt_band_minute's exact sample sets are too costly to merge over a day",
     ("icewatch-overview", "mos"): "MOS is per call",
     ("icewatch-overview", "diagnosis_mix"): "the diagnosis is per call",
     ("icewatch-overview", "problem_calls"): "a list of calls",
