@@ -23,7 +23,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerts.alert import Alert, Notifier
-from alerts.rules import Rule
+from alerts.rules import Rule, shared_labels
 from alerts.state import Book, Instance, Transition
 from collector.errors import IcewatchError
 from dashboards.macros import time_macros
@@ -126,7 +126,8 @@ class Evaluator:
             return []
         self.errors.pop(rule.id, None)
         with self._lock:
-            changes = self.book.observe(rule.id, now, condition_rows(rule, rows), rule.for_, rule.keep_firing_for)
+            true_rows = [row for row in condition_rows(rule, rows) if not self._inhibited(rule, row[0], now)]
+            changes = self.book.observe(rule.id, now, true_rows, rule.for_, rule.keep_firing_for)
             if changes:
                 for c in changes:
                     log.info("alert %s %s -> %s", rule.id, c.before or "inactive", c.after or "inactive",
@@ -134,6 +135,21 @@ class Evaluator:
                 self._save()
         self.deliver(now, only_rule=None if changes else rule.id)
         return changes
+
+    def _inhibited(self, rule: Rule, labels: Mapping[str, str], now: datetime) -> bool:
+        """A rule of ``inhibited_by`` fired, for the same values of the labels both rules carry,
+        within the window ``rule`` reads now: its rows still hold the period the cause explains
+        (else a symptom rule would page after the recovery, on the outage's calls)."""
+        since = window(rule, now)[0]
+        for source_id in rule.inhibited_by:
+            source = self.rules.get(source_id)
+            if source is None:
+                continue
+            equal = shared_labels(source, rule)
+            for fired in self.book.fired_since(source_id, since):
+                if all(fired.get(k) == labels.get(k) for k in equal):
+                    return True
+        return False
 
     def alert(self, inst: Instance) -> Alert:
         rule = self.rules.get(inst.rule_id)

@@ -83,6 +83,10 @@ class Rule(BaseModel):
     runbook: str  # alerts/runbooks/<runbook>.md
     sql: str = Field(min_length=10, max_length=20000)
     always: bool = False  # the watchdog: fires whenever it can be evaluated
+    # rules whose firing explains this one: while one of them fires for the same values of the labels
+    # both share (e.g. tenant and region), this rule does not fire (deploy/alertmanager/alertmanager.yml
+    # has the same inhibit rules, for Grafana-evaluated alerts too)
+    inhibited_by: tuple[str, ...] = ()
 
     @field_validator("labels")
     @classmethod
@@ -165,6 +169,19 @@ def load_rules(directory: Path = RULES_DIR) -> list[Rule]:
             rules.append(load_rule(path))
         except ConfigError as exc:
             problems.append(str(exc))
+    by_id = {r.id: r for r in rules}
+    for rule in rules:
+        for source in rule.inhibited_by:
+            if source not in by_id or source == rule.id:
+                problems.append(f"{rule.id}.yaml (rule {rule.id}): inhibited_by: no other rule {source!r}")
+            elif not set(shared_labels(by_id[source], rule)) - {"tenant"}:
+                problems.append(f"{rule.id}.yaml (rule {rule.id}): inhibited_by: {source} shares no label "
+                                "but tenant with it, so it would mute it everywhere")
     if problems:
         raise ConfigError("invalid alert rules: " + " | ".join(problems))
     return rules
+
+
+def shared_labels(source: Rule, target: Rule) -> tuple[str, ...]:
+    """The labels an inhibition compares (Alertmanager's ``equal``)."""
+    return tuple(label for label in target.labels if label in source.labels)

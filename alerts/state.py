@@ -60,8 +60,21 @@ def _t(text: str) -> datetime:
 class Book:
     """Every instance the evaluator knows, keyed by fingerprint."""
 
-    def __init__(self, instances: Mapping[str, Instance] | None = None) -> None:
+    RECENT_S = 86400.0  # how long a resolved alert is remembered for inhibitions (the longest window)
+
+    def __init__(self, instances: Mapping[str, Instance] | None = None,
+                 recent: Mapping[str, dict[str, Any]] | None = None) -> None:
         self.instances: dict[str, Instance] = dict(instances or {})
+        # fingerprint -> {rule_id, labels, until}: alerts that stopped firing, and when; a rule
+        # inhibited by one of them stays quiet while its window still holds the firing period
+        self.recent: dict[str, dict[str, Any]] = dict(recent or {})
+
+    def fired_since(self, rule_id: str, since: datetime) -> list[dict[str, str]]:
+        """Label sets of ``rule_id`` firing now or until a moment after ``since``."""
+        out = [dict(i.labels) for i in self.of_rule(rule_id) if i.phase == "firing"]
+        out += [dict(r["labels"]) for r in self.recent.values()
+                if r["rule_id"] == rule_id and _t(r["until"]) >= since]
+        return out
 
     def of_rule(self, rule_id: str) -> list[Instance]:
         return [i for i in self.instances.values() if i.rule_id == rule_id]
@@ -98,7 +111,11 @@ class Book:
                 changes.append(Transition(rule_id, inst.labels, "pending", None))
             elif inst.phase == "firing" and (now - _t(inst.last_true)).total_seconds() >= keep_firing_for_s:
                 inst.phase, inst.resolved_at, inst.delivered = "resolved", stamp, False
+                self.recent[key] = {"rule_id": rule_id, "labels": dict(inst.labels), "until": stamp}
                 changes.append(Transition(rule_id, inst.labels, "firing", "resolved"))
+        for key, r in list(self.recent.items()):
+            if (now - _t(r["until"])).total_seconds() > self.RECENT_S:
+                del self.recent[key]
         return changes
 
     def forget_rules_except(self, rule_ids: Iterable[str], now: datetime | None = None) -> None:
@@ -127,12 +144,12 @@ class Book:
                 self.instances.pop(fingerprint(inst.rule_id, inst.labels), None)
 
     def to_json(self) -> str:
-        return json.dumps({"version": 1, "instances": {k: asdict(v) for k, v in self.instances.items()}},
-                          sort_keys=True, default=str)
+        return json.dumps({"version": 1, "instances": {k: asdict(v) for k, v in self.instances.items()},
+                           "recent": self.recent}, sort_keys=True, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> Book:
         doc = json.loads(text)
         if doc.get("version") != 1:
             raise ValueError(f"unknown alert state version {doc.get('version')!r}")
-        return cls({k: Instance(**v) for k, v in doc["instances"].items()})
+        return cls({k: Instance(**v) for k, v in doc["instances"].items()}, doc.get("recent", {}))

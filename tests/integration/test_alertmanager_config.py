@@ -53,7 +53,7 @@ def test_amtool_check_config_passes() -> None:
     result = amtool("check-config", str(CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
-    assert " - 2 inhibit rules" in result.stdout and " - 5 receivers" in result.stdout
+    assert " - 3 inhibit rules" in result.stdout and " - 5 receivers" in result.stdout
 
 
 def test_amtool_check_config_fails_on_a_broken_copy(tmp_path: Path) -> None:
@@ -125,7 +125,24 @@ def test_inhibit_rules_name_real_rules_and_labels_both_sides_carry() -> None:
             missing = [label for label in inhibit["equal"] if label not in known[name]["labels"]]
             assert not missing, f"{name} has no {missing} label: the inhibit rule could never match it"
         targets.update(_alertnames(inhibit["target_matchers"]))
-    assert targets == {"turn-allocation-failures", "relay-gathering-failing", "turn-log-silent"}
+    assert targets == {"turn-allocation-failures", "relay-gathering-failing", "turn-log-silent", "ice-failure-spike",
+                       "stun-unreachable"}
+
+
+def test_every_inhibited_by_of_a_rule_is_an_inhibit_rule_of_alertmanager() -> None:
+    """icewatch's evaluator applies a rule's `inhibited_by`; Alertmanager must mute the same pairs
+    on the same labels (for alerts Grafana evaluates from the export)."""
+    from alerts.rules import load_rules, shared_labels
+
+    by_id = {r.id: r for r in load_rules()}
+    config = yaml.safe_load(CONFIG.read_text())
+    pairs = {(src, tgt): tuple(inhibit["equal"]) for inhibit in config["inhibit_rules"]
+             for src in _alertnames(inhibit["source_matchers"]) for tgt in _alertnames(inhibit["target_matchers"])}
+    wanted = [(src, rule.id) for rule in by_id.values() for src in rule.inhibited_by]
+    assert wanted
+    for src, tgt in wanted:
+        assert (src, tgt) in pairs, f"alertmanager.yml does not mute {tgt} while {src} fires"
+        assert set(pairs[(src, tgt)]) == set(shared_labels(by_id[src], by_id[tgt])), (src, tgt)
 
 
 # -- the shipped file in the real Alertmanager
