@@ -175,3 +175,45 @@ def test_every_rule_alert_carries_a_runbook_and_a_summary(tmp_path: Path, rule_i
     rule = RULES[rule_id]
     assert (Path(__file__).resolve().parents[2] / "alerts" / "runbooks" / f"{rule.runbook}.md").is_file()
     assert rule.summary and rule.description
+
+
+class ByRule(Rows):
+    """Rows per rule, told apart by the table the rule reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_table: dict[str, list[dict[str, Any]]] = {}
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        table = "probes" if "FROM probes" in sql else "call_minute"
+        return [dict(r) for r in self.by_table.get(table, [])]
+
+
+def test_a_symptom_stays_quiet_while_its_cause_fires_and_while_its_window_still_holds_the_outage(
+        tmp_path: Path) -> None:
+    ice = RULES["ice-failure-spike"]
+    assert DOWN.id in ice.inhibited_by
+    sink, rec = ByRule(), Recorder()
+    ev = Evaluator(sink, [DOWN, ice], [rec], tmp_path / "state.json", "http://x", resend_s=30)
+    eu = {"tenant": "default", "region": "eu", "failed": 5, "volume": 10, "value": 0.5}
+    us = {**eu, "region": "us-east"}
+    sink.by_table = {"probes": [eu_down()], "call_minute": [eu, us]}
+    t = T0
+    while t <= T0 + timedelta(minutes=5):  # the outage: DOWN fires for eu; the symptom in eu and us-east
+        ev.evaluate(DOWN.id, t)
+        ev.evaluate(ice.id, t)
+        t += timedelta(seconds=10)
+    fired = {(a.labels["alertname"], a.labels["region"]) for b in rec.batches for a in b if not a.resolved}
+    assert fired == {("turn-server-down", "eu"), ("ice-failure-spike", "us-east")}  # us-east has no cause
+    sink.by_table["probes"] = []  # recovered; the symptom's 10-minute window still holds the outage's calls
+    end = t + timedelta(seconds=ice.window + ice.delay)
+    while t <= end:
+        ev.evaluate(DOWN.id, t)
+        ev.evaluate(ice.id, t)
+        t += timedelta(seconds=10)
+    assert not any(a.labels["alertname"] == "ice-failure-spike" and a.labels["region"] == "eu"
+                   for b in rec.batches for a in b)
+    ev.evaluate(ice.id, t + timedelta(seconds=ice.for_ + 60))  # past the window, the symptom is its own again
+    ev.evaluate(ice.id, t + timedelta(seconds=ice.for_ + 120))
+    assert any(a.labels["alertname"] == "ice-failure-spike" and a.labels["region"] == "eu" and not a.resolved
+               for b in rec.batches for a in b)
