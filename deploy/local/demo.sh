@@ -4,7 +4,9 @@
 # that show it. Demo data only: simulated clients, a demo GeoIP database, a simulated probe vantage.
 #
 # Settings (environment): DEMO_DIR (var/demo), DEMO_PORT (8090), DEMO_NORMAL_S (45), DEMO_INCIDENT_S (60),
-# DEMO_INCIDENT (turn-down:turn-eu-1), DEMO_RATE (200 calls per minute), DEMO_SEED (7).
+# DEMO_RECOVERY_S (30: normal again after the incident), DEMO_INCIDENT (turn-down:turn-eu-1),
+# DEMO_RATE (200 calls per minute), DEMO_SEED (7). The alert evaluator of `icewatch run` runs the
+# whole time; the demo prints when each alert fired and waits (up to 120 s) for it to resolve.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${VENV:-.venv}/bin
@@ -12,6 +14,7 @@ DEMO=${DEMO_DIR:-var/demo}
 PORT=${DEMO_PORT:-8090}
 NORMAL=${DEMO_NORMAL_S:-45}
 INCIDENT_S=${DEMO_INCIDENT_S:-60}
+RECOVERY_S=${DEMO_RECOVERY_S:-30}
 INCIDENT=${DEMO_INCIDENT:-turn-down:turn-eu-1}
 RATE=${DEMO_RATE:-200}
 SEED=${DEMO_SEED:-7}
@@ -57,9 +60,13 @@ if [[ $up != 1 ]] || ! kill -0 "$RUN_PID" 2>/dev/null; then
   tail -20 "$DEMO/run.log" >&2
   exit 1
 fi
-echo "demo: icewatch run on http://127.0.0.1:$PORT (store in $DEMO/data); $NORMAL s normal, then $INCIDENT for $INCIDENT_S s"
+echo "demo: icewatch run on http://127.0.0.1:$PORT (store in $DEMO/data); $NORMAL s normal, then $INCIDENT for" \
+     "$INCIDENT_S s, then $RECOVERY_S s normal; open http://127.0.0.1:$PORT/ to watch"
+"$BIN/python" deploy/local/demo_alerts.py "http://127.0.0.1:$PORT" $((NORMAL + INCIDENT_S + RECOVERY_S)) 120 \
+  >"$DEMO/alerts.txt" &
+ALERTS_PID=$!
 "$BIN/icewatch" --log-level WARNING simulate --inventory "$INVENTORY" --seed "$SEED" --rate "$RATE" \
-  --duration $((NORMAL + INCIDENT_S)) --incident "$INCIDENT@$NORMAL+$INCIDENT_S" \
+  --duration $((NORMAL + INCIDENT_S + RECOVERY_S)) --incident "$INCIDENT@$NORMAL+$INCIDENT_S" \
   --turn-log-dir "$DEMO/turn" --probe-interval 10
 sleep 3  # the tailers' last lines
 q() { echo; echo "\$ icewatch query $*"; "$BIN/icewatch" --log-level WARNING query "$@" --url "http://127.0.0.1:$PORT"; }
@@ -67,7 +74,14 @@ q diagnosis --since 1h --by region,minute
 q relay-usage --since 1d --by region,turn-region,protocol
 q turn-servers --since 1h --by turn-server,minute
 q probes --since 1h --by turn-server,minute
+alerts_ok=0
+wait "$ALERTS_PID" || alerts_ok=$?
+cat "$DEMO/alerts.txt"
 echo
 echo "demo: the incident ($INCIDENT) started about $NORMAL s in. Look for: turn_unreachable / ice_failed"
 echo "      diagnoses in its region's minutes, the server's log lines and allocations stopping, its probes failing."
 echo "      The demo store stays in $DEMO until the next make demo; icewatch run has been stopped."
+if [[ $alerts_ok != 0 ]]; then
+  echo "demo: an alert did not resolve after the incident (see above and $DEMO/run.log)" >&2
+  exit 1
+fi

@@ -110,7 +110,7 @@ def test_make_demo_shows_the_incident(tmp_path: Path) -> None:
     """The README's third command, short: a normal period, then turn-eu-1 down."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ICEWATCH_")}
     env.update(DEMO_DIR=str(tmp_path / "demo"), DEMO_PORT=str(free_port()), DEMO_NORMAL_S="6",
-               DEMO_INCIDENT_S="10", DEMO_RATE="600")
+               DEMO_INCIDENT_S="25", DEMO_RECOVERY_S="10", DEMO_RATE="600")
     out = subprocess.run(["bash", str(REPO / "deploy" / "local" / "demo.sh")], env=env, capture_output=True,
                          text=True, timeout=240, cwd=REPO)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -122,3 +122,9 @@ def test_make_demo_shows_the_incident(tmp_path: Path) -> None:
     apac = [line.split() for line in probes.splitlines() if line.startswith("turn-apac-1")]
     assert apac and all(int(cols[4]) == 0 for cols in apac)
     assert "not accepted 0" in out.stderr
+    # the evaluator of `icewatch run` fired the outage's rule, only that one, and it resolved
+    alerts = text.split("$ alerts", 1)[1].split("\ndemo:", 1)[0]
+    fired = [line.strip() for line in alerts.splitlines() if ": fired at" in line]
+    assert fired and all(line.startswith("turn-server-down") and "turn_server=turn-eu-1" in line
+                         and "resolved at" in line for line in fired), alerts
+    assert {line.split("transport=")[1].split()[0] for line in fired} == {"udp", "tcp", "tls"}
