@@ -295,23 +295,27 @@
   async function loadVariables() {
     const m = state.model;
     state.varErrors = {};
-    for (const v of m.variables) {
-      if (v.kind !== "query") continue;
-      stats.variableRequests += 1;
-      const params = urlParams(true);
-      // with API keys the tenant is the key's app, whatever a shared link says
-      const keyed = state.auth && v.name === "tenant";
-      if (keyed) params.delete("var-tenant");
-      try {
-        const doc = await api(`api/dashboards/${encodeURIComponent(m.uid)}/variables/${encodeURIComponent(v.name)}`,
-          params);
-        state.options[v.name] = doc.values;
-        if (keyed || !state.vars[v.name] || !state.vars[v.name].length) state.vars[v.name] = doc.selected;
-      } catch (e) {
-        if (e.status === 401) { sessionStorage.removeItem(KEY_STORE); showKeyPrompt("The API key was refused."); throw e; }
-        state.options[v.name] = [];
-        state.varErrors[v.name] = e.message;
-      }
+    const query = m.variables.filter((v) => v.kind === "query");
+    // the tenant first (the others' queries read it), then the others at once
+    for (const v of query.filter((q) => q.name === "tenant")) await loadVariable(m, v);
+    await Promise.all(query.filter((q) => q.name !== "tenant").map((v) => loadVariable(m, v)));
+  }
+
+  async function loadVariable(m, v) {
+    stats.variableRequests += 1;
+    const params = urlParams(true);
+    // with API keys the tenant is the key's app, whatever a shared link says
+    const keyed = state.auth && v.name === "tenant";
+    if (keyed) params.delete("var-tenant");
+    try {
+      const doc = await api(`api/dashboards/${encodeURIComponent(m.uid)}/variables/${encodeURIComponent(v.name)}`,
+        params);
+      state.options[v.name] = doc.values;
+      if (keyed || !state.vars[v.name] || !state.vars[v.name].length) state.vars[v.name] = doc.selected;
+    } catch (e) {
+      if (e.status === 401) { sessionStorage.removeItem(KEY_STORE); showKeyPrompt("The API key was refused."); throw e; }
+      state.options[v.name] = [];
+      state.varErrors[v.name] = e.message;
     }
   }
 
