@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -13,6 +14,11 @@ from collector.cli_base import current_settings, fail, local_url
 from collector.errors import IcewatchError, InvalidInput
 from collector.settings import Settings
 from processors.service.assembly import STREAMS
+
+if TYPE_CHECKING:
+    from processors.store.sink import Sink
+
+T = TypeVar("T")
 
 
 @click.command()
@@ -78,23 +84,17 @@ def migrate(cluster: str | None, database: str) -> None:
     sink.close()
 
 
-def _query_rows(settings: Settings, url: str | None, api_key: str | None,
-                name: str, since: str, dims: tuple[str, ...] | None, tenant: str | None) -> list[dict[str, Any]]:
-    """Rows from wherever the data is: --url; else the configured ClickHouse server; else the
-    process holding the embedded store (`icewatch run`, then `icewatch processor`); else the
-    embedded store itself when nothing holds it."""
+def _from_the_data(settings: Settings, url: str | None, ask: Callable[[str], T], read: Callable[[Sink], T]) -> T:
+    """An answer from wherever the data is: ``ask(base URL)`` of --url; else, with no ClickHouse
+    server configured, of the process holding the embedded store (`icewatch run`, then
+    `icewatch processor`); else ``read(store)`` on the configured server, or on the embedded store
+    itself when nothing holds it."""
     from processors.store.open import open_store
-    from processors.store.queries import run_named
-    from processors.store.query_client import NotServed, fetch_rows
+    from processors.store.query_client import NotServed
 
-    params = {"name": name, "since": since}
-    if tenant:
-        params["tenant"] = tenant
-    if dims:
-        params["by"] = ",".join(dims)
     if url:
         try:
-            return fetch_rows(url, params, api_key)
+            return ask(url)
         except NotServed as exc:
             raise click.ClickException(f"{exc}; is `icewatch run` or a processor running there?") from None
     if settings.clickhouse is None:
@@ -103,15 +103,29 @@ def _query_rows(settings: Settings, url: str | None, api_key: str | None,
             holders.append(f"http://127.0.0.1:{settings.metrics_port}")
         for base in holders:
             try:
-                return fetch_rows(base, params, api_key)
+                return ask(base)
             except NotServed:
                 continue
     # A ClickHouse server is migrated by `icewatch migrate`; an embedded store nobody holds is opened here.
     sink = open_store(settings, apply_migrations=settings.clickhouse is None)
     try:
-        return run_named(sink, name, since, dims, tenant or "default")
+        return read(sink)
     finally:
         sink.close()
+
+
+def _query_rows(settings: Settings, url: str | None, api_key: str | None,
+                name: str, since: str, dims: tuple[str, ...] | None, tenant: str | None) -> list[dict[str, Any]]:
+    from processors.store.queries import run_named
+    from processors.store.query_client import fetch_rows
+
+    params = {"name": name, "since": since}
+    if tenant:
+        params["tenant"] = tenant
+    if dims:
+        params["by"] = ",".join(dims)
+    return _from_the_data(settings, url, lambda base: fetch_rows(base, params, api_key),
+                          lambda sink: run_named(sink, name, since, dims, tenant or "default"))
 
 
 @click.command()
@@ -144,34 +158,16 @@ def query(name: str | None, since: str, by: str | None, fmt: str, tenant: str | 
 
 
 def _sql_result(settings: Settings, url: str | None, api_key: str | None, statement: str) -> dict[str, Any]:
-    """``{"columns", "rows"}`` from wherever the store is, found as `query` finds it: --url; else the
-    process holding the embedded store; else the store itself (a configured ClickHouse server, or the
-    embedded store when nothing holds it). The same read-only checks and limits run in every case."""
-    from processors.store.open import open_store
-    from processors.store.query_client import NotServed
+    """``{"columns", "rows"}`` found as `query` finds its rows; the same read-only checks and limits
+    run wherever the statement runs."""
     from processors.store.readonly_sql import run_readonly
     from processors.store.sql_client import post_sql
 
-    if url:
-        try:
-            return post_sql(url, statement, api_key)
-        except NotServed as exc:
-            raise click.ClickException(f"{exc}; is `icewatch run` or a processor running there?") from None
-    if settings.clickhouse is None:
-        holders = [local_url(settings)]
-        if settings.metrics_port:
-            holders.append(f"http://127.0.0.1:{settings.metrics_port}")
-        for base in holders:
-            try:
-                return post_sql(base, statement, api_key)
-            except NotServed:
-                continue
-    sink = open_store(settings, apply_migrations=settings.clickhouse is None)
-    try:
+    def read(sink: Sink) -> dict[str, Any]:
         result = run_readonly(sink, statement, settings.sql)
-    finally:
-        sink.close()
-    return {"columns": result.columns, "rows": result.rows}
+        return {"columns": result.columns, "rows": result.rows}
+
+    return _from_the_data(settings, url, lambda base: post_sql(base, statement, api_key), read)
 
 
 @click.command()
