@@ -30,16 +30,10 @@ from prometheus_client import CollectorRegistry
 
 from alerts.evaluator import Evaluator
 from alerts.rules import RUNBOOKS_DIR, load_rules
-from collector.contract import TurnEvent
 from collector.http_app import IngestConfig, build_app
 from collector.inventory import load_inventory
-from collector.simulator.coturn_log import call_lines, probe_lines
 from collector.simulator.geoip import write_demo_geoip
 from collector.simulator.incidents import Conditions, conditions_at, parse_incident
-from collector.simulator.plan import Fleet
-from collector.simulator.probes import probe_results
-from collector.simulator.run import upload
-from collector.turn.coturn import CoturnParser
 from dashboards.catalog import DASHBOARDS
 from dashboards.model import Dashboard, Panel, Row, Variable
 from dashboards.pages.handler import Pages
@@ -55,6 +49,7 @@ from processors.store.migrate import migrate
 from tests.cdp import CdpClient, CdpError
 from tests.http_server import free_port, serve
 from tests.integration.test_browser_cors import chromium
+from tests.simulated import Pipeline
 
 pytestmark = pytest.mark.chromium
 
@@ -75,33 +70,6 @@ class Site:
     keyed_url: str  # API keys: {"default": KEY}
     devtools: int
     call_id: str  # a relayed call with samples, candidate errors and a matched TURN session
-
-
-def feed(client: httpx.Client, publisher: EmbeddedPublisher, fleet: Fleet, start_index: int, cond: Conditions,
-         ended: datetime, round_no: int) -> None:
-    """One batch of calls as tests/integration/test_simulator_pipeline.py feeds them: reports over
-    HTTP, the TURN servers' coturn lines through the parser, a probe round."""
-    plans = [fleet.plan(start_index + i, ended, cond, seconds=12) for i in range(BATCH)]
-    lines: dict[str, list[str]] = {}
-    for plan in plans:
-        path, body, headers = upload(plan)
-        r = client.post(path, content=body, headers={"Content-Type": "application/json",
-                                                     "X-Icewatch-App": "default", **headers})
-        assert r.status_code == 202, r.text
-        if plan.configured.id not in cond.servers_down:
-            lines.setdefault(plan.configured.id, []).extend(call_lines(plan))
-    for server in fleet.turn_servers:
-        if server.id not in cond.servers_down:
-            lines.setdefault(server.id, []).extend(
-                probe_lines(server, ended, round_no, server.id in cond.servers_auth_broken))
-    for server_id, server_lines in lines.items():
-        known = INVENTORY.server(server_id)
-        assert known is not None
-        parser = CoturnParser(server_id, b"k", region=known.region)
-        parsed = (parser.parse(line, source=f"pages-{server_id}", offset=round_no * 100_000 + n, received_at=ended)
-                  for n, line in enumerate(server_lines))
-        publisher.publish([e for e in parsed if isinstance(e, TurnEvent)], tenant="default")
-    publisher.publish(probe_results(fleet.inventory, ended, cond, round_no, SEED), tenant="default")
 
 
 def drill_down_call(store: ChdbSink) -> str:
@@ -131,19 +99,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         keyed_app = build_app(publisher, keyed, page_routes(store, keyed.api_keys, [processor.registry]))
         with serve(open_app) as open_url, serve(keyed_app) as keyed_url, \
                 httpx.Client(base_url=open_url, timeout=60) as client, chromium(tmp) as devtools:
-            fleet = Fleet(INVENTORY, SEED, run="pg")
+            pipe = Pipeline(client, store, publisher)
             now = datetime.now(UTC).replace(microsecond=0)
             down = conditions_at((parse_incident("turn-down:turn-eu-1@0+600"),), 1.0)
-            auth = conditions_at((parse_incident("turn-auth:turn-us-east-1@0+600"),), 1.0)  # failed allocations
+            auth = conditions_at((parse_incident("turn-auth:turn-us-east-1@0+600"),), 1.0)  # rejected credentials
+            quota = conditions_at((parse_incident("turn-quota:turn-us-west-1@0+600"),), 1.0)  # failed allocations
             far = conditions_at((parse_incident("misroute:eu:turn-apac-1@0+600"),), 1.0)  # distant relays
             stun = conditions_at((parse_incident("stun-blocked:apac@0+600"),), 1.0)  # relayed calls with errors
             for n, minutes in enumerate((75, 60, 45, 30)):
-                feed(client, publisher, fleet, n * BATCH, Conditions(), now - timedelta(minutes=minutes), n)
+                pipe.feed("default", Conditions(), now - timedelta(minutes=minutes), seed=SEED + n, calls=BATCH)
             for n, minutes in enumerate((20, 10), start=4):
-                feed(client, publisher, fleet, n * BATCH, down, now - timedelta(minutes=minutes), n)
-            feed(client, publisher, fleet, 6 * BATCH, auth, now - timedelta(minutes=5), 6)
-            feed(client, publisher, fleet, 7 * BATCH, far, now - timedelta(minutes=3), 7)
-            feed(client, publisher, fleet, 8 * BATCH, stun, now - timedelta(minutes=2), 8)
+                pipe.feed("default", down, now - timedelta(minutes=minutes), seed=SEED + n, calls=BATCH)
+            pipe.feed("default", auth, now - timedelta(minutes=5), seed=SEED + 6, calls=BATCH)
+            pipe.feed("default", quota, now - timedelta(minutes=4), seed=SEED + 9, calls=BATCH)
+            pipe.feed("default", far, now - timedelta(minutes=3), seed=SEED + 7, calls=BATCH)
+            pipe.feed("default", stun, now - timedelta(minutes=2), seed=SEED + 8, calls=BATCH)
             refused = client.post("/v1/call-reports", content=b'{"not": "a call report"}',
                                   headers={"Content-Type": "application/json", "X-Icewatch-App": "default"})
             assert refused.status_code == 422, refused.text  # dead-lettered: the self dashboard lists it
@@ -351,7 +321,7 @@ def test_a_variable_changes_what_a_panel_shows(site: Site, browser: Browser) -> 
     eu_calls = float(browser.eval(f"document.querySelector('{value}').dataset.value"))
     assert browser.eval("document.getElementById('var-region').open")  # open while values are picked
     assert browser.eval("document.querySelector('#var-region summary').textContent") == "eu"
-    assert 0 < eu_calls < all_calls == 9 * BATCH
+    assert 0 < eu_calls < all_calls == 10 * BATCH  # every call fed
     api = httpx.get(f"{site.open_url}/api/dashboards/icewatch-overview/panels/calls",
                     params={"from": "now-3h", "to": "now", "var-region": "eu"}).json()
     assert api["rows"] == [[eu_calls]] and api["columns"] == [{"name": "calls", "type": "UInt64"}]

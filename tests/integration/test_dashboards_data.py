@@ -34,11 +34,7 @@ MISROUTE_END = NOW - timedelta(minutes=25)  # eu clients sent to turn-apac-1
 DOWN_END = NOW - timedelta(minutes=10)  # turn-eu-1 down since the misroute period
 
 # (dashboard uid, panel key) -> why it may be empty on this data
-EMPTY_OK: dict[tuple[str, str], str] = {
-    ("icewatch-turn", "alloc_failures_by_code"):
-        "the simulator's coturn lines fail no allocation (a dead server writes nothing; bad credentials "
-        "are rejected at the 401 challenge, shown by the auth panel)",
-}
+EMPTY_OK: dict[tuple[str, str], str] = {}
 
 
 @dataclass
@@ -65,6 +61,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Data]:
         pipe.feed("default", misroute, MISROUTE_END, seed=2, calls=60)
         down = conditions_at((parse_incident("turn-down:turn-eu-1@0+600"),), 1.0)
         pipe.feed("default", down, DOWN_END, seed=3, calls=60)
+        full = conditions_at((parse_incident("turn-down:turn-eu-1@0+600"),  # still down, and us-west full:
+                              parse_incident("turn-quota:turn-us-west-1@0+600")), 1.0)  # failed allocations
+        pipe.feed("default", full, DOWN_END, seed=4, calls=20)
         bad = pipe.client.post("/v1/call-reports", content=b'{"format": "w3c", "call_id": ',
                                headers={"Content-Type": "application/json"})
         assert bad.status_code == 400  # kept as a dead letter
@@ -167,7 +166,9 @@ def test_the_turn_outage_shows_on_the_turn_fleet_dashboard(data: Data) -> None:
                for s, r in silence.items() if s != "turn-eu-1")
     success = rows_of(run_panel(data, d, d.panel("probe_success")))
     failing = {r["probe"].split()[0] for r in success if r["success"] < 1}
-    assert failing == {"turn-eu-1"}
+    assert failing == {"turn-eu-1", "turn-us-west-1"}  # down; full (its TURN probes get 486/508)
+    codes = {(r["server_id"], r["error_code"]) for r in rows_of(run_panel(data, d, d.panel("alloc_failures_by_code")))}
+    assert codes and {server for server, _ in codes} == {"turn-us-west-1"} and {c for _, c in codes} <= {486, 508}
     # narrowing to one server narrows every panel
     chosen = {**selection(d, data), "turn_server": ["turn-apac-1"]}
     heartbeat = rows_of(run_panel(data, d, d.panel("heartbeat"), chosen))
@@ -189,7 +190,7 @@ def test_the_overview_counts_what_was_sent(data: Data) -> None:
     d = dashboard("icewatch-overview")
     calls = rows_of(run_panel(data, d, d.panel("calls")))[0]["calls"]
     sent = data.pipe.store.query("SELECT uniqExact(call_id) AS n FROM calls FINAL WHERE tenant = 'default'")[0]["n"]
-    assert calls == sent == 4 * 40 + 3 * 60
+    assert calls == sent == 4 * 40 + 3 * 60 + 20
     diagnoses = {r["diagnosis"] for r in rows_of(run_panel(data, d, d.panel("diagnosis_mix")))}
     assert "turn_unreachable" in diagnoses or "relay_unavailable" in diagnoses, diagnoses
     eu = rows_of(run_panel(data, d, d.panel("calls"), {**selection(d, data), "region": ["eu"]}))[0]["calls"]
