@@ -18,9 +18,10 @@ Alertmanager fails these tests (never a skip).
 
 from __future__ import annotations
 
+import contextlib
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any
 import pytest
 
 from tests.alertmanager import Received, WebhookReceiver, get_alerts, start_alertmanager
-from tests.integration.test_probes_coturn import Coturn
+from tests.integration.test_probes_coturn import PASSWORD, Coturn
 from tests.paging import (
     PAGE_PATH,
     REGION,
@@ -95,32 +96,24 @@ class Stack:
 
 
 @pytest.fixture()
-def stack_factory(tmp_path: Path) -> Iterator[Any]:
-    """``make(password=...)`` -> a running Stack; everything started is stopped by PID at the end."""
-    started: list[Any] = []
+def stack_factory(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    """``make(password=...)`` -> a running Stack; everything started is stopped by its PID at the end."""
+    with contextlib.ExitStack() as started:
 
-    def make(password: str | None = None) -> Stack:
-        coturn = new_coturn(tmp_path / "coturn")
-        start_coturn(coturn)
-        started.append(coturn.stop)
-        receiver = WebhookReceiver().__enter__()
-        started.append(lambda: receiver.__exit__(None, None, None))
-        am_cm = start_alertmanager(tmp_path, receiver.url, config=paging_am_config(receiver.url, repeat_interval="1h"))
-        am = am_cm.__enter__()
-        started.append(lambda: am_cm.__exit__(None, None, None))
-        extra = dict(FAST)
-        kwargs = {} if password is None else {"password": password}
-        run = IcewatchRun.configure(tmp_path, write_inventory(tmp_path, coturn.port), am, extra=extra, **kwargs)
-        started.append(run.stop)
-        took = run.start()
-        print(f"icewatch run healthy after {took:.1f} s")
-        return Stack(coturn, receiver, am, run)
+        def make(password: str = PASSWORD) -> Stack:
+            coturn = new_coturn(tmp_path / "coturn")
+            start_coturn(coturn)
+            started.callback(coturn.stop)
+            receiver = started.enter_context(WebhookReceiver())
+            config = paging_am_config(receiver.url, repeat_interval="1h")
+            am = started.enter_context(start_alertmanager(tmp_path, receiver.url, config=config))
+            inventory = write_inventory(tmp_path, coturn.port)
+            run = IcewatchRun.configure(tmp_path, inventory, am, password=password, extra=FAST)
+            started.callback(run.stop)
+            print(f"icewatch run healthy after {run.start():.1f} s")
+            return Stack(coturn, receiver, am, run)
 
-    try:
         yield make
-    finally:
-        for stop in reversed(started):
-            stop()
 
 
 def wait_probes_ok(run: IcewatchRun, timeout: float = 30.0) -> None:
@@ -155,9 +148,9 @@ def only_watchdog_elsewhere(stack: Stack) -> None:
             assert r.path == WATCHDOG_PATH and alertnames(r.json()) == {"watchdog"}, (r.path, r.json())
 
 
-def test_coturn_down_pages_through_alertmanager_and_resolves(stack_factory: Any) -> None:
+def test_coturn_down_pages_through_alertmanager_and_resolves(stack_factory: Callable[..., Stack]) -> None:
     began = time.monotonic()
-    stack: Stack = stack_factory()
+    stack = stack_factory()
     run = stack.run
     wait_probes_ok(run)
 
@@ -197,9 +190,9 @@ def test_coturn_down_pages_through_alertmanager_and_resolves(stack_factory: Any)
           f"{[(r.json()['status'], len(r.json()['alerts'])) for r in pages]}")
 
 
-def test_wrong_probe_credentials_page_auth_failures_not_server_down(stack_factory: Any) -> None:
+def test_wrong_probe_credentials_page_auth_failures_not_server_down(stack_factory: Callable[..., Stack]) -> None:
     began = time.monotonic()
-    stack: Stack = stack_factory(password="not-the-password")
+    stack = stack_factory(password="not-the-password")
     run = stack.run
     auth = stack.wait_page(AUTH, "firing", FIRE_TIMEOUT)
     took = auth.at - began
@@ -226,9 +219,9 @@ def test_wrong_probe_credentials_page_auth_failures_not_server_down(stack_factor
     print(f"scenario took {time.monotonic() - began:.1f} s")
 
 
-def test_kill9_while_firing_no_second_page_and_resolve_still_arrives(stack_factory: Any) -> None:
+def test_kill9_while_firing_no_second_page_and_resolve_still_arrives(stack_factory: Callable[..., Stack]) -> None:
     began = time.monotonic()
-    stack: Stack = stack_factory()
+    stack = stack_factory()
     run = stack.run
     wait_probes_ok(run)
     stack.coturn.stop()
@@ -241,10 +234,16 @@ def test_kill9_while_firing_no_second_page_and_resolve_still_arrives(stack_facto
     held = {a["labels"]["transport"]: a["startsAt"] for a in get_alerts(stack.alertmanager)
             if a["labels"]["alertname"] == DOWN}
 
+    stored = run.sql("SELECT count() AS n, countIf(NOT success) AS failed FROM probes")[0]
+
     run.kill9()  # SIGKILL by PID: no shutdown code, the chDB store is left as a crash leaves it
     killed = time.time()
     took = run.start()  # the same data dir: the store and alerts/state.json
     print(f"icewatch run restarted after kill -9: healthy in {took:.1f} s (the embedded store reopened)")
+    # the store reopened with every row it had acknowledged before the kill (and takes new ones)
+    again = run.sql(f"SELECT count() AS n, countIf(NOT success) AS failed FROM probes "
+                    f"WHERE toUnixTimestamp64Milli(stored_at) < {int(killed * 1000)}")[0]
+    assert again["n"] >= stored["n"] and again["failed"] >= stored["failed"], (again, stored)
     # the restarted evaluator re-sends the firing alerts (resend 5 s) from its book ...
     deadline = time.monotonic() + 30
     while True:
