@@ -8,7 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BENCHES = ["bench_collector", "bench_processor", "bench_turn_parse", "bench_turn_tailer", "bench_simulator",
-           "bench_pages"]
+           "bench_pages", "bench_paging"]
 
 
 def main() -> int:
