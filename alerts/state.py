@@ -22,6 +22,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 Phase = Literal["pending", "firing", "resolved"]
+# An evaluation may start a little after its scheduled time (several rules come due together and
+# share one store): durations are compared with this much slack, else `for` equal to the interval
+# would take two intervals whenever the first evaluation started late.
+SLACK_S = 0.5
 
 
 def fingerprint(rule_id: str, labels: Mapping[str, str]) -> str:
@@ -100,7 +104,7 @@ class Book:
                 changes.append(Transition(rule_id, labels, before, "pending"))
             inst.last_true = stamp
             inst.values = dict(row)
-            if inst.phase == "pending" and (now - _t(inst.active_since)).total_seconds() >= for_s:
+            if inst.phase == "pending" and (now - _t(inst.active_since)).total_seconds() >= for_s - SLACK_S:
                 inst.phase, inst.fired_at, inst.delivered = "firing", stamp, False
                 changes.append(Transition(rule_id, labels, "pending", "firing"))
         for key, inst in list(self.instances.items()):
@@ -109,7 +113,7 @@ class Book:
             if inst.phase == "pending":
                 del self.instances[key]
                 changes.append(Transition(rule_id, inst.labels, "pending", None))
-            elif inst.phase == "firing" and (now - _t(inst.last_true)).total_seconds() >= keep_firing_for_s:
+            elif inst.phase == "firing" and (now - _t(inst.last_true)).total_seconds() >= keep_firing_for_s - SLACK_S:
                 inst.phase, inst.resolved_at, inst.delivered = "resolved", stamp, False
                 self.recent[key] = {"rule_id": rule_id, "labels": dict(inst.labels), "until": stamp}
                 changes.append(Transition(rule_id, inst.labels, "firing", "resolved"))

@@ -217,3 +217,15 @@ def test_a_symptom_stays_quiet_while_its_cause_fires_and_while_its_window_still_
     ev.evaluate(ice.id, t + timedelta(seconds=ice.for_ + 120))
     assert any(a.labels["alertname"] == "ice-failure-spike" and a.labels["region"] == "eu" and not a.resolved
                for b in rec.batches for a in b)
+
+
+def test_for_equal_to_the_interval_fires_on_the_next_evaluation_even_when_the_first_started_late(
+        tmp_path: Path) -> None:
+    """Found with the real scheduler: several rules come due together, so an evaluation starts some
+    milliseconds after its slot; `for` must not then take two intervals."""
+    sink, rec = Rows(), Recorder()
+    ev = make(tmp_path, sink, rec)
+    sink.rows = [eu_down()]
+    ev.evaluate(DOWN.id, T0 + timedelta(milliseconds=54))  # late start of the first evaluation
+    ev.evaluate(DOWN.id, T0 + timedelta(seconds=DOWN.interval, milliseconds=3))
+    assert rec.batches and rec.batches[-1][0].ends_at is None  # fired on the second evaluation
