@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -25,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.services import HOST, ServiceError, free_ports, log_tail
+from tests.services import HOST, ServiceError, free_ports, log_tail, stop_process
 
 ALERTMANAGER = "prometheus-alertmanager"  # Debian's name of the alertmanager binary
 AMTOOL = "amtool"
@@ -56,16 +54,6 @@ def webhook_config(
         f"      - url: {json.dumps(receiver_url)}\n"
         "        send_resolved: true\n"
     )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _ready(base: str) -> bool:
@@ -121,7 +109,7 @@ def start_alertmanager(
             time.sleep(0.1)
         yield base
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def get_alerts(base: str) -> list[dict[str, Any]]:

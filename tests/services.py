@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import signal
 import socket
 import subprocess
 import time
@@ -240,3 +241,15 @@ class ClickHouseServerService(ScriptService):
         from clickhouse_driver import Client
 
         return Client(host=HOST, port=self.port, user=self.user, password=self.password, **kwargs)
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Stop a server process a test started: SIGTERM, then SIGKILL after ``grace`` seconds.
+    Does nothing once it has exited (its id may belong to someone else by then)."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -10,9 +10,7 @@ come up fails the test with the reason.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -26,7 +24,7 @@ from collector.contract import Model, TurnEvent
 from collector.turn.coturn import CoturnParser
 from collector.turn.sessions import SessionSummary, reconstruct_sessions
 from collector.turn.tailer import FileTailer
-from tests.services import free_ports
+from tests.services import free_ports, stop_process
 
 pytestmark = pytest.mark.coturn
 
@@ -119,16 +117,6 @@ def _tail(path: Path) -> str:
     return "\n".join(found[-1].read_text(errors="replace").splitlines()[-30:])
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 @pytest.fixture(params=["simple-log", "new-log-timestamp", "dated-file-name"])
 def coturn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Coturn]:
     missing = [b for b in BINARIES if shutil.which(b) is None]
@@ -165,8 +153,8 @@ def coturn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Coturn]:
         yield Coturn(port, peer_port, log, tmp_path, tailer, rec)
         tailer.close()
     finally:
-        _stop(peer)
-        _stop(server)
+        stop_process(peer)
+        stop_process(server)
         out.close()
 
 
