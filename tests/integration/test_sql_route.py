@@ -5,11 +5,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -30,6 +27,7 @@ from processors.store.migrate import migrate
 from processors.store.sql_route import SQL_PATH, answer_sql, max_body_bytes, sql_route
 from tests.example_report import example_doc
 from tests.http_server import free_port, serve
+from tests.integration.test_query_paths import clean_env, running
 
 KEYS = {"app-a": "key-of-app-a-0123456", "app-b": "key-of-app-b-0123456"}
 LIMITS = SqlLimits(max_result_rows=50, max_sql_bytes=4096)
@@ -174,22 +172,10 @@ def test_the_processors_health_server_answers_post_sql(store: ChdbSink) -> None:
 def test_icewatch_sql_through_icewatch_run(tmp_path: Path) -> None:
     """The CLI finds the running process (ICEWATCH_HOST/PORT) and sends the key it is given."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ICEWATCH_")}
-    env.update({"ICEWATCH_PORT": str(port), "ICEWATCH_METRICS_PORT": "0", "ICEWATCH_DATA_DIR": str(tmp_path / "data"),
-                "ICEWATCH_HASH_KEY": "test-key", "ICEWATCH_API_KEYS": json.dumps(KEYS)})
-    log = tmp_path / "run.log"
-    proc = subprocess.Popen([*ICEWATCH, "run"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    env = clean_env(ICEWATCH_PORT=str(port), ICEWATCH_METRICS_PORT="0", ICEWATCH_DATA_DIR=str(tmp_path / "data"),
+                    ICEWATCH_HASH_KEY="test-key", ICEWATCH_API_KEYS=json.dumps(KEYS))
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"icewatch run did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
+    with running(["run"], env, f"{base}/healthz", tmp_path / "run.log"):
         req = urllib.request.Request(f"{base}/v1/call-reports", data=json.dumps(example_doc("cli-call")).encode(),
                                      method="POST", headers={"Content-Type": "application/json",
                                                              "Authorization": f"Bearer {KEYS['app-a']}"})
@@ -213,9 +199,3 @@ def test_icewatch_sql_through_icewatch_run(tmp_path: Path) -> None:
         assert out.returncode == 1 and "DROP / DETACH statements are refused" in out.stderr
         out = icewatch_sql("SELECT count() AS n FROM calls", "--url", base, key=KEYS["app-a"])
         assert out.returncode == 0 and out.stdout.split() == ["n", "1"], out.stderr
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
