@@ -63,6 +63,7 @@ MAX_SELECTED_PAIRS = 2_000
 MAX_SAMPLES = 20_000  # a 300-interval Telnyx segment has 300; a 5-hour W3C call at 1 s has 18,000
 MAX_ICE_SERVERS = 32
 MAX_PEER_CONNECTIONS = 64  # per dump (webrtc-internals, rtcstats): each becomes a call
+MAX_NOTES = 200
 
 
 class Model(BaseModel):
@@ -154,6 +155,17 @@ class Sample(Model):
     selected_pair_id: Text | None = None
 
 
+class ReportNote(Model):
+    """Something the capture says beside the stats: an SDK's own warning (``source="sdk"``, its
+    code, e.g. ``"33005"``) or a reader's finding (``source="reader"``, e.g. why a connected peer
+    connection has no selected pair). Shown by ``icewatch explain``."""
+
+    source: Literal["sdk", "reader"]
+    code: Label
+    text: Text
+    at: Time | None = None
+
+
 class IceServer(Model):
     urls: list[Text] = Field(max_length=32)
 
@@ -185,6 +197,7 @@ class CallReport(Model):
     reported_pair_changes: UInt32 | None = None
     states: list[StateChange] = Field(default_factory=list, max_length=MAX_STATES)
     samples: list[Sample] = Field(default_factory=list, max_length=MAX_SAMPLES)
+    notes: list[ReportNote] = Field(default_factory=list, max_length=MAX_NOTES)
     caller_hash: Label | None = None  # keyed hash of a phone number/user id, never the number
     callee_hash: Label | None = None
 
