@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -64,18 +66,31 @@ def load_checkpoint(path: Path) -> Checkpoint | None:
 
 
 def save_checkpoint(path: Path, cp: Checkpoint) -> None:
-    """Atomic replace: a reader sees the old or the new checkpoint, never a torn one."""
+    """Atomic replace: a reader sees the old or the new checkpoint, never a torn one. A write that
+    fails (disk full, read-only, permissions) leaves the old checkpoint and no temp file, and raises
+    Unavailable saying what to fix: the caller keeps its position and retries."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(asdict(cp), fh, separators=(",", ":"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
     try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+        with open(tmp, "w") as fh:
+            json.dump(asdict(cp), fh, separators=(",", ":"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        what = "the filesystem is full: free space on it" if exc.errno == errno.ENOSPC else "fix it"
+        raise Unavailable(
+            f"cannot write the TURN log checkpoint {path} ({exc.strerror or exc}); {what}, or set "
+            "ICEWATCH_DATA_DIR to a directory with room. Retrying; the lines after the last checkpoint "
+            "are published again under the same event ids, so none is lost or counted twice",
+            retry_after=5.0,
+        ) from exc
 
 
 def _identity(st: os.stat_result) -> tuple[int, int]:
@@ -276,15 +291,17 @@ class FileTailer:
         try:
             if payloads:
                 self.publisher.publish(payloads, self.tenant)
+            new = self._checkpoint(cp.dev, cp.ino, cp.generation, cp.path)
+            new.offset = end
+            new.signature = self._signature_at(end)
+            save_checkpoint(self.checkpoint_path, new)
         except BaseException:
-            self.parser.restore(cp.parser)  # the lines will be parsed again from the checkpoint
+            # Not published, or published but not checkpointed (disk full): the lines will be parsed
+            # again from the checkpoint, and published again under the same event ids.
+            self.parser.restore(cp.parser)
             raise
         self.published += len(payloads)
         self.dead_letters += sum(1 for p in payloads if isinstance(p, DeadLetter))
-        new = self._checkpoint(cp.dev, cp.ino, cp.generation, cp.path)
-        new.offset = end
-        new.signature = self._signature_at(end)
-        save_checkpoint(self.checkpoint_path, new)
         self._cp = new
 
     def _drain(self, final: bool = False) -> int:

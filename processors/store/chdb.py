@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -12,6 +13,8 @@ import orjson
 
 from collector.errors import StorageUnavailable, StoreError
 from processors.store.sink import Row, Table
+
+log = logging.getLogger(__name__)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_./:-]{1,256}$")
@@ -46,6 +49,19 @@ def _transient(message: str) -> bool:
     return m is not None and int(m.group(1)) in _TRANSIENT_CODES
 
 
+NO_SPACE = (
+    "the embedded store is out of disk space: free space on the filesystem of ICEWATCH_DATA_DIR or set it "
+    "to a larger one; nothing of this write was acknowledged, retry it"
+)
+
+
+def _out_of_space(message: str) -> bool:
+    """NOT_ENOUGH_SPACE (ClickHouse could not reserve room for a part), or a write that hit ENOSPC
+    (any code: ClickHouse reports it from the file it was writing)."""
+    m = _CODE.search(message)
+    return (m is not None and int(m.group(1)) == 243) or "No space left on device" in message or "errno: 28," in message
+
+
 def check_identifier(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a valid table name: {name!r}")
@@ -77,7 +93,9 @@ class ChdbSink:
         from chdb import session  # imported here: chDB starts an engine on import of a session
 
         Path(path).mkdir(parents=True, exist_ok=True)
+        self._path = Path(path)
         self._lock = threading.Lock()
+        self._out_of_space = False  # logged once per episode, not once per refused write
         try:
             self._session = session.Session(str(path))  # type: ignore[no-untyped-call]
         except Exception as exc:  # chDB raises its own types; all mean "cannot open the store"
@@ -91,6 +109,11 @@ class ChdbSink:
                 res = self._session.query(sql, fmt, params=bound)  # type: ignore[no-untyped-call]
             except Exception as exc:
                 self._drain()
+                if _out_of_space(str(exc)):
+                    if not self._out_of_space:
+                        log.error("%s (store: %s): %s", NO_SPACE, self._path.resolve(), exc)
+                    self._out_of_space = True
+                    raise StorageUnavailable(NO_SPACE) from exc
                 if _transient(str(exc)):
                     raise StorageUnavailable(f"the embedded store is busy or short of resources: {exc}") from exc
                 raise StoreError(str(exc)) from exc
@@ -115,6 +138,9 @@ class ChdbSink:
             settings += f", insert_deduplication_token = '{dedup_token}'"
         sql = f"INSERT INTO {check_identifier(table)} SETTINGS {settings} FORMAT JSONEachRow\n"
         self._run(sql + encode_rows(rows).decode())
+        if self._out_of_space:
+            log.warning("the embedded store at %s takes writes again", self._path.resolve())
+            self._out_of_space = False
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         out = self._run(sql, "JSONEachRow", params)
