@@ -124,5 +124,7 @@ if ((want_kafka)); then
 fi
 if ((want_venv)); then ensure_venv; fi
 if ((want_charts)); then "$HERE/chart_assets.sh" || die "chart assets install failed"; fi
+# With the dev extras (make test), also the Telnyx SDK that test_telnyx_sdk.py loads (npm ci, cached).
+if ((want_charts)) && [[ -n "$extras" ]]; then "$HERE/telnyx_sdk.sh" || die "Telnyx SDK install failed"; fi
 if ((want_validator)); then "$HERE/grafana_validator.sh" >/dev/null || die "grafana-validate build failed"; fi
 say "done in $((SECONDS - started))s"
