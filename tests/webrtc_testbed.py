@@ -362,14 +362,14 @@ def _start_chromium(netns: str, port: int, workdir: Path) -> subprocess.Popen[by
 # --------------------------------------------------------------------------------------------
 
 
-def _page_server(html: bytes) -> http.server.ThreadingHTTPServer:
-    """An HTTP server on 127.0.0.1 (call inside the namespace) that serves ``html`` at /."""
+def _page_server(pages: dict[str, tuple[bytes, str]]) -> http.server.ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1 (call inside the namespace) serving ``pages``: path -> (body, type)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body, status = (html, 200) if self.path == "/" else (b"", 404)
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
+            body, content_type = pages.get(self.path, (b"", "text/plain"))
+            self.send_response(200 if self.path in pages else 404)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -380,22 +380,42 @@ def _page_server(html: bytes) -> http.server.ThreadingHTTPServer:
     return http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 
 
+@contextlib.contextmanager
+def serve_pages(netns: str, pages: dict[str, tuple[bytes, str]]) -> Iterator[str]:
+    """Serve ``pages`` (path -> (body, content type)) from 127.0.0.1 inside ``netns``; yields the origin URL."""
+    server = in_netns(netns, lambda: _page_server(pages), timeout=5)
+    threading.Thread(target=server.serve_forever, name="testbed-page", daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def open_page(client: CdpClient, page_url: str, ready_expression: str, timeout: float = 15.0) -> str:
+    """Open ``page_url`` in a new tab; wait until ``ready_expression`` is true there; the session id.
+
+    Call inside the namespace.
+    """
+    target = client.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = str(client.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"])
+    client.call("Page.navigate", {"url": page_url}, session_id=session)
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(CdpError):  # the context may be replaced while it loads
+            if client.evaluate(ready_expression, session, timeout=5) is True:
+                return session
+        if time.monotonic() > deadline:
+            raise TestbedError(f"the test page {page_url} did not load in Chromium")
+        time.sleep(0.05)
+
+
 def _drive(devtools_port: int, page_url: str, call_config: dict[str, Any], timeout: float) -> str:
     """Open the page in Chromium, run the call, return the report JSON text (inside the namespace)."""
     client = CdpClient("127.0.0.1", devtools_port)
     try:
         version = client.call("Browser.getVersion")["product"].split("/")[-1]
-        target = client.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = client.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        client.call("Page.navigate", {"url": page_url}, session_id=session)
-        deadline = time.monotonic() + 15
-        while True:
-            with contextlib.suppress(CdpError):  # the context may be replaced while it loads
-                if client.evaluate("typeof icewatchCall", session, timeout=5) == "function":
-                    break
-            if time.monotonic() > deadline:
-                raise TestbedError(f"the test page {page_url} did not load in Chromium")
-            time.sleep(0.05)
+        session = open_page(client, page_url, 'typeof icewatchCall === "function"')
         config = dict(call_config, sdkVersion=version)
         text = client.evaluate(f"icewatchCall({json.dumps(config)})", session, timeout=timeout)
         if not isinstance(text, str):
@@ -437,6 +457,69 @@ def check_prerequisites() -> list[str]:
     return problems
 
 
+@dataclass
+class Testbed:
+    """A running testbed: the namespace, the scenario's coturn (if any) and Chromium in it."""
+
+    __test__ = False  # not a pytest test class
+
+    scenario: Scenario
+    netns: str
+    devtools_port: int
+    caller_config: dict[str, Any]  # the scenario's RTCConfiguration: iceServers, iceTransportPolicy
+    workdir: Path
+    turn_log_path: Path | None
+    processes: list[subprocess.Popen[bytes]]
+
+    def stop(self) -> None:
+        """Stop Chromium and coturn (also done on leaving ``testbed()``; stopping twice is harmless)."""
+        for proc in reversed(self.processes):
+            _stop(proc)
+
+    def turn_log(self) -> str:
+        """coturn's log so far ("" without coturn); complete once ``stop()`` has run."""
+        path = self.turn_log_path
+        return path.read_text(errors="replace") if path is not None and path.exists() else ""
+
+
+@contextlib.contextmanager
+def testbed(scenario: Scenario | str) -> Iterator[Testbed]:
+    """A fresh namespace pair with the scenario's nftables rules, coturn and a headless Chromium.
+
+    Raises TestbedError with the reason when a prerequisite is missing or a process fails;
+    everything is stopped and removed on leaving, also on failure.
+    """
+    scenario = Scenario(scenario)
+    spec = _SPECS[scenario]
+    problems = check_prerequisites()
+    if problems:
+        raise TestbedError("cannot run a Chromium call: " + "; ".join(problems))
+    workdir = Path(tempfile.mkdtemp(prefix="icewatch-testbed-"))
+    try:
+        with netns_pair() as netns:
+            processes: list[subprocess.Popen[bytes]] = []
+            try:
+                turn_port = in_netns(netns, lambda: _free_port(NS_ADDRESS), timeout=5)
+                if spec.nft_ruleset is not None:
+                    _nft(netns, _fill(spec.nft_ruleset, turn_port))
+                turn_log: Path | None = None
+                if spec.url is not None:
+                    turn, turn_log = _start_turnserver(netns, turn_port, workdir)
+                    processes.append(turn)
+                    if spec.stop_turn_first:
+                        _stop(turn)
+                devtools_port = in_netns(netns, lambda: _free_port("127.0.0.1"), timeout=5)
+                processes.append(_start_chromium(netns, devtools_port, workdir))
+                yield Testbed(
+                    scenario, netns, devtools_port, _caller_config(spec, turn_port), workdir, turn_log, processes
+                )
+            finally:
+                for proc in reversed(processes):
+                    _stop(proc)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def record_call(scenario: Scenario | str, seconds: int = 5, call_id: str | None = None) -> CallRun:
     """Place one call in a fresh namespace and return the caller's W3C report and coturn's log.
 
@@ -444,56 +527,24 @@ def record_call(scenario: Scenario | str, seconds: int = 5, call_id: str | None 
     TestbedError with the reason when a prerequisite is missing or a process fails.
     """
     scenario = Scenario(scenario)
-    spec = _SPECS[scenario]
     if seconds < 1:
         raise ValueError("seconds must be at least 1")
-    problems = check_prerequisites()
-    if problems:
-        raise TestbedError("cannot run a Chromium call: " + "; ".join(problems))
-    workdir = Path(tempfile.mkdtemp(prefix="icewatch-testbed-"))
-    try:
-        with netns_pair() as netns:
-            return _call_in(netns, scenario, spec, seconds, call_id or str(uuid.uuid4()), workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _call_in(netns: str, scenario: Scenario, spec: _ScenarioSpec, seconds: int, call_id: str, workdir: Path) -> CallRun:
     html = (
         f"<!doctype html><meta charset=utf-8><title>icewatch testbed</title><script>\n{PAGE_JS.read_text()}\n</script>"
     ).encode()
-    processes: list[subprocess.Popen[bytes]] = []
-    server: http.server.ThreadingHTTPServer | None = None
-    try:
-        turn_port = in_netns(netns, lambda: _free_port(NS_ADDRESS), timeout=5)
-        if spec.nft_ruleset is not None:
-            _nft(netns, _fill(spec.nft_ruleset, turn_port))
-        turn_log: Path | None = None
-        if spec.url is not None:
-            turn, turn_log = _start_turnserver(netns, turn_port, workdir)
-            processes.append(turn)
-            if spec.stop_turn_first:
-                _stop(turn)
-        devtools_port = in_netns(netns, lambda: _free_port("127.0.0.1"), timeout=5)
-        processes.append(_start_chromium(netns, devtools_port, workdir))
-        server = in_netns(netns, lambda: _page_server(html), timeout=5)
-        threading.Thread(target=server.serve_forever, name="testbed-page", daemon=True).start()
-        page_url = f"http://127.0.0.1:{server.server_address[1]}/"
+    with testbed(scenario) as bed:
         call_config = {
-            "callId": call_id,
-            "callerConfig": _caller_config(spec, turn_port),
+            "callId": call_id or str(uuid.uuid4()),
+            "callerConfig": bed.caller_config,
             "seconds": seconds,
-            "waitForCandidateType": spec.wait_for_candidate,
+            "waitForCandidateType": _SPECS[scenario].wait_for_candidate,
         }
         timeout = seconds + 30.0
-        text = in_netns(netns, lambda: _drive(devtools_port, page_url, call_config, timeout), timeout + 15)
-    finally:
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        for proc in reversed(processes):
-            _stop(proc)
-    log_text = turn_log.read_text(errors="replace") if turn_log and turn_log.exists() else ""
+        with serve_pages(bed.netns, {"/": (html, "text/html; charset=utf-8")}) as origin:
+            port = bed.devtools_port
+            text = in_netns(bed.netns, lambda: _drive(port, origin + "/", call_config, timeout), timeout + 15)
+        bed.stop()
+        log_text = bed.turn_log()
     report: dict[str, Any] = json.loads(text)
     return CallRun(scenario=scenario, report=report, turn_log=log_text)
 
