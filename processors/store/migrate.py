@@ -95,12 +95,22 @@ def migrate(sink: Sink, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 _ENGINE = re.compile(r"ENGINE\s*=\s*(Replacing|Aggregating|Summing)?MergeTree(\(([^)]*)\))?")
 _CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
+_ORDER_BY = re.compile(r"^ORDER BY \(?([^)\n]*)\)?\s*$", re.MULTILINE)
+# Column commands are the only ALTERs a Distributed table takes; the others change the local table.
+_COLUMN_ALTER = re.compile(r"^ALTER TABLE \w+ (ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN\b")
+# The columns that place a row on a shard, first found in the table's sorting key wins: a call's
+# rows on one shard; a TURN server's lines, sessions and minutes (and a server's probes) on one shard.
+SHARD_COLUMNS = ("call_id", "server_id")
 
 
 def _shard_key(create_stmt: str) -> str:
-    """Rows that must converge (one call, one TURN session) must land on one shard."""
-    for column in ("call_id", "session_id", "server_id"):
-        if re.search(rf"^\s*{column}\s", create_stmt, re.MULTILINE):
+    """Rows that must converge (same sorting key) land on one shard: the key is a column of the
+    sorting key, so a replayed row goes where its first copy went; and a materialized view writes
+    on the node of its source row, so a target keyed by the same column agrees with its source."""
+    order = _ORDER_BY.search(create_stmt)
+    columns = [c.strip() for c in order.group(1).split(",")] if order else []
+    for column in SHARD_COLUMNS:
+        if column in columns:
             return f"cityHash64({column})"
     return "rand()"
 
@@ -108,7 +118,8 @@ def _shard_key(create_stmt: str) -> str:
 def cluster_statements(sql: str, cluster: str, database: str = "icewatch") -> list[str]:
     """The cluster variant of one migration: tables become ``<name>_local`` with a Replicated
     engine ON CLUSTER plus a Distributed ``<name>`` in front; views read the Distributed tables,
-    materialized views write the local tables of their node."""
+    materialized views write the local tables of their node. A statement of another kind stops
+    the run (run on one node only, it would leave the cluster's nodes different)."""
     out: list[str] = []
     for stmt in split_statements(sql):
         table = _CREATE_TABLE.search(stmt)
@@ -133,6 +144,8 @@ def cluster_statements(sql: str, cluster: str, database: str = "icewatch") -> li
                 f"ENGINE = Distributed({cluster}, {database}, {name}_local, {_shard_key(stmt)})"
             )
         elif stmt.startswith("CREATE MATERIALIZED VIEW"):
+            if re.search(r"\bJOIN\b", stmt):
+                raise ConfigError(f"no cluster variant for a materialized view with a JOIN: {stmt[:60]!r}")
             mv = re.sub(r"(MATERIALIZED VIEW IF NOT EXISTS \w+)", rf"\1 ON CLUSTER {cluster}", stmt, count=1)
             mv = re.sub(r"\bTO (\w+)", r"TO \1_local", mv, count=1)
             mv = re.sub(r"\bFROM (\w+)", r"FROM \1_local", mv)
@@ -142,9 +155,10 @@ def cluster_statements(sql: str, cluster: str, database: str = "icewatch") -> li
         elif stmt.startswith("ALTER TABLE"):
             alter = re.sub(r"^ALTER TABLE (\w+)", rf"ALTER TABLE \1_local ON CLUSTER {cluster}", stmt, count=1)
             out.append(alter)
-            out.append(re.sub(r"^ALTER TABLE (\w+)", rf"ALTER TABLE \1 ON CLUSTER {cluster}", stmt, count=1))
+            if _COLUMN_ALTER.match(stmt):
+                out.append(re.sub(r"^ALTER TABLE (\w+)", rf"ALTER TABLE \1 ON CLUSTER {cluster}", stmt, count=1))
         elif stmt.startswith("DROP VIEW"):
             out.append(re.sub(r"(VIEW IF EXISTS \w+)", rf"\1 ON CLUSTER {cluster}", stmt, count=1))
         else:
-            out.append(stmt)
+            raise ConfigError(f"no cluster variant for this kind of statement: {stmt[:60]!r}")
     return out
