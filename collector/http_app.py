@@ -216,6 +216,7 @@ def build_app(publisher: Publisher, config: IngestConfig, extra_routes: Sequence
                     format_hint=fmt,
                     call_id_hint=request.headers.get("x-call-id"),
                     report_id_hint=request.headers.get("x-call-report-id"),
+                    voice_sdk_id_hint=request.headers.get("x-voice-sdk-id"),
                     hash_key=config.hash_key,
                     max_bytes=config.max_body_bytes,
                 )

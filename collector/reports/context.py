@@ -13,8 +13,9 @@ class UploadContext:
     user_agent: str | None = None  # the request's User-Agent header
     format_hint: str | None = None  # one of collector.contract.FORMATS
     call_id_hint: str | None = None  # HTTP header x-call-id (or a file name stem)
-    # HTTP header x-call-report-id. Kept for tracing only: report ids are derived from the content
-    # (call id, segment, first interval) so that retried uploads converge on the same id.
+    # HTTP header x-call-report-id. Kept for tracing only (a note of the report): report ids are
+    # derived from the content (call id, segment, first interval) so that retries converge.
     report_id_hint: str | None = None
+    voice_sdk_id_hint: str | None = None  # HTTP header x-voice-sdk-id (Telnyx), kept as a note
     hash_key: bytes = b""  # HMAC-SHA256 key for phone numbers (never stored in clear)
     max_bytes: int = MAX_DECOMPRESSED_BYTES  # limit of the body once decompressed

@@ -6,7 +6,19 @@ packet/byte counters are cumulative (-> per-interval deltas, guarded against res
 no user agent or client address in the body: both come from the request (``UploadContext``).
 Phone numbers are replaced by keyed hashes. ``report_id`` is
 ``stable_id(call_id, segment, first intervalStartUtc)`` so retried uploads of a segment give the
-same id.
+same id; the SDK's ``x-call-report-id`` (one per SDK session, shared by its calls) and
+``x-voice-sdk-id`` headers (or the Android body's ``call_report_id``/``voice_sdk_id``) are kept as
+notes so support can find a report by the ids Telnyx quotes.
+
+State changes: the ``logs`` block (collector/reports/telnyx_logs.py) times them exactly (the
+SDK's timing table, then its state-change log lines); an interval's ``transport`` states are
+stamped at the interval's end and only fill in what the logs did not see. The SDK's warnings
+(e.g. 33005 only host candidates) become notes (``source="sdk"``, the warning code).
+
+Byte counters come from the ``connection`` block only (the selected candidate pair: every packet
+on the ICE transport, RTP and RTCP headers, SRTP tags and STUN included), never from the
+``audio`` block (RTP payload bytes), so that a call's connection bitrate means the same whatever
+the SDK version sent. The SDK's own ``audio.*.bitrateAvg`` (payload bitrate) is not read.
 
 The Android SDK variant (``android_extra``, snake-case top-level ids) is read too: its
 ``connectionTimeline`` gives states and ``iceCandidates.selectedPair`` the pair. Its RTT unit was
@@ -24,6 +36,7 @@ from collector.contract import (
     CallReport,
     Candidate,
     IceServer,
+    ReportNote,
     RttSource,
     Sample,
     SelectedPair,
@@ -51,6 +64,7 @@ from collector.reports._values import (
 )
 from collector.reports.context import UploadContext
 from collector.reports.stats_series import state_change
+from collector.reports.telnyx_logs import merge_states, notes, read_logs, timed_states
 
 _DIRECTIONS: dict[str, Literal["inbound", "outbound"]] = {
     "inbound": "inbound",
@@ -129,8 +143,9 @@ class _Call:
     def __init__(self) -> None:
         self.candidates: dict[str, Candidate] = {}
         self.selected: list[SelectedPair] = []
-        self.states: list[StateChange] = []
+        self.states: list[StateChange] = []  # seen by the stats intervals (stamped at their end)
         self.last_state: dict[str, str] = {}
+        self.exact_states: list[StateChange] = []  # timed by the client (Android connectionTimeline)
         self.pair_changes: int | None = None
 
     def pair(self, at: datetime, pair_id: str | None, local: Candidate | None, remote: Candidate | None) -> None:
@@ -218,20 +233,21 @@ def _interval(call: _Call, deltas: DeltaTracker, iv_raw: object, path: str, andr
     if jitter is None:
         jitter = _number(rr_in, "jitter", f"{path}.remoteRtcp.inbound")
 
-    # Pair-level counters when the SDK sent them, else the audio stream's.
+    # Pair-level counters when the SDK sent them, else the audio stream's packets. Bytes are
+    # connection-level only (see the module docstring): no audio payload bytes in their place.
     scope = f"pair:{pair_id}" if pair_id else "pair"
     cpath = f"{path}.connection"
+    sent_b = deltas.delta(f"{scope}.bs", _counter(conn, "bytesSent", cpath))
+    recv_b = deltas.delta(f"{scope}.br", _counter(conn, "bytesReceived", cpath))
     if any(k in conn for k in ("packetsSent", "packetsReceived", "bytesSent", "bytesReceived")):
         sent_p = deltas.delta(f"{scope}.ps", _counter(conn, "packetsSent", cpath))
         recv_p = deltas.delta(f"{scope}.pr", _counter(conn, "packetsReceived", cpath))
-        sent_b = deltas.delta(f"{scope}.bs", _counter(conn, "bytesSent", cpath))
-        recv_b = deltas.delta(f"{scope}.br", _counter(conn, "bytesReceived", cpath))
     else:
         opath, ipath = f"{path}.audio.outbound", f"{path}.audio.inbound"
         sent_p = deltas.delta("audio.ps", _counter(outbound, "packetsSent", opath))
         recv_p = deltas.delta("audio.pr", _counter(inbound, "packetsReceived", ipath))
-        sent_b = deltas.delta("audio.bs", _counter(outbound, "bytesSent", opath))
-        recv_b = deltas.delta("audio.br", _counter(inbound, "bytesReceived", ipath))
+        _counter(outbound, "bytesSent", opath)  # still type-checked: a bad value is a bad report
+        _counter(inbound, "bytesReceived", ipath)
     lost_raw = inbound.get("packetsLost")
     lost_value = integer(lost_raw)
     if lost_raw is not None and lost_value is None:
@@ -268,7 +284,10 @@ def _android(call: _Call, extra: dict[str, Any], at: datetime | None) -> str | N
             if m is not None:
                 raise InvalidInput("expected a timestamp", path=f"android_extra.connectionTimeline[{i}].timestamp")
             continue
-        call.state(t, _TIMELINE_KINDS[m.group(1)], m.group(2).lower().replace("_", "-"))
+        kind, state = _TIMELINE_KINDS[m.group(1)], m.group(2).lower().replace("_", "-")
+        last = next((s for s in reversed(call.exact_states) if s.kind == kind), None)
+        if last is None or last.state != state:
+            call.exact_states.append(state_change(t, kind, state))
     ice = extra.get("iceCandidates")
     pair = ice.get("selectedPair") if isinstance(ice, dict) else None
     if isinstance(pair, dict) and at is not None:
@@ -278,6 +297,23 @@ def _android(call: _Call, extra: dict[str, Any], at: datetime | None) -> str | N
         call.pair(at, None, local, remote)
     device = extra.get("deviceInfo")
     return text(device.get("userAgent")) if isinstance(device, dict) else None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _id_notes(d: dict[str, Any], ctx: UploadContext) -> list[ReportNote]:
+    """The SDK's own ids of the upload (headers, else the Android body's fields), for support."""
+    found = (
+        ("call-report-id", ctx.report_id_hint or d.get("call_report_id")),
+        ("voice-sdk-id", ctx.voice_sdk_id_hint or d.get("voice_sdk_id")),
+    )
+    out: list[ReportNote] = []
+    for code, value in found:
+        cleaned = _CONTROL.sub("", value).strip()[:256] if isinstance(value, str) else ""
+        if cleaned:
+            out.append(ReportNote(source="sdk", code=code, text=cleaned))
+    return out
 
 
 def parse(document: object, ctx: UploadContext) -> list[CallReport]:
@@ -323,7 +359,13 @@ def parse(document: object, ctx: UploadContext) -> list[CallReport]:
     caller = optional_text(summary.get("callerNumber"), "summary.callerNumber")
     callee = optional_text(summary.get("destinationNumber"), "summary.destinationNumber")
     sdk_version = optional_text(summary.get("sdkVersion"), "summary.sdkVersion")
-    call.states.sort(key=lambda s: s.at)
+
+    logs_raw = d.get("logs")
+    findings = read_logs(require_list(logs_raw, "logs")) if logs_raw is not None else None
+    logged = sorted(call.exact_states + (findings.states if findings else []), key=lambda s: s.at)
+    timed = timed_states(findings, started) if findings else []
+    states = merge_states(timed, logged, call.states)
+    report_notes = _id_notes(d, ctx) + (notes(findings) if findings else [])
 
     report = CallReport(
         call_id=call_id,
@@ -346,8 +388,9 @@ def parse(document: object, ctx: UploadContext) -> list[CallReport]:
         candidate_errors=[],
         selected_pairs=call.selected,
         reported_pair_changes=call.pair_changes,
-        states=call.states,
+        states=states,
         samples=samples,
+        notes=report_notes,
         caller_hash=keyed_hash(caller, ctx.hash_key) if caller else None,
         callee_hash=keyed_hash(callee, ctx.hash_key) if callee else None,
     )

@@ -1,0 +1,217 @@
+"""The ``logs`` block of a Telnyx JS SDK call report: exact state-change times, the SDK's own
+call-establishment timings and its warnings.
+
+The SDK (``@telnyx/webrtc`` 2.27.x, ``LogCollector``) copies every line of its logger into the
+report as ``{timestamp, level, message, context?}`` (``timestamp`` is ISO-8601 at the time of
+the call; a logger call with extra arguments gets ``context = {"args": [...]}``). The lines read
+here, as the 2.27.10 bundle writes them:
+
+- ``[<ISO>] ICE Connection State`` with ``context.args[0]`` the new ``iceConnectionState``
+  (debug level), ``[<ISO>] ICE Gathering State`` likewise (``iceGatheringState``), and
+  ``[<ISO>] Connection State changed: <previous> -> <new>`` (info, ``connectionState``). They
+  are logged in the state-change handlers, so they time a change exactly, where a stats
+  interval only sees it at its end (up to an interval late).
+- ``[CallTimings][<direction>][<mode>] <step label>  <delta>ms  <from start>ms`` (info), one
+  line per step once the call is active: milliseconds from the SDK's ``new-call-start`` mark,
+  which is taken when the call object (and the report's ``summary.startTimestamp``) is created.
+  "ICE connection established" is ``iceConnectionState`` connected; "Secure media channel
+  established (DTLS)" is ``connectionState`` connected (ICE and DTLS up); "All ICE candidates
+  gathered" is gathering complete.
+- ``[<call id>] Warning <code>: <message>`` and ``CallReportCollector: warning <code>:
+  <message>`` (warn): the SDK's warnings (``SDK_WARNINGS``, e.g. 33005 "Only local network
+  candidates available", 31001 high RTT).
+
+The block is written by the client, so it is read defensively: at most ``MAX_LOG_ENTRIES``
+entries and the first ``MAX_MESSAGE_CHARS`` characters of a message; an entry that is not an
+object, has no readable time, or says something unknown is skipped (never a rejection of the
+report: the stats are what the report is for). Only known state names become state changes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from collector.contract import ERA_END, ERA_START, ReportNote, StateChange, StateKind
+from collector.reports._values import iso_time
+
+MAX_LOG_ENTRIES = 10_000  # the SDK keeps 1,000 by default (debugLogMaxEntries) and flushes at 800
+MAX_MESSAGE_CHARS = 1_000
+MAX_WARNING_CODES = 50  # distinct SDK warning codes kept per report (one note each)
+MAX_TIMING_STEPS = 40  # the 2.27.10 SDK knows 20 steps
+
+_STATES: dict[StateKind, frozenset[str]] = {
+    "ice": frozenset({"new", "checking", "connected", "completed", "disconnected", "failed", "closed"}),
+    "gathering": frozenset({"new", "gathering", "complete"}),
+    "connection": frozenset({"new", "connecting", "connected", "disconnected", "failed", "closed"}),
+}
+_STAMP = r"\[(?P<at>[0-9T:.+\-Z ]{10,40})\]"
+_ICE = re.compile(rf"^{_STAMP} ICE Connection State$")
+_GATHERING = re.compile(rf"^{_STAMP} ICE Gathering State$")
+_CONNECTION = re.compile(rf"^{_STAMP} Connection State changed: (?P<prev>[a-z]{{1,16}}) -> (?P<state>[a-z]{{1,16}})$")
+_TIMING = re.compile(
+    r"^\[CallTimings\]\[(?P<direction>[a-z]{1,16})\]\[(?P<mode>[a-z\-]{1,16})\] (?P<label>\S.{0,99}?) +"
+    r"(?P<delta>-|-?\d{1,9}(?:\.\d{1,6})?ms) +(?P<from>-?\d{1,9}(?:\.\d{1,6})?)ms$"
+)
+_WARNING = re.compile(
+    r"(?:^\[[^\]]{1,256}\] Warning|^CallReportCollector: warning) (?P<code>\d{5}): (?P<text>.{1,500})$"
+)
+
+# Timing steps that time a state change, and the changes they time (the DTLS step is the
+# SDK's mark on connectionState "connected": DTLS up, and the peer connection with it).
+TIMED_STATES: dict[str, tuple[tuple[StateKind, str], ...]] = {
+    "ICE connection established": (("ice", "connected"),),
+    "Secure media channel established (DTLS)": (("dtls", "connected"), ("connection", "connected")),
+    "All ICE candidates gathered": (("gathering", "complete"),),
+}
+
+
+@dataclass(frozen=True)
+class TimingStep:
+    label: str
+    from_start_ms: float
+
+
+@dataclass
+class LogFindings:
+    """What the logs say; ``states`` in log order, ``timings`` as the SDK printed them."""
+
+    states: list[StateChange] = field(default_factory=list)
+    timings: list[TimingStep] = field(default_factory=list)
+    warnings: dict[str, tuple[datetime | None, str, int]] = field(default_factory=dict)  # code -> first at, text, n
+    entries: int = 0  # entries in the block
+    skipped: int = 0  # entries not read (beyond the limit, not an object, no message)
+
+
+def _time(value: object) -> datetime | None:
+    t = iso_time(value) if isinstance(value, str) else None
+    return t if t is not None and ERA_START <= t < ERA_END else None
+
+
+def _first_arg(context: object) -> str | None:
+    if not isinstance(context, dict):
+        return None
+    args = context.get("args")
+    if isinstance(args, list) and args and isinstance(args[0], str) and len(args[0]) <= 32:
+        return args[0]
+    return None
+
+
+def _state(findings: LogFindings, at: datetime | None, kind: StateKind, value: str | None) -> None:
+    if at is not None and value in _STATES[kind]:
+        findings.states.append(StateChange(at=at, kind=kind, state=value))
+
+
+def _milliseconds(value: str) -> float | None:
+    try:
+        ms = float(value.removesuffix("ms"))
+    except ValueError:
+        return None
+    return ms if 0.0 <= ms <= 86_400_000.0 else None
+
+
+def read_logs(logs: list[object]) -> LogFindings:
+    findings = LogFindings(entries=len(logs))
+    findings.skipped = max(0, len(logs) - MAX_LOG_ENTRIES)
+    for entry in logs[:MAX_LOG_ENTRIES]:
+        message = entry.get("message") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance(message, str):
+            findings.skipped += 1
+            continue
+        message = message[:MAX_MESSAGE_CHARS]
+        logged_at = _time(entry.get("timestamp"))
+        if m := _ICE.match(message):
+            _state(findings, _time(m.group("at")) or logged_at, "ice", _first_arg(entry.get("context")))
+        elif m := _GATHERING.match(message):
+            _state(findings, _time(m.group("at")) or logged_at, "gathering", _first_arg(entry.get("context")))
+        elif m := _CONNECTION.match(message):
+            _state(findings, _time(m.group("at")) or logged_at, "connection", m.group("state"))
+        elif m := _TIMING.match(message):
+            ms = _milliseconds(m.group("from"))
+            label = m.group("label").strip()
+            if ms is not None and label != "Call Start" and len(findings.timings) < MAX_TIMING_STEPS:
+                findings.timings.append(TimingStep(label=label, from_start_ms=ms))
+        elif m := _WARNING.match(message):
+            code, text = m.group("code"), m.group("text").strip()
+            seen = findings.warnings.get(code)
+            if seen is not None:
+                first, first_text, n = seen
+                if logged_at is not None and (first is None or logged_at < first):
+                    first = logged_at
+                findings.warnings[code] = (first, first_text, n + 1)
+            elif len(findings.warnings) < MAX_WARNING_CODES:
+                findings.warnings[code] = (logged_at, text, 1)
+    return findings
+
+
+def timed_states(findings: LogFindings, started_at: datetime | None) -> list[StateChange]:
+    """The state changes the SDK's timing table dates (``started_at`` + from-start milliseconds)."""
+    if started_at is None:
+        return []
+    out: list[StateChange] = []
+    for step in findings.timings:
+        at = started_at + timedelta(milliseconds=step.from_start_ms)
+        if at < ERA_END:
+            out += [StateChange(at=at, kind=kind, state=state) for kind, state in TIMED_STATES.get(step.label, ())]
+    return out
+
+
+# A log line is written in the handler that the timing mark is taken in, so the two times of one
+# change are a few milliseconds apart; a stats interval sees a change up to an interval late.
+_SAME_CHANGE = timedelta(milliseconds=50)
+
+
+def merge_states(
+    timed: list[StateChange], logged: list[StateChange], sampled: list[StateChange]
+) -> list[StateChange]:
+    """One state timeline from three sources, most exact first: the SDK's timing table, the
+    state-change log lines, the stats intervals (stamped at the interval's end).
+
+    A logged change is dropped when the timing table dates the same change (same kind and state
+    within 50 ms). A sampled change is dropped when an exact source saw the same kind and state
+    at or before it (it is the late sighting of that change); one the logs did not see (logs
+    filtered by level, or their oldest lines dropped by the SDK's cap) is kept.
+    """
+    kept = list(timed)
+    for s in logged:
+        if not any(k.kind == s.kind and k.state == s.state and abs(k.at - s.at) <= _SAME_CHANGE for k in timed):
+            kept.append(s)
+    exact = list(kept)
+    earliest: dict[tuple[str, str], datetime] = {}
+    for s in exact:
+        key = (s.kind, s.state)
+        if key not in earliest or s.at < earliest[key]:
+            earliest[key] = s.at
+    for s in sampled:
+        first = earliest.get((s.kind, s.state))
+        if first is None or first > s.at:
+            kept.append(s)
+    kept.sort(key=lambda s: s.at)
+    return kept
+
+
+def notes(findings: LogFindings) -> list[ReportNote]:
+    """The SDK's warnings (one note per code), its timing table, and what was skipped."""
+    out: list[ReportNote] = []
+    for code, (at, text, n) in sorted(findings.warnings.items(), key=lambda kv: (kv[1][0] is None, kv[1][0], kv[0])):
+        suffix = f" (logged {n} times)" if n > 1 else ""
+        out.append(ReportNote(source="sdk", code=code, text=text + suffix, at=at))
+    if findings.timings:
+        steps = "; ".join(f"{t.label} {t.from_start_ms:.1f} ms" for t in findings.timings)
+        out.append(
+            ReportNote(
+                source="sdk", code="call-timings", text=f"from call start: {steps}"[:2048], at=None
+            )
+        )
+    if findings.skipped:
+        out.append(
+            ReportNote(
+                source="reader",
+                code="logs-skipped",
+                text=f"{findings.skipped} of {findings.entries} log entries not read "
+                f"(beyond {MAX_LOG_ENTRIES}, or not an object with a message)",
+                at=None,
+            )
+        )
+    return out
