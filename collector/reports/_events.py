@@ -12,6 +12,7 @@ from collector.contract import CandidateError, StateKind
 from collector.errors import PayloadTooLarge
 from collector.reports import candidates as cand
 from collector.reports._values import count, integer, text
+from collector.reports.legacy_stats import is_legacy_type, to_standard
 from collector.reports.stats_series import SeriesEvents, Snapshot, state_change
 
 # Event names (rtcstats, webrtc-internals new and old, W3C) -> state kind.
@@ -28,12 +29,9 @@ STATE_EVENTS: dict[str, StateKind] = {
     "dtlsstatechange": "dtls",
 }
 
-# Stats types of Chrome's legacy (pre-standard) getStats.
-_LEGACY_TYPES = frozenset({"ssrc", "VideoBwe", "localcandidate", "remotecandidate"})
 _STANDARD_MARKERS = frozenset({"candidate-pair", "transport", "inbound-rtp", "outbound-rtp"})
 # A real hour-long call polled every second has ~3600 snapshots of ~50-300 objects.
 MAX_STATS_OBJECTS = 3_000_000
-LEGACY_MESSAGE = "legacy goog* stats are not supported; export standard getStats()"
 
 
 def unquote_state(value: object) -> str | None:
@@ -146,9 +144,17 @@ class PeerConnectionLog:
             if isinstance(typ, str):
                 if typ in _STANDARD_MARKERS:
                     self.standard_stats = True
-                elif typ.startswith("goog") or typ in _LEGACY_TYPES:
+                elif is_legacy_type(typ):
                     self.legacy_stats = True
         self.snapshots.append((at, stats))
+
+    def stats_series(self) -> list[Snapshot]:
+        """The snapshots to read: the standard objects when the peer connection has any (a dump
+        holding both readings of the same connection), else the legacy goog* reports translated
+        to standard objects (collector/reports/legacy_stats.py)."""
+        if self.standard_stats or not self.legacy_stats:
+            return self.snapshots
+        return [(at, to_standard(stats)) for at, stats in self.snapshots]
 
     def apply(self, method: str, at: datetime | None, value: object) -> bool:
         """Apply a non-stats event; False when the method is not one icewatch uses."""

@@ -10,6 +10,10 @@ JSON metadata object, then ``[method, connectionId, value, ...extra, timeDeltaMs
 running sum of the deltas. Methods, stats types and property names may be number-compressed;
 in getStats deltas an absent id is unchanged and ``null`` removes it; Chrome JSON-encodes state
 values.
+
+Both generations may hold Chrome's legacy ``goog*`` reports instead of (or beside) standard ones;
+a peer connection with standard stats is read from those, else from the legacy reports
+(collector/reports/legacy_stats.py).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import orjson
 
 from collector.contract import MAX_PEER_CONNECTIONS, CallReport
 from collector.errors import InvalidInput, PayloadTooLarge, UnsupportedFormat
-from collector.reports._events import LEGACY_MESSAGE, PeerConnectionLog
+from collector.reports._events import PeerConnectionLog
 from collector.reports._values import browser_from_user_agent, epoch_ms, num, text, when
 from collector.reports.context import UploadContext
 from collector.reports.stats_series import SeriesMeta, build_report
@@ -116,8 +120,6 @@ def _reports(
 ) -> list[CallReport]:
     if not pcs:
         raise UnsupportedFormat("no peer connections in this dump")
-    if any(pc.legacy_stats for pc in pcs.values()) and not any(pc.standard_stats for pc in pcs.values()):
-        raise UnsupportedFormat(LEGACY_MESSAGE)
     ua = user_agent or ctx.user_agent
     out = []
     for pc_id, pc in pcs.items():
@@ -133,7 +135,7 @@ def _reports(
             started_at=pc.created_at,
             ended_at=pc.closed_at,
         )
-        out.append(build_report(meta, pc.snapshots, pc.events))
+        out.append(build_report(meta, pc.stats_series(), pc.events))
     return out
 
 

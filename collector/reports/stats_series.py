@@ -12,6 +12,9 @@ Shared by the W3C, webrtc-internals and rtcstats parsers. Rules:
   selected pair; ``packets_lost`` is summed over inbound-rtp streams.
 - ICE and DTLS states come from the events; for a kind without any event they are derived from
   the transport's ``iceState``/``dtlsState`` whenever the value changes.
+- A peer connection that connected (ICE or connection state) but yields no selected pair gets a
+  ``no-selected-pair`` reader note saying why: no stats at all, no candidate-pair among them, a
+  selected id naming a pair the stats do not hold, or pairs of which none is marked selected.
 - Sample ``i`` covers (snapshot ``i-1``, snapshot ``i``]. The first covers the time since the peer
   connection started (its counters count from there): from the earliest event when that is
   before the first snapshot, else one snapshot spacing (1 s when there is a single snapshot).
@@ -26,10 +29,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from collector.contract import (
+    MAX_SELECTED_PAIRS,
     CallReport,
     Candidate,
     CandidateError,
     IceServer,
+    ReportNote,
     RttSource,
     Sample,
     SelectedPair,
@@ -145,6 +150,51 @@ def _merge_candidates(from_stats: dict[str, Candidate], from_events: Iterable[Ca
     return list(merged.values())
 
 
+@dataclass
+class _PairEvidence:
+    """What the snapshots said about candidate pairs, for a note when none was selected."""
+
+    snapshots: int = 0
+    pairs: set[str] = field(default_factory=set)
+    types: set[str] = field(default_factory=set)
+    named_absent: str | None = None  # a selectedCandidatePairId naming no pair in the stats
+    without_ends: str | None = None  # a selected pair without local/remote candidate ids
+
+    def note(self, connected: StateChange | Sample | None) -> ReportNote | None:
+        if connected is None:
+            return None
+        if isinstance(connected, StateChange):
+            at, what = connected.at, f"{connected.kind} state {connected.state}"
+        else:
+            at, what = connected.end or connected.start, f"transport iceState {connected.ice_state}"
+        if self.snapshots == 0:
+            why = "the capture holds no getStats samples for it, so the pair in use is unknown"
+        elif not self.pairs:
+            seen = ", ".join(sorted(self.types)[:8]) or "no typed objects"
+            why = f"none of its {self.snapshots} getStats samples holds a candidate-pair (they hold: {seen})"
+        elif self.named_absent is not None:
+            why = f"the transport names pair {self.named_absent[:80]!r} as selected, but the stats hold no such pair"
+        elif self.without_ends is not None:
+            why = f"the selected pair {self.without_ends[:80]!r} names no local and remote candidate ids"
+        else:
+            why = (
+                f"its stats list {len(self.pairs)} candidate pair(s), but no transport names a selected pair "
+                "(selectedCandidatePairId) and none is marked selected (Firefox) or active (legacy "
+                "googActiveConnection)"
+            )
+        text = f"Connected ({what}) but no selected candidate pair: {why}; path class and RTT cannot be derived."
+        return ReportNote(source="reader", code="no-selected-pair", text=text, at=at)
+
+
+def _connected(states: list[StateChange], samples: list[Sample]) -> StateChange | Sample | None:
+    for st in states:
+        if (st.kind == "ice" and st.state in ("connected", "completed")) or (
+            st.kind == "connection" and st.state == "connected"
+        ):
+            return st
+    return next((s for s in samples if s.ice_state in ("connected", "completed")), None)
+
+
 def _first_start(meta: SeriesMeta, series: list[Snapshot], events: SeriesEvents) -> datetime:
     """Where the first sample's interval begins (see the module docstring)."""
     if not series:
@@ -170,6 +220,7 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
     last_state: dict[StateKind, str] = {}
     deltas = DeltaTracker()
     reported_changes: int | None = None
+    evidence = _PairEvidence(snapshots=len(series))
     prev_t = _first_start(meta, series, events)
 
     for t, stats in series:
@@ -179,6 +230,8 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
         inbound: list[tuple[str, StatsObject]] = []
         for sid, s in stats.items():
             typ = s.get("type")
+            if isinstance(typ, str) and len(evidence.types) < 64:
+                evidence.types.add(typ[:40])
             if typ == "candidate-pair":
                 pairs[sid] = s
                 local, remote = text(s.get("localCandidateId")), text(s.get("remoteCandidateId"))
@@ -201,6 +254,12 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
         pair = pairs.get(pair_id) if pair_id else None
 
         ends = pair_ends.get(pair_id) if pair_id else None
+        if len(evidence.pairs) < MAX_SELECTED_PAIRS:
+            evidence.pairs.update(pairs)
+        if pair_id is not None and pair is None:
+            evidence.named_absent = pair_id
+        elif pair_id is not None and ends is None:
+            evidence.without_ends = pair_id
         if ends is not None and (
             not selected or (selected[-1].local_candidate_id, selected[-1].remote_candidate_id) != ends
         ):
@@ -273,6 +332,7 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
     states = list(events.states) + [s for s in derived if s.kind not in evented]
     states.sort(key=lambda s: s.at)
     candidates = _merge_candidates(stats_candidates, events.candidates)
+    note = None if selected else evidence.note(_connected(states, samples))
 
     times = [s.at for s in states] + [c.gathered_at for c in candidates if c.gathered_at]
     times += [e.at for e in events.errors if e.at]
@@ -305,6 +365,7 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
         reported_pair_changes=reported_changes,
         states=states,
         samples=samples,
+        notes=[note] if note else [],
         caller_hash=None,
         callee_hash=None,
     )

@@ -22,7 +22,6 @@ import orjson
 from collector.contract import MAX_PEER_CONNECTIONS, CallReport
 from collector.errors import PayloadTooLarge, UnsupportedFormat
 from collector.reports._events import (
-    LEGACY_MESSAGE,
     MAX_STATS_OBJECTS,
     PeerConnectionLog,
     ice_server_urls,
@@ -46,10 +45,13 @@ _SDP_CANDIDATE = re.compile(r"candidate:\S+ \d+ \S+ \d+ \S+ \d+ typ \S+[^,\n]*")
 _OLD_KV = re.compile(r"(\w+): ([^,]*)")
 _URL = re.compile(r"(?:stuns?|turns?):[^\s,'\"\]\}]+")
 _POLICY = re.compile(r"iceTransportPolicy\W+(all|relay)")
-# Samples per object without a timestamp series; Chrome keeps at most 1000 per property.
+# Samples per property series without a timestamp series; Chrome keeps at most 1000.
 MAX_SAMPLES = 20_000
 # Objects whose own timestamp is a remote (RTCP) time rather than the poll time.
 _REMOTE_TYPES = frozenset({"remote-inbound-rtp", "remote-outbound-rtp"})
+# Placeholder types of candidates whose id does not say which side they are on.
+_CANDIDATE = "?candidate"
+_LEGACY_CANDIDATE = "?legacy-candidate"
 
 
 def _old_time(value: object) -> datetime | None:
@@ -82,6 +84,44 @@ def _ms(value: object) -> float | None:
     return dt.timestamp() * 1000.0 if dt else None
 
 
+# Stats ids of Chrome before M117 name their type (rtc_stats_collector.cc, legacy stats_types.cc);
+# dumps of Chrome around M86-M90 and earlier have no statsType and often no type series.
+# Lower-case prefixes, longest first where one is the start of another.
+_ID_PREFIX_TYPES: tuple[tuple[str, str], ...] = (
+    ("rtcicecandidatepair_", "candidate-pair"),
+    ("rtcicecandidate_", _CANDIDATE),
+    ("rtctransport_", "transport"),
+    ("rtcinboundrtp", "inbound-rtp"),
+    ("rtcoutboundrtp", "outbound-rtp"),
+    ("rtcremoteinboundrtp", "remote-inbound-rtp"),
+    ("rtcremoteoutboundrtp", "remote-outbound-rtp"),
+    ("rtccodec_", "codec"),
+    ("rtccertificate_", "certificate"),
+    ("rtcpeerconnection", "peer-connection"),
+    ("rtcmediastreamtrack_", "track"),
+    ("rtcmediastream_", "stream"),
+    ("rtcaudiosource_", "media-source"),
+    ("rtcvideosource_", "media-source"),
+    ("rtcdatachannel_", "data-channel"),
+    ("conn-", "googCandidatePair"),
+    ("channel-", "googComponent"),
+    ("cand-", _LEGACY_CANDIDATE),
+    ("ssrc_", "ssrc"),
+    ("bweforvideo", "VideoBwe"),
+    ("googtrack_", "googTrack"),
+    ("googcertificate_", "googCertificate"),
+    ("googlibjinglesession_", "googLibjingleSession"),
+)
+# Polls of a dump without per-sample times: series ends closer than this are one poll.
+_SAME_POLL_MS = 500.0
+
+
+def type_from_id(sid: str) -> str | None:
+    """The stats type an id of Chrome before M117 implies (candidates: see ``_candidate_types``)."""
+    low = sid[:32].lower()
+    return next((typ for prefix, typ in _ID_PREFIX_TYPES if low.startswith(prefix)), None)
+
+
 class _Object:
     """One stats object's samples: sorted times and, per time index, its property values."""
 
@@ -91,6 +131,95 @@ class _Object:
         self.times: list[float] = []
         self.rows: list[dict[str, Any]] = []
         self.type: str | None = None
+
+
+def _series_times(series: dict[str, Any], n: int, grid0: float) -> list[float]:
+    """Sample times of a series without a timestamp series: one second apart, the last one at the
+    series' ``endTime`` (Chrome appends each poll's value and moves endTime); else counted from
+    ``startTime``; else from the dump's earliest time."""
+    end = _ms(series.get("endTime"))
+    if end is not None:
+        return [end - 1000.0 * (n - 1 - j) for j in range(n)]
+    start = _ms(series.get("startTime"))
+    first = grid0 if start is None else start
+    return [first + 1000.0 * j for j in range(n)]
+
+
+def _timed_object(props: dict[str, dict[str, Any]], ts: list[float]) -> _Object:
+    """An object with a ``-timestamp`` series: each property's values placed on those times."""
+    o = _Object()
+    o.times = ts
+    o.rows = [{} for _ in ts]
+    for prop, series in props.items():
+        vals = _values(series) if prop != "timestamp" else None
+        if not vals:
+            continue
+        start = _ms(series.get("startTime"))
+        first = 0 if start is None else bisect.bisect_left(ts, start - 1.0)
+        for j, v in enumerate(vals[: max(0, len(ts) - first)]):
+            o.rows[first + j][prop] = v
+    return o
+
+
+def _untimed_object(props: dict[str, dict[str, Any]], grid0: float) -> _Object:
+    o = _Object()
+    rows: dict[float, dict[str, Any]] = {}
+    for prop, series in props.items():
+        vals = _values(series)
+        if not vals:
+            continue
+        vals = vals[-MAX_SAMPLES:]  # Chrome keeps the last 1000 of each property
+        for t, v in zip(_series_times(series, len(vals), grid0), vals, strict=True):
+            rows.setdefault(round(t, 3), {})[prop] = v
+    o.times = sorted(rows)
+    o.rows = [rows[t] for t in o.times]
+    return o
+
+
+def _candidate_types(objects: dict[str, _Object]) -> None:
+    """Candidates whose id does not say local or remote: ``isRemote`` (standard), else which side
+    of a pair names them (standard and legacy); a candidate nothing names is dropped."""
+    local: set[str] = set()
+    remote: set[str] = set()
+    for o in objects.values():
+        if o.type in ("candidate-pair", "googCandidatePair"):
+            for row in o.rows:
+                if isinstance(lid := row.get("localCandidateId"), str):
+                    local.add(lid)
+                if isinstance(rid := row.get("remoteCandidateId"), str):
+                    remote.add(rid)
+    for sid, o in list(objects.items()):
+        if o.type not in (_CANDIDATE, _LEGACY_CANDIDATE):
+            continue
+        legacy = o.type == _LEGACY_CANDIDATE
+        flags = (r.get("isRemote") for r in reversed(o.rows))
+        flag = next((f for f in flags if f in (True, False, "true", "false")), None)
+        is_remote: bool | None = flag in (True, "true") if flag is not None else None
+        if is_remote is None and (sid in local or sid in remote):
+            is_remote = sid in remote
+        if is_remote is None:
+            del objects[sid]
+        elif legacy:
+            o.type = "remotecandidate" if is_remote else "localcandidate"
+        else:
+            o.type = "remote-candidate" if is_remote else "local-candidate"
+
+
+def _polls(objects: dict[str, _Object], timed: bool) -> list[float]:
+    polls = sorted({t for o in objects.values() if o.type not in _REMOTE_TYPES for t in o.times}) or sorted(
+        {t for o in objects.values() for t in o.times}
+    )
+    if timed or not polls:
+        return polls
+    merged = [polls[0]]
+    first = polls[0]
+    for t in polls[1:]:
+        if t - first < _SAME_POLL_MS:
+            merged[-1] = t
+        else:
+            merged.append(t)
+            first = t
+    return merged
 
 
 def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any]]]]:
@@ -104,51 +233,33 @@ def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any
             continue
         by_id.setdefault(sid, {})[prop] = series
 
-    starts = [s for props in by_id.values() for p in props.values() if (s := _ms(p.get("startTime"))) is not None]
-    grid0 = min(starts) if starts else 0.0
+    times = [
+        t for props in by_id.values() for p in props.values() for k in ("startTime", "endTime") if (t := _ms(p.get(k)))
+    ]
+    grid0 = min(times) if times else 0.0
     objects: dict[str, _Object] = {}
+    timed = False
     for sid, props in by_id.items():
-        o = _Object()
         ts_values = _values(props.get("timestamp"))
         ts = [f for v in ts_values if (f := num(v)) is not None] if ts_values else []
         if ts and len(ts) == len(ts_values or ()) and all(a <= b for a, b in itertools.pairwise(ts)):
-            o.times = ts
-        for prop, series in props.items():
-            if o.type is None and isinstance(series.get("statsType"), str):
-                o.type = series["statsType"]
-            if prop == "timestamp":
-                continue
-            vals = _values(series)
-            if not vals:
-                continue
-            start = _ms(series.get("startTime"))
-            if o.times:
-                first = 0 if start is None else bisect.bisect_left(o.times, start - 1.0)
-            else:
-                first = 0 if start is None else max(0, round((start - grid0) / 1000.0))
-            limit = len(o.times) if o.times else MAX_SAMPLES
-            for j, v in enumerate(vals):
-                idx = first + j
-                if idx >= limit:
-                    break  # past the timestamps, or an absurd startTime (Chrome keeps 1000)
-                while len(o.rows) <= idx:
-                    o.rows.append({})
-                o.rows[idx][prop] = v
-        if not o.times:
-            o.times = [grid0 + 1000.0 * i for i in range(len(o.rows))]
+            o = _timed_object(props, ts)
+            timed = True
         else:
-            o.rows.extend({} for _ in range(len(o.times) - len(o.rows)))
+            o = _untimed_object(props, grid0)
+        o.type = next((t for p in props.values() if isinstance(t := p.get("statsType"), str)), None)
         if o.type is None:
-            t = next((r["type"] for r in reversed(o.rows) if isinstance(r.get("type"), str)), None)
-            o.type = t
-        if o.type is not None:
+            o.type = next((r["type"] for r in reversed(o.rows) if isinstance(r.get("type"), str)), None)
+        if o.type is None:
+            o.type = type_from_id(sid)
+        if o.type is not None and o.times:
             objects[sid] = o
+    _candidate_types(objects)
 
-    polls = sorted({round(t, 3) for o in objects.values() if o.type not in _REMOTE_TYPES for t in o.times}) or sorted(
-        {round(t, 3) for o in objects.values() for t in o.times}
-    )
+    polls = _polls(objects, timed)
     if len(polls) * len(objects) > MAX_STATS_OBJECTS:
         raise PayloadTooLarge(f"{len(polls)} sample times x {len(objects)} stats objects is too large a dump")
+    present = 1.0 if timed else _SAME_POLL_MS * 2 - 1.0
     snapshots: list[tuple[datetime, dict[str, dict[str, Any]]]] = []
     for p in polls:
         at = epoch_ms(p)
@@ -156,9 +267,7 @@ def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any
             continue
         snap: dict[str, dict[str, Any]] = {}
         for sid, o in objects.items():
-            if not o.times:
-                continue
-            slack = 5000.0 if o.type in _REMOTE_TYPES else 1.0
+            slack = 5000.0 if o.type in _REMOTE_TYPES else present
             if p + 1.0 < o.times[0] or p > o.times[-1] + slack:
                 continue
             i = bisect.bisect_right(o.times, p + 1.0) - 1
@@ -219,10 +328,10 @@ def parse(document: object, ctx: UploadContext, base: str) -> list[CallReport]:
         raise UnsupportedFormat("no peer connections in this dump")
     user_agent = text(d.get("UserAgent")) or ctx.user_agent
     out: list[CallReport] = []
-    legacy = standard = False
     if len(pcs_raw) > MAX_PEER_CONNECTIONS:
-        raise PayloadTooLarge(f"{len(pcs_raw)} peer connections; at most {MAX_PEER_CONNECTIONS} per dump",
-                              path="PeerConnections")
+        raise PayloadTooLarge(
+            f"{len(pcs_raw)} peer connections; at most {MAX_PEER_CONNECTIONS} per dump", path="PeerConnections"
+        )
     for pc_key, raw in pcs_raw.items():
         pc_obj = require_obj(raw, f"PeerConnections.{pc_key}")
         pc = PeerConnectionLog()
@@ -241,8 +350,6 @@ def parse(document: object, ctx: UploadContext, base: str) -> list[CallReport]:
         stats = pc_obj.get("stats")
         for at, snap in _fold(stats) if isinstance(stats, dict) else ():
             pc.add_snapshot(at, snap)
-        legacy = legacy or pc.legacy_stats
-        standard = standard or pc.standard_stats
         meta = SeriesMeta(
             call_id=f"{base}:{pc_key}",
             source_format="webrtc-internals",
@@ -253,7 +360,5 @@ def parse(document: object, ctx: UploadContext, base: str) -> list[CallReport]:
             ice_servers=pc.ice_servers,
             ice_transport_policy=pc.policy,
         )
-        out.append(build_report(meta, pc.snapshots, pc.events))
-    if legacy and not standard:
-        raise UnsupportedFormat(LEGACY_MESSAGE)
+        out.append(build_report(meta, pc.stats_series(), pc.events))
     return out

@@ -18,7 +18,7 @@ from collector.reports import parse_file
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 RTCSTATS = CORPUS / "rtcstats"
 INTERNALS = CORPUS / "webrtc-internals"
-REJECTED = {"chrome96-standard-stats-p2p-add-transceiver", "empty-dump.txt"}
+REJECTED = {"empty-dump.txt"}
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not present at {CORPUS}")
 
@@ -107,9 +107,27 @@ def test_undefined_ice_candidate_is_a_dtls_stall() -> None:
     assert {s.dtls_state for s in r.samples} == {"connecting"}
 
 
-def test_chrome96_legacy_stats_rejected() -> None:
-    with pytest.raises(UnsupportedFormat, match="goog"):
-        reports("chrome96-standard-stats-p2p-add-transceiver")
+def test_chrome96_legacy_stats_read() -> None:
+    """Labelled chrome_standard, holds only legacy goog* reports: PC_0 is the P2P connection."""
+    out = reports("chrome96-standard-stats-p2p-add-transceiver")
+    pc0 = out["PC_0"]
+    assert (selected_local(pc0).candidate_type, selected_remote(pc0).candidate_type) == ("host", "host")
+    # The active pair's remote end was peer-reflexive first, then the signalled host candidate.
+    assert [by.remote_candidate_id for by in pc0.selected_pairs] == ["Cand-Lm4KUDea", "Cand-EW/b18xa"]
+    assert [s.rtt_ms for s in pc0.samples] == [0.0, 0.0, 0.0]
+    assert {s.rtt_source for s in pc0.samples} == {"candidate-pair"}
+    # googComponent carries a DTLS cipher from the first poll: DTLS connected.
+    assert {s.dtls_state for s in pc0.samples} == {"connected"}
+    assert [s.bytes_sent for s in pc0.samples] == [1440, 1440993 - 1440, 3337446 - 1440993]
+    relays = {c.id: c for c in pc0.candidates if c.candidate_type == "relay" and not c.is_remote}
+    # Legacy relay candidates carry no URL and transport "udp": the priority says UDP / TLS.
+    assert {k: (c.relay_protocol, c.relay_protocol_source) for k, c in relays.items()} == {
+        "Cand-yxSj4yzQ": ("udp", "priority"),
+        "Cand-UUFiRZyf": ("tls", "priority"),
+    }
+    pc1 = out["PC_1"]  # to the SFU: googRtt 48, 38, 35 ms
+    assert [s.rtt_ms for s in pc1.samples] == [48.0, 38.0, 35.0]
+    assert pc0.notes == [] and pc1.notes == []
 
 
 def test_empty_internals_dump_rejected() -> None:

@@ -112,13 +112,33 @@ def test_rtcstats_v1_bad_line_names_it() -> None:
     assert exc.value.path == f"line[{bad_line}]"
 
 
-def test_rtcstats_legacy_goog_stats_rejected() -> None:
-    body = lines(
-        ["create", "PC_0", {}, T0],
-        ["getstats", "PC_0", {"Conn-0": {"type": "googCandidatePair", "googRtt": "20"}}, T0 + 1000],
+def test_rtcstats_legacy_goog_pair_without_candidate_ids() -> None:
+    """Chrome before the pair named its candidates: they come from googLocal*/googRemote*."""
+    pair = {
+        "type": "googCandidatePair",
+        "googRtt": "20",
+        "googActiveConnection": "true",
+        "googLocalAddress": "[2001:db8::1]:5000",
+        "googLocalCandidateType": "local",
+        "googRemoteAddress": "198.51.100.7:6000",
+        "googRemoteCandidateType": "stun",
+        "googTransportType": "udp",
+    }
+    body = lines(["create", "PC_0", {}, T0], ["getstats", "PC_0", {"Conn-audio-1-0": pair}, T0 + 1000])
+    (r,) = parse(body)
+    assert [s.rtt_ms for s in r.samples] == [20.0]
+    assert [(p.local_candidate_id, p.remote_candidate_id) for p in r.selected_pairs] == [
+        ("Conn-audio-1-0-local", "Conn-audio-1-0-remote")
+    ]
+    by_id = {c.id: c for c in r.candidates}
+    local, remote = by_id["Conn-audio-1-0-local"], by_id["Conn-audio-1-0-remote"]
+    assert (local.candidate_type, local.address, local.port, local.protocol) == ("host", "2001:db8::1", 5000, "udp")
+    assert (remote.candidate_type, remote.address, remote.port, remote.is_remote) == (
+        "srflx",
+        "198.51.100.7",
+        6000,
+        True,
     )
-    with pytest.raises(UnsupportedFormat, match="goog"):
-        parse(body)
 
 
 def test_rtcstats_without_peer_connections_rejected() -> None:
@@ -349,25 +369,9 @@ def test_internals_absurd_start_time_is_bounded() -> None:
     assert len(r.samples) == 1 and r.samples[0].dtls_state is None
 
 
-def test_internals_empty_and_legacy() -> None:
+def test_internals_empty_dump_rejected() -> None:
     with pytest.raises(UnsupportedFormat, match="no peer connections in this dump"):
         parse(b'{"getUserMedia": [], "PeerConnections": {}, "UserAgent": "x"}')
-    legacy = {
-        "PeerConnections": {
-            "1-1": {
-                "stats": {
-                    "Conn-audio-1-0-googRtt": {
-                        "startTime": T0,
-                        "endTime": T0,
-                        "statsType": "googCandidatePair",
-                        "values": "[20]",
-                    }
-                }
-            }
-        }
-    }
-    with pytest.raises(UnsupportedFormat, match="goog"):
-        parse(orjson.dumps(legacy))
 
 
 def test_gzip_and_parse_file(tmp_path: Path) -> None:
