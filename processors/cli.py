@@ -209,9 +209,11 @@ def sql(statement: str, fmt: str, url: str | None, api_key: str | None) -> None:
 @click.option("--inventory", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Fleet inventory YAML (default: ICEWATCH_INVENTORY or none).")
 def explain(files: tuple[Path, ...], as_json: bool, inventory: Path | None) -> None:
-    """Print the derived facts for every call / peer connection in each file."""
+    """Explain every call / peer connection in each file: its facts in words, the evidence behind
+    the diagnosis (events, samples, thresholds), the runbook's "what to check", and the capture's
+    own notes. --json prints the same as one JSON object per call."""
     from collector.reports import parse_file
-    from processors.facts.call_facts import derive_call_facts
+    from processors.explain import explain_report, explanation_json, render_text
     from processors.service.assembly import facts_env
 
     settings = current_settings()
@@ -231,39 +233,12 @@ def explain(files: tuple[Path, ...], as_json: bool, inventory: Path | None) -> N
             failed = True
             continue
         for rep in reports:
-            facts = derive_call_facts(rep, env).model_dump(mode="json")
-            facts["file"] = str(path)
-            out.append(facts)
+            explained = explain_report(rep, env)
+            if as_json:
+                out.append(explanation_json(explained, str(path)))
+            else:
+                click.echo(render_text(explained, str(path)) + "\n")
     if as_json:
         click.echo(json.dumps(out, indent=2))
-    else:
-        for f in out:
-            click.echo(_explain_text(f))
     if failed:
         sys.exit(1)
-
-
-def _explain_text(f: dict[str, Any]) -> str:
-    def v(x: Any) -> str:
-        return "-" if x is None or x == "" else str(x)
-
-    lines = [
-        f"call {f['call_id']}  ({f['file']}, {f['source_format']})",
-        f"  diagnosis        {f['diagnosis']}  labels: {', '.join(f['labels']) or '-'}",
-        f"  path             {v(f['path_class'])}  local {v(f['local_candidate_type'])} -> "
-        f"remote {v(f['remote_candidate_type'])}  relay {v(f['relay_protocol'])}  turn {v(f['turn_url'])}",
-        f"  gathered         {', '.join(f['gathered_types']) or '-'}  pair changes {f['pair_changes']}",
-        f"  ICE              connected {f['ice_connected']}  failed {f['ice_failed']}  "
-        f"connect {v(f['ice_connect_ms'])} ms  reconnects {f['reconnects']}",
-        f"  DTLS             connected {f['dtls_connected']}  after {v(f['dtls_connect_ms'])} ms  "
-        f"stall {f['dtls_stall']} ({v(f['dtls_stall_ms'])} ms)",
-        f"  RTT              median {v(f['rtt_median_ms'])} ms  p95 {v(f['rtt_p95_ms'])}  max {v(f['rtt_max_ms'])}"
-        f"  band {v(f['rtt_band'])}  source {v(f['rtt_source'])}  samples {f['rtt_samples']}",
-        f"  quality          jitter {v(f['jitter_ms'])} ms  loss {v(f['loss_pct'])} %  MOS {v(f['mos'])}",
-        f"  relay distance   {v(f['relay_distance_km'])} km  nearest {v(f['nearest_server_id'])} "
-        f"({v(f['nearest_distance_km'])} km)  distant {f['distant_relay']}",
-    ]
-    errs = f.get("candidate_errors") or []
-    if errs:
-        lines.append("  candidate errors " + "; ".join(f"{e['url']} {e['error_code']} x{e['count']}" for e in errs))
-    return "\n".join(lines)

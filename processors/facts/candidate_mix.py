@@ -106,7 +106,7 @@ def _find(cands: Iterable[Candidate], cid: str, remote: bool) -> Candidate | Non
     return fallback
 
 
-def _configured_urls(report: CallReport) -> list[str]:
+def configured_urls(report: CallReport) -> list[str]:
     """Configured ICE server URLs; without a configuration, the URLs seen on candidates/errors."""
     urls = [u for s in report.ice_servers for u in s.urls]
     if urls:
@@ -139,7 +139,7 @@ def derive_candidate_mix(report: CallReport, inventory: Inventory) -> CandidateM
     gathered = {c.candidate_type for c in locals_}
     relay_protocols = {resolve_relay_protocol(c)[0] for c in locals_ if c.candidate_type == "relay"}
 
-    urls = [u for u in map(parse_ice_url, _configured_urls(report)) if u is not None]
+    urls = [u for u in map(parse_ice_url, configured_urls(report)) if u is not None]
     turn_urls = [u for u in urls if u.is_turn]
     configured_server = next(
         (s for s in (inventory.server_by_hostname(u.host) for u in turn_urls) if s is not None), None

@@ -47,6 +47,8 @@ PRIORITY: tuple[str, ...] = (
 )
 INFORMATIONAL = frozenset({"symmetric_nat_relay"})
 HIGH_RTT_MS = 300.0
+UNREACHABLE_CODE = 701  # icecandidateerror: the STUN/TURN server was not reachable
+AUTH_REJECTED_CODE = 401  # the TURN server rejected the credentials
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,9 @@ def diagnose(mix: CandidateMix, ice: IceFacts, dtls: DtlsFacts, distance: RelayD
         # Chromium also probes a stun: URL it derives from each turn: URL; its 701 says nothing
         # about STUN when the known configuration has no stun: URL (configured_stun falls back
         # to the URLs seen on errors when the report carries no configuration).
-        "stun_unreachable": _error_on(ice, 701, turn=False) and not has_srflx and mix.configured_stun,
-        "turn_unreachable": _error_on(ice, 701, turn=True) and not has_relay,
-        "turn_auth_failed": _error_on(ice, 401, turn=True) and not has_relay,
+        "stun_unreachable": _error_on(ice, UNREACHABLE_CODE, turn=False) and not has_srflx and mix.configured_stun,
+        "turn_unreachable": _error_on(ice, UNREACHABLE_CODE, turn=True) and not has_relay,
+        "turn_auth_failed": _error_on(ice, AUTH_REJECTED_CODE, turn=True) and not has_relay,
         "ice_failed": ice.ice_failed,
         "dtls_stall": dtls.dtls_stall,
         "distant_relay": distance.distant_relay,

@@ -50,20 +50,35 @@ class IceFacts:
     candidate_errors: tuple[CandidateErrorCount, ...]
 
 
+# What said ICE connected (ice_connected_evidence), in the order the evidence is tried.
+ICE_CONNECTED_EVIDENCE = ("ice-state", "sample-ice-state", "connection-state", "selected-pair", "media")
+
+
+def ice_connected_evidence(
+    report: CallReport, states: Sequence[StateChange], samples: Sequence[Sample]
+) -> tuple[datetime | None, str]:
+    """When ICE connected and which evidence said so (one of ICE_CONNECTED_EVIDENCE); (None, "")."""
+    at = first_at(states, "ice", CONNECTED_STATES)
+    if at is not None:
+        return at, "ice-state"
+    at = next((sample_time(s) for s in samples if s.ice_state in CONNECTED_STATES), None)
+    if at is not None:
+        return at, "sample-ice-state"
+    at = first_at(states, "connection", frozenset({"connected"}))
+    if at is not None:
+        return at, "connection-state"
+    if report.selected_pairs:
+        return min(p.at for p in report.selected_pairs), "selected-pair"
+    media = (s for s in samples if s.rtt_ms is not None or (s.packets_received or 0) > 0)
+    at = next((s.start for s in media), None)
+    return (at, "media") if at is not None else (None, "")
+
+
 def ice_connected_at(
     report: CallReport, states: Sequence[StateChange], samples: Sequence[Sample]
 ) -> tuple[bool, datetime | None]:
     """Whether ICE connected, and when (see the module rules for the evidence used)."""
-    at = first_at(states, "ice", CONNECTED_STATES)
-    if at is None:
-        at = next((sample_time(s) for s in samples if s.ice_state in CONNECTED_STATES), None)
-    if at is None:
-        at = first_at(states, "connection", frozenset({"connected"}))
-    if at is None and report.selected_pairs:
-        at = min(p.at for p in report.selected_pairs)
-    if at is None:
-        media = (s for s in samples if s.rtt_ms is not None or (s.packets_received or 0) > 0)
-        at = next((s.start for s in media), None)
+    at, _ = ice_connected_evidence(report, states, samples)
     return at is not None, at
 
 
