@@ -113,8 +113,9 @@ def derive_call_facts(report: CallReport, env: FactsEnv) -> CallFacts:
         jitter_ms=quality.jitter_ms,
         loss_pct=quality.loss_pct,
         mos=quality.mos,
-        bitrate_send_kbps=quality.bitrate_send_kbps,
-        bitrate_recv_kbps=quality.bitrate_recv_kbps,
+        connection_send_kbps=quality.connection_send_kbps,
+        connection_recv_kbps=quality.connection_recv_kbps,
+        sdk_warnings=sorted({n.code for n in report.notes if n.source == "sdk" and n.code.isdigit()}),
         diagnosis=diagnosis.primary,
         labels=list(diagnosis.labels),
     )

@@ -105,8 +105,14 @@ class CallFacts(BaseModel):
     jitter_ms: float | None = None
     loss_pct: float | None = None
     mos: float | None = None
-    bitrate_send_kbps: float | None = None
-    bitrate_recv_kbps: float | None = None
+    # Connection-level bitrate: bytes of every packet on the ICE transport (selected candidate pair
+    # or RTCTransportStats: RTP and RTCP with their headers, SRTP tags, STUN; not IP/UDP/TCP or
+    # TURN framing) over the samples' duration. Not the audio payload bitrate an SDK may report
+    # (Telnyx audio.*.bitrateAvg): that leaves out about 12-16 kbit/s of headers on an Opus call.
+    connection_send_kbps: float | None = None
+    connection_recv_kbps: float | None = None
+    # the SDK's own warnings (Telnyx codes such as "33005"), distinct, sorted
+    sdk_warnings: list[str] = []
     # diagnosis
     diagnosis: str = "ok"
     labels: list[str] = []

@@ -3,7 +3,11 @@
 - ``jitter_ms``: mean of the per-sample jitter values.
 - ``loss_pct``: sum of per-interval lost packets / (received + lost), in percent. Negative
   interval losses (duplicates reported late) count as 0.
-- Bitrates: bytes over the total duration of the samples carrying that counter, in kbit/s.
+- Connection bitrates (``connection_send_kbps``/``connection_recv_kbps``): the samples' byte
+  counters over the total duration of the samples carrying them, in kbit/s. Every reader fills
+  those counters from the ICE transport (RTCTransportStats, the selected candidate pair, the
+  Telnyx ``connection`` block): every packet's bytes, RTP/RTCP headers, SRTP tags and STUN
+  included, IP/UDP/TCP and TURN framing not. They are not an audio (payload) bitrate.
 - MOS: ITU-T G.107 E-model reduced to the terms a call report can feed:
 
       one-way delay  d  = RTT / 2
@@ -36,8 +40,8 @@ class QualityFacts:
     jitter_ms: float | None
     loss_pct: float | None
     mos: float | None
-    bitrate_send_kbps: float | None
-    bitrate_recv_kbps: float | None
+    connection_send_kbps: float | None
+    connection_recv_kbps: float | None
 
 
 def r_factor(rtt_ms: float, jitter_ms: float, loss_pct: float) -> float:
@@ -91,6 +95,6 @@ def derive_quality(
         jitter_ms=jitter,
         loss_pct=loss,
         mos=estimate_mos(rtt_median_ms, jitter, loss),
-        bitrate_send_kbps=_kbps(ordered, "bytes_sent"),
-        bitrate_recv_kbps=_kbps(ordered, "bytes_received"),
+        connection_send_kbps=_kbps(ordered, "bytes_sent"),
+        connection_recv_kbps=_kbps(ordered, "bytes_received"),
     )

@@ -72,7 +72,7 @@ def test_all_facts_of_a_realistic_relayed_call(tmp_path: Path) -> None:
     assert f.ice_connected and f.dtls_connected and not f.dtls_stall
     assert f.rtt_samples == 300 and f.rtt_band == "excellent" and f.seconds_excellent == 300.0
     assert f.loss_pct is not None and 0.9 < f.loss_pct < 1.1
-    assert f.mos is not None and f.bitrate_send_kbps == 32.0
+    assert f.mos is not None and f.connection_send_kbps == 32.0
     assert f.labels == ["udp_blocked_tcp_relay"]
     CallFacts.model_validate_json(f.model_dump_json())  # the row survives serialization
 

@@ -25,13 +25,13 @@ def test_jitter_loss_and_bitrates() -> None:
     q = derive_quality(make_report(samples=samples), rtt_median_ms=40.0)
     assert q.jitter_ms == 25.0
     assert q.loss_pct == pytest.approx(2.0)
-    assert q.bitrate_send_kbps == 32.0 and q.bitrate_recv_kbps == 40.0
+    assert q.connection_send_kbps == 32.0 and q.connection_recv_kbps == 40.0
     assert q.mos is not None and 3.5 < q.mos < 4.4
 
 
 def test_no_media_no_quality() -> None:
     q = derive_quality(make_report(), rtt_median_ms=None)
-    assert (q.jitter_ms, q.loss_pct, q.mos, q.bitrate_send_kbps) == (None, None, None, None)
+    assert (q.jitter_ms, q.loss_pct, q.mos, q.connection_send_kbps) == (None, None, None, None)
 
 
 def test_negative_interval_loss_counts_as_zero() -> None:

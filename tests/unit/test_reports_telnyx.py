@@ -1,4 +1,5 @@
-"""Telnyx call reports: units, deltas, segments, retries, privacy, optional blocks, bad paths."""
+"""Telnyx call reports: units, deltas, segments, retries, privacy, optional blocks, bad paths, and
+the logs block (exact state times, SDK warnings and timings, hostile logs)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import gzip
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,6 +16,8 @@ import pytest
 from collector.contract import CallReport, stable_id
 from collector.errors import InvalidInput
 from collector.reports import UploadContext, parse_upload
+from processors.facts.call_facts import FactsEnv, derive_call_facts
+from processors.facts.model import CallFacts
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 KEY = b"test-key"
@@ -339,3 +343,152 @@ def test_large_segment_parses_quickly() -> None:
     per_call = (time.perf_counter() - t) / 5
     assert len(reports[0].samples) == 300
     assert per_call < 0.25, f"{per_call * 1000:.1f} ms per 300-interval segment"
+
+
+# --------------------------------------------------------------------------------------------
+# The logs block (collector/reports/telnyx_logs.py). The fixture has the 2.27.10 SDK's shape and
+# log lines (tests/fixtures/telnyx/README.md): a host call whose SDK logged ICE connected at
+# 332.1 ms and DTLS (connectionState connected) at 341.6 ms from the call's start.
+# --------------------------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "telnyx"
+SDK_HOST = FIXTURES / "sdk-2.27.10-host-logs.json"
+
+
+def sdk_host() -> dict[str, Any]:
+    doc: dict[str, Any] = orjson.loads(SDK_HOST.read_bytes())
+    return doc
+
+
+def facts(report: CallReport) -> CallFacts:
+    return derive_call_facts(report, FactsEnv.default())
+
+
+def log(at: datetime, message: str, level: str = "debug", **context: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"timestamp": iso(at), "level": level, "message": message}
+    if context:
+        entry["context"] = context
+    return entry
+
+
+def ice_line(at: datetime, state: str) -> dict[str, Any]:
+    return log(at, f"[{iso(at)}] ICE Connection State", args=[state])
+
+
+def test_logs_time_ice_and_dtls_exactly() -> None:
+    body = sdk_host()
+    r = parse(body)
+    f = facts(r)
+    assert f.ice_connect_ms == pytest.approx(332.1, abs=0.01)
+    assert f.dtls_connect_ms == pytest.approx(9.5, abs=0.01)
+    assert f.ice_gathering_ms == pytest.approx(96.0, abs=0.01)
+    assert (f.path_class, f.ice_connected, f.dtls_connected, f.dtls_stall) == ("host", True, True, False)
+    assert f.reconnects == 0
+    start = datetime(2026, 11, 20, 14, 3, 7, 412000, tzinfo=UTC)
+    ms = {(s.kind, s.state): (s.at - start).total_seconds() * 1000 for s in r.states}
+    assert ms[("ice", "checking")] == pytest.approx(231.0)  # from the state-change line (ms precision)
+    assert ms[("connection", "connected")] == pytest.approx(341.6)  # the timing table wins over its line
+    # The same body without its logs: states are only seen at the end of the first 1 s interval.
+    del body["logs"]
+    late = facts(parse(body))
+    assert late.ice_connect_ms == pytest.approx(1343.5, abs=1) and late.dtls_connect_ms == 0.0
+
+
+def test_sdk_warnings_and_timings_become_notes() -> None:
+    r = parse(sdk_host())
+    sdk = {n.code: n for n in r.notes if n.source == "sdk"}
+    assert sdk["33005"].text == "Only local network candidates available"
+    assert sdk["33005"].at == datetime(2026, 11, 20, 14, 3, 7, 508000, tzinfo=UTC)
+    assert sdk["31005"].text == "Low local microphone audio detected (logged 2 times)"
+    assert sdk["31005"].at == datetime(2026, 11, 20, 14, 3, 10, 758000, tzinfo=UTC)  # the first of the two
+    timings = sdk["call-timings"].text
+    assert "ICE connection established 332.1 ms" in timings and "Call Start" not in timings
+    assert facts(r).sdk_warnings == ["31005", "33005"]
+    assert [n for n in r.notes if n.source == "reader"] == []
+
+
+def test_report_ids_are_kept_for_support() -> None:
+    r = parse(sdk_host(), report_id_hint="7f0e-report", voice_sdk_id_hint="vsdk\x00-42")
+    ids = {n.code: n.text for n in r.notes if n.code in ("call-report-id", "voice-sdk-id")}
+    assert ids == {"call-report-id": "7f0e-report", "voice-sdk-id": "vsdk-42"}  # control characters dropped
+    # The report id stays content-derived: the header is shared by every call of an SDK session.
+    assert r.report_id == stable_id(r.call_id, None, sdk_host()["stats"][0]["intervalStartUtc"])
+    android = parse({"summary": {"callId": "a-1"}, "call_report_id": "crid-9", "voice_sdk_id": "v-9"})
+    assert {n.code: n.text for n in android.notes} == {"call-report-id": "crid-9", "voice-sdk-id": "v-9"}
+
+
+def test_interval_states_fill_in_what_the_logs_did_not_see() -> None:
+    """Logs at the SDK's warn level carry no state lines: the intervals' states stay, as before.
+    A reconnect the logs saw is timed by them and not counted twice from the intervals."""
+    body = payload(n=6)
+    for i, iv in enumerate(body["stats"]):
+        iv["transport"] = {"iceState": "disconnected" if i == 3 else "connected", "dtlsState": "connected"}
+    body["logs"] = [log(T0 + timedelta(milliseconds=10), "[c] Warning 33005: Only local network candidates available",
+                        level="warn")]
+    r = parse(body)
+    assert [(s.kind, s.state, s.at) for s in r.states if s.kind == "ice"] == [
+        ("ice", "connected", T0 + timedelta(seconds=1)),
+        ("ice", "disconnected", T0 + timedelta(seconds=4)),
+        ("ice", "connected", T0 + timedelta(seconds=5)),
+    ]
+    assert facts(r).reconnects == 1
+    body["logs"] = [
+        ice_line(T0 + timedelta(milliseconds=300), "connected"),
+        ice_line(T0 + timedelta(milliseconds=3200), "disconnected"),
+        ice_line(T0 + timedelta(milliseconds=3900), "connected"),
+    ]
+    r = parse(body)
+    assert [(s.state, s.at) for s in r.states if s.kind == "ice"] == [
+        ("connected", T0 + timedelta(milliseconds=300)),
+        ("disconnected", T0 + timedelta(milliseconds=3200)),
+        ("connected", T0 + timedelta(milliseconds=3900)),
+    ]
+    assert facts(r).reconnects == 1 and facts(r).ice_connect_ms == pytest.approx(300.0)
+
+
+def test_hostile_logs_are_bounded_and_never_reject_the_report() -> None:
+    body = payload(n=2)
+    junk: list[Any] = [
+        None, 7, "text", [], {}, {"message": 5}, {"message": "x" * 1_000_000},
+        log(T0, "[2026-03-01T12:00:00.000Z] ICE Connection State", args=["exploded"]),  # not a state
+        log(T0, "[2026-03-01T12:00:00.000Z] ICE Connection State", args=[{"s": "connected"}]),
+        {"timestamp": "9999-01-01T00:00:00Z", "message": "[9999-01-01T00:00:00.000Z] ICE Connection State",
+         "context": {"args": ["checking"]}},  # outside the era
+        {"timestamp": "yesterday", "message": "[also not a time] ICE Gathering State", "context": {"args": ["new"]}},
+        log(T0, "[CallTimings][outbound][trickle] ICE connection established  1.00ms  99999999999.00ms"),
+        log(T0, "[c] Warning 33005: " + "y" * 600, level="warn"),  # longer than a warning text can be
+    ]
+    junk += [log(T0, f"[c] Warning {10000 + i}: w{i}", level="warn") for i in range(80)]
+    junk += [log(T0, "debug noise", args=list(range(50)))] * 12_000
+    body["logs"] = junk
+    r = parse(body)
+    assert r.states == [] and len(r.samples) == 2
+    sdk_codes = [n.code for n in r.notes if n.source == "sdk"]
+    assert sdk_codes == [str(10000 + i) for i in range(50)]  # at most 50 distinct warning codes
+    skipped = next(n for n in r.notes if n.code == "logs-skipped")
+    total = len(junk)
+    assert skipped.source == "reader" and skipped.text.startswith(f"{total - 10_000 + 6} of {total} log entries")
+
+
+@pytest.mark.parametrize("logs", [{"a": 1}, "lines", 3])
+def test_logs_must_be_a_list(logs: Any) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        parse(payload() | {"logs": logs})
+    assert exc.value.path == "logs"
+
+
+def test_connection_bitrate_counts_connection_bytes_only() -> None:
+    """Connection bytes (RTP/RTCP headers, SRTP tags, STUN included) are not the audio payload's:
+    an old report with audio bytes only has no connection bitrate rather than a smaller one."""
+    f = facts(parse(sdk_host()))
+    # 5 intervals of 1 s: 5,200 B/s on the pair plus the 1,900 B sent before the first interval.
+    assert f.connection_send_kbps == pytest.approx((5 * 5200 + 1900) * 8 / 1000 / 5)
+    assert f.connection_recv_kbps == pytest.approx((5 * 5200 + 1850) * 8 / 1000 / 5)
+    body = payload(n=3)
+    for iv in body["stats"]:
+        del iv["connection"]
+        iv["audio"]["outbound"]["bytesSent"] = 4000
+    r = parse(body)
+    assert [s.bytes_sent for s in r.samples] == [None, None, None]
+    assert [s.packets_sent for s in r.samples] == [50, 50, 50]  # packets still come from the audio block
+    assert facts(r).connection_send_kbps is None
