@@ -80,18 +80,38 @@ def test_chrome147_internals_pair_change() -> None:
     assert all(f.path_class == "host" for f in facts.values())
 
 
-def test_every_capture_gives_well_formed_facts() -> None:
+def test_chrome96_legacy_stats_p2p_host() -> None:
+    """Labelled standard, holds only legacy goog* stats: read, host/host, RTT 0 ms on every sample."""
+    facts = facts_of("rtcstats/chrome96-standard-stats-p2p-add-transceiver")
+    p2p = facts["PC_0"]
+    assert (p2p.local_candidate_type, p2p.remote_candidate_type, p2p.path_class) == ("host", "host", "host")
+    assert (p2p.rtt_samples, p2p.rtt_median_ms, p2p.rtt_max_ms, p2p.rtt_band) == (3, 0.0, 0.0, "excellent")
+    assert p2p.rtt_source == "candidate-pair"
+    assert p2p.ice_connected and p2p.dtls_connected and not p2p.dtls_stall
+    sfu = facts["PC_1"]  # the same client to the SFU: googRtt 48, 38, 35 ms
+    assert sfu.path_class == "host" and sfu.rtt_median_ms == pytest.approx(38.0)
+
+
+def test_every_capture_is_read_with_path_class_and_rtt_band() -> None:
+    """No capture is rejected but the empty dump; every peer connection with a selected pair has a
+    path class, every one with RTT samples an RTT band, and one that connected without a selected
+    pair says why in a reader note."""
     files = sorted(p for p in CORPUS.glob("*/*") if p.parent.name in ("rtcstats", "webrtc-internals"))
     seen = 0
     for path in files:
-        try:
-            reports = parse_file(path)
-        except UnsupportedFormat:  # legacy goog* stats, the empty dump: the parser's business
+        if path.name == "empty-dump.txt":
+            with pytest.raises(UnsupportedFormat, match="no peer connections"):
+                parse_file(path)
             continue
-        for report in reports:
+        for report in parse_file(path):
             f = derive_call_facts(report, FactsEnv.default())
             seen += 1
-            assert f.path_class in (*PATH_CLASSES, "")
+            where = f"{path.name}:{report.peer_connection_id}"
+            assert f.path_class in PATH_CLASSES if report.selected_pairs else f.path_class == "", where
+            if any(s.rtt_ms is not None for s in report.samples):
+                assert f.rtt_band, where
+            if f.ice_connected and not report.selected_pairs:
+                assert [n.code for n in report.notes] == ["no-selected-pair"], where
             assert f.diagnosis in LABELS and set(f.labels) <= set(LABELS)
             assert derive_call_facts(report, FactsEnv.default()) == f
-    assert seen >= 10
+    assert seen >= 18  # 18 peer connections in 10 readable captures (2026-11-26)
