@@ -223,3 +223,62 @@ def test_mutated_valid_documents(data: st.DataObject) -> None:
     else:
         body = dumps(mutated)
     check(body, None)
+
+
+# Telnyx `logs` block (collector/reports/telnyx_logs.py): the SDK's own line shapes with hostile
+# parts (times, states, numbers, codes, sizes), and the SDK-shaped fixture with one node replaced.
+LOG_MESSAGES = st.one_of(
+    st.text(max_size=40),
+    st.builds(lambda t, s: f"[{t}] ICE Connection State{s}", st.text(max_size=30), st.sampled_from(["", " ", "x"])),
+    st.builds(lambda t: f"[{t}] ICE Gathering State",
+              st.sampled_from(["2026-01-01T00:00:00.000Z", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "",
+                               "1e400"])),
+    st.builds(lambda a, b: f"[2026-01-01T00:00:00.000Z] Connection State changed: {a} -> {b}",
+              st.text(max_size=12), st.sampled_from(["connected", "failed", "null", "", "CONNECTED"])),
+    st.builds(lambda label, d, f: f"[CallTimings][outbound][trickle] {label}  {d}ms  {f}ms",
+              st.sampled_from(["ICE connection established", "Secure media channel established (DTLS)",
+                               "All ICE candidates gathered", "", " "]),
+              st.text("0123456789.-", max_size=12), st.text("0123456789.-e", max_size=14)),
+    st.builds(lambda code, text: f"[call] Warning {code}: {text}",
+              st.text("0123456789", max_size=7), st.text(max_size=20)),
+    st.builds(lambda code: f"CallReportCollector: warning {code}: x", st.text("0123456789", max_size=6)),
+)
+LOG_ENTRY = st.one_of(
+    JSON,
+    st.fixed_dictionaries(
+        {"message": LOG_MESSAGES},
+        optional={"timestamp": SCALARS, "level": SCALARS,
+                  "context": st.one_of(JSON, st.fixed_dictionaries({"args": JSON}))},
+    ),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(LOG_ENTRY, max_size=12), st.sampled_from([None, "2026-01-01T00:00:00Z", "9999-12-31T23:59:59Z", 5]))
+def test_telnyx_logs_shaped(logs: list[Any], start: Any) -> None:
+    summary: dict[str, Any] = {"callId": "c"}
+    if start is not None:
+        summary["startTimestamp"] = start
+    stats = [{"intervalStartUtc": "2026-01-01T00:00:01Z", "intervalEndUtc": "2026-01-01T00:00:02Z",
+              "transport": {"iceState": "connected", "dtlsState": "connected"}}]
+    check(dumps({"summary": summary, "stats": stats, "logs": logs}), None)
+    check(dumps({"summary": summary, "logs": logs}), "telnyx")
+
+
+def _telnyx_sdk_fixture() -> Any:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "telnyx" / "sdk-2.27.10-host-logs.json"
+    return json.loads(path.read_text())
+
+
+TELNYX_SDK = _telnyx_sdk_fixture()
+TELNYX_SDK_PATHS = json_paths(TELNYX_SDK)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_telnyx_sdk_report(data: st.DataObject) -> None:
+    """The SDK-shaped report (stats and logs) with one node replaced."""
+    path = TELNYX_SDK_PATHS[data.draw(st.integers(0, len(TELNYX_SDK_PATHS) - 1))]
+    check(dumps(_replace(TELNYX_SDK, path, data.draw(JSON | LOG_ENTRY))), None)
