@@ -54,12 +54,16 @@ class Upload:
 
 @dataclass
 class UploadRecorder:
-    """ASGI middleware: passes everything to ``app`` and keeps each /call_report POST and its status."""
+    """ASGI middleware: passes everything to ``app``; notes every request's method and path, and keeps
+    each /call_report POST (headers, body) with icewatch's status."""
 
     app: ASGIApp
     uploads: list[Upload] = field(default_factory=list)
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path), in arrival order
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.requests.append((str(scope["method"]), str(scope["path"])))
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != CALL_REPORT_PATH:
             await self.app(scope, receive, send)
             return
@@ -89,8 +93,11 @@ class SdkCall:
     scenario: Scenario
     call_report_id: str
     voice_sdk_id: str
+    ice_servers: list[dict[str, Any]]  # what the SDK was given (RTCIceServer objects)
     page: dict[str, Any]  # callId, states, warnings, errors, sdkSent, serverSent, socketUrls, ...
     uploads: list[Upload]
+    requests: list[tuple[str, str]]  # every (method, path) icewatch's ingest received
+    page_origin: str
     turn_log: str
 
 
@@ -200,7 +207,8 @@ def record_sdk_call(
             page: dict[str, Any] = json.loads(in_netns(bed.netns, drive, timeout + 15))
         bed.stop()
         turn_log = bed.turn_log()
-    return SdkCall(scenario, report_id, voice_sdk_id, page, list(recorder.uploads), turn_log)
+    uploads, requests = list(recorder.uploads), list(recorder.requests)
+    return SdkCall(scenario, report_id, voice_sdk_id, config["iceServers"], page, uploads, requests, origin, turn_log)
 
 
 # --------------------------------------------------------------------------------------------
