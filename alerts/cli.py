@@ -56,7 +56,11 @@ def run() -> None:
 
     Example: ICEWATCH_CLICKHOUSE__HOST=ch1 ICEWATCH_ALERTS__ALERTMANAGER_URLS=http://am:9093 icewatch alerts run
     """
+    from prometheus_client import CollectorRegistry
+
+    from alerts.metrics import EvaluatorCollector
     from alerts.service import evaluator_for
+    from collector.metrics_server import serve_metrics
     from processors.store.open import open_store
 
     settings = current_settings()
@@ -69,6 +73,9 @@ def run() -> None:
     try:
         sink = open_store(settings)
         evaluator = evaluator_for(settings, sink)
+        registry = CollectorRegistry()
+        registry.register(EvaluatorCollector(evaluator))
+        stop_metrics = serve_metrics(settings.host, settings.metrics_port, registry)
     except IcewatchError as exc:
         fail(exc)
     if not evaluator.notifiers:
@@ -79,6 +86,7 @@ def run() -> None:
         stop.wait()
     finally:
         evaluator.stop()
+        stop_metrics()
         sink.close()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from prometheus_client.registry import Collector
 from starlette.routing import Route
 
 from collector.http_app import IngestConfig, build_app
@@ -30,11 +31,15 @@ def ingest_config(settings: Settings) -> IngestConfig:
     )
 
 
-def serve_http(settings: Settings, publisher: Publisher, extra_routes: Sequence[Route] = ()) -> None:
-    """Serve ingest (plus ``extra_routes``) on ICEWATCH_HOST:ICEWATCH_PORT until interrupted.
+def serve_http(settings: Settings, publisher: Publisher, extra_routes: Sequence[Route] = (),
+               collectors: Sequence[Collector] = ()) -> None:
+    """Serve ingest (plus ``extra_routes``) on ICEWATCH_HOST:ICEWATCH_PORT until interrupted; its
+    /metrics also shows the inputs it starts and ``collectors`` (what else the process runs).
     The caller owns ``publisher`` and closes it afterwards."""
     app = build_app(publisher, ingest_config(settings), extra_routes)
     sources = start_sources(settings, publisher)
+    for collector in (sources.metrics, *collectors):
+        app.state.metrics_registry.register(collector)
     try:
         run_server(app, settings.host, settings.port, max_connections=settings.max_connections,
                    keepalive_timeout_s=settings.keepalive_timeout_s, header_timeout_s=settings.header_timeout_s)

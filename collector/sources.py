@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from collector.publisher import Publisher
 from collector.settings import Settings
+from collector.source_metrics import SourcesCollector
 from collector.turn.config import coturn_parser
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ class Sources:
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     stoppers: list[Callable[[], None]] = field(default_factory=list)
+    metrics: SourcesCollector = field(default_factory=SourcesCollector)  # for /metrics
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -42,6 +44,7 @@ def start_sources(cs: Settings, publisher: Publisher) -> Sources:
         t.start()
         sources.threads.append(t)
         sources.stoppers.append(tailer.close)
+        sources.metrics.tailers.append((src.server_id, tailer))
         log.info("tailing %s as TURN server %s", src.path, src.server_id)
     if cs.syslog_udp_port or cs.syslog_tcp_port:
         from collector.turn.syslog_server import SyslogServer
@@ -50,6 +53,7 @@ def start_sources(cs: Settings, publisher: Publisher) -> Sources:
                               udp_port=cs.syslog_udp_port or None, tcp_port=cs.syslog_tcp_port or None)
         server.start()
         sources.stoppers.append(server.stop)
+        sources.metrics.syslog = server
         log.info("syslog receiver on udp %s tcp %s", server.udp_address, server.tcp_address)
     probes = cs.probes
     if probes.enabled:
@@ -62,5 +66,6 @@ def start_sources(cs: Settings, publisher: Publisher) -> Sources:
         scheduler = ProbeScheduler(load_inventory(cs.inventory), probes, publisher)
         scheduler.start()
         sources.stoppers.append(scheduler.shutdown)
+        sources.metrics.probes = scheduler
         log.info("probing the inventory every %.0f s", probes.interval_s)
     return sources

@@ -13,13 +13,16 @@ from pathlib import Path
 from types import FrameType
 
 import click
+from prometheus_client import CollectorRegistry
 
 from collector.cli_base import current_settings
 from collector.contract import ProbeResult
 from collector.errors import IcewatchError
+from collector.metrics_server import serve_metrics
 from collector.probes.scheduler import ProbeScheduler
 from collector.publisher import Publisher
 from collector.settings import Settings
+from collector.source_metrics import SourcesCollector
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,14 @@ def probe(inventory_path: Path, once: bool, as_json: bool) -> None:
         return
 
     publisher = build_publisher(root)
+    scheduler = ProbeScheduler(inventory, settings, publisher)
+    registry = CollectorRegistry()
+    registry.register(SourcesCollector(probes=scheduler))
+    try:
+        stop_metrics = serve_metrics(root.host, root.metrics_port, registry)
+    except IcewatchError as exc:
+        publisher.close()
+        raise click.ClickException(str(exc)) from exc
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -101,8 +112,9 @@ def probe(inventory_path: Path, once: bool, as_json: bool) -> None:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        run_scheduled(ProbeScheduler(inventory, settings, publisher), stop)
+        run_scheduled(scheduler, stop)
     finally:
+        stop_metrics()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         publisher.close()

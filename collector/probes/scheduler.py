@@ -80,6 +80,8 @@ class ProbeScheduler:
         self.targets: list[ProbeTarget] = [t for t in all_targets if t.kind in kinds]
         self._pending: deque[ProbeResult] = deque()
         self._dropped = 0
+        self.probes_run = 0  # results of every round so far (icewatch_probe_results)
+        self.probes_failed = 0
         self._lock = threading.Lock()
         self._round = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
@@ -126,6 +128,8 @@ class ProbeScheduler:
         """One round: probe everything, queue the results, publish everything pending."""
         results = self.probe_all(scheduled_at)
         failed = [r for r in results if not r.success]
+        self.probes_run += len(results)
+        self.probes_failed += len(failed)
         for r in failed:
             log.info(
                 "probe failed: server=%s kind=%s transport=%s target=%s code=%s error=%s",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from alerts.metrics import EvaluatorCollector
 from alerts.rules import RUNBOOKS_DIR
 from alerts.service import evaluator_for
 from collector.publisher import Publisher
@@ -57,8 +58,9 @@ def run_all_in_one(settings: Settings) -> None:
     evaluator.start()
     try:
         serve_http(settings, publisher, [query_route(sink, api_keys), sql_route(sink, api_keys, settings.sql),
-                                         *page_routes(sink, api_keys, [metrics.registry] if metrics else [],
-                                                     alerts=evaluator.snapshot, runbooks=RUNBOOKS_DIR)])
+                                         *page_routes(sink, api_keys, [],  # the app's registry holds them all
+                                                     alerts=evaluator.snapshot, runbooks=RUNBOOKS_DIR)],
+                   collectors=[EvaluatorCollector(evaluator), *([metrics.registry] if metrics else [])])
     finally:
         evaluator.stop()
         for lp in loops:
