@@ -19,8 +19,9 @@ NONE = "-"
 def _number(value: float, decimals_below_10: int = 1) -> str:
     if not math.isfinite(value):
         return str(value)
-    if abs(value) < 10 and value != int(value):
-        return f"{value:.{decimals_below_10}f}"
+    rounded = round(value, decimals_below_10)
+    if abs(rounded) < 10 and rounded != int(rounded):
+        return f"{rounded:.{decimals_below_10}f}"
     return f"{round(value):,}"
 
 
