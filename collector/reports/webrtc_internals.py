@@ -161,7 +161,12 @@ def _timed_object(props: dict[str, dict[str, Any]], ts: list[float]) -> _Object:
     return o
 
 
-def _untimed_object(props: dict[str, dict[str, Any]], grid0: float) -> _Object:
+def _too_many_rows() -> PayloadTooLarge:
+    return PayloadTooLarge(f"more than {MAX_STATS_OBJECTS} stats object samples in one peer connection")
+
+
+def _untimed_object(props: dict[str, dict[str, Any]], grid0: float, budget: int) -> _Object:
+    """An object without a ``-timestamp`` series; at most ``budget`` distinct sample times."""
     o = _Object()
     rows: dict[float, dict[str, Any]] = {}
     for prop, series in props.items():
@@ -171,6 +176,8 @@ def _untimed_object(props: dict[str, dict[str, Any]], grid0: float) -> _Object:
         vals = vals[-MAX_SAMPLES:]  # Chrome keeps the last 1000 of each property
         for t, v in zip(_series_times(series, len(vals), grid0), vals, strict=True):
             rows.setdefault(round(t, 3), {})[prop] = v
+        if len(rows) > budget:
+            raise _too_many_rows()
     o.times = sorted(rows)
     o.rows = [rows[t] for t in o.times]
     return o
@@ -239,14 +246,18 @@ def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any
     grid0 = min(times) if times else 0.0
     objects: dict[str, _Object] = {}
     timed = False
+    rows = 0  # sample rows of all objects: bounds memory whatever the series' times say
     for sid, props in by_id.items():
         ts_values = _values(props.get("timestamp"))
         ts = [f for v in ts_values if (f := num(v)) is not None] if ts_values else []
         if ts and len(ts) == len(ts_values or ()) and all(a <= b for a, b in itertools.pairwise(ts)):
+            if rows + len(ts) > MAX_STATS_OBJECTS:
+                raise _too_many_rows()
             o = _timed_object(props, ts)
             timed = True
         else:
-            o = _untimed_object(props, grid0)
+            o = _untimed_object(props, grid0, MAX_STATS_OBJECTS - rows)
+        rows += len(o.times)
         o.type = next((t for p in props.values() if isinstance(t := p.get("statsType"), str)), None)
         if o.type is None:
             o.type = next((r["type"] for r in reversed(o.rows) if isinstance(r.get("type"), str)), None)
