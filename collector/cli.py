@@ -44,9 +44,15 @@ def collector() -> None:
 @click.option("--api-key", envvar="ICEWATCH_API_KEY", default=None)
 @click.option("--format", "fmt", default=None, help="Force a format instead of detecting it.")
 def import_(files: tuple[Path, ...], url: str | None, api_key: str | None, fmt: str | None) -> None:
-    """Send dumps (webrtc-internals, rtcstats, Telnyx, W3C) through the collector's HTTP path."""
+    """Send dumps (webrtc-internals, rtcstats, Telnyx, W3C) through the collector's HTTP path.
+
+    Each file's result goes to stdout (accepted) or stderr (rejected); progress (files, reports
+    accepted, files rejected) goes to stderr, one line redrawn in place on a terminal, a line every
+    few seconds otherwise, and a summary at the end. Exit status 1 when a file was rejected."""
+    from collector.import_progress import ImportProgress
+
     base = url or local_url(current_settings())
-    failed = 0
+    progress = ImportProgress(len(files), sys.stderr, tty=sys.stderr.isatty())
     for path in files:
         q = f"?format={urllib.parse.quote(fmt)}" if fmt else ""
         req = urllib.request.Request(f"{base}/v1/call-reports{q}", data=path.read_bytes(), method="POST",
@@ -56,11 +62,16 @@ def import_(files: tuple[Path, ...], url: str | None, api_key: str | None, fmt: 
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 body = json.loads(resp.read())
+            progress.clear()
             click.echo(f"{path}: accepted {body['accepted']} report(s)")
+            progress.accepted(int(body["accepted"]))
         except urllib.error.HTTPError as exc:
-            failed += 1
+            progress.clear()
             click.echo(f"{path}: {exc.code} {exc.read().decode(errors='replace')}", err=True)
+            progress.rejected_file()
         except urllib.error.URLError as exc:
+            progress.finish(stopped=f"cannot reach the collector at {base}")
             raise click.ClickException(f"cannot reach the collector at {base}: {exc.reason}") from exc
-    if failed:
+    progress.finish()
+    if progress.rejected:
         sys.exit(1)

@@ -56,3 +56,48 @@ def test_explain_rejects_an_empty_dump_with_a_clear_message() -> None:
 def test_query_lists_named_queries() -> None:
     result = CliRunner().invoke(main, ["query", "--list"])
     assert result.exit_code == 0 and "relay-usage" in result.output
+
+
+def test_import_of_many_files_reports_progress_and_a_summary(tmp_path: Path) -> None:
+    """Through the real collector app (uvicorn on 127.0.0.1): every good file is published, every bad one
+    is rejected and dead-lettered, stderr ends with the summary and the exit status says a file failed."""
+    from collector.contract import CallReport, DeadLetter
+    from collector.http_app import IngestConfig, build_app
+    from tests.example_report import example_bytes
+    from tests.http_server import serve
+    from tests.unit.test_http_api import RecordingPublisher
+
+    good = [tmp_path / f"call-{i:02}.json" for i in range(12)]
+    for i, path in enumerate(good):
+        path.write_bytes(example_bytes(f"import-{i:02}"))
+    bad = [tmp_path / "empty-dump.json", tmp_path / "not-json.json"]
+    bad[0].write_text('{"PeerConnections": {}}')
+    bad[1].write_bytes(b"\xff\xfe not json")
+    pub = RecordingPublisher()
+    app = build_app(pub, IngestConfig(api_keys={}, max_body_bytes=1_000_000, hash_key=b"k"))
+    with serve(app) as base:
+        result = CliRunner().invoke(main, ["import", "--url", base, *map(str, [*good[:6], *bad, *good[6:]])])
+        only_good = CliRunner().invoke(main, ["import", "--url", base, str(good[0])])
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines() == [f"{p}: accepted 1 report(s)" for p in good]
+    errors = result.stderr.splitlines()
+    assert [line.split(":")[0] for line in errors[:-1]] == [str(p) for p in bad]
+    assert errors[-1] == "import: 14/14 files, 12 reports accepted, 2 rejected"
+    reports = sorted(p.call_id for p in pub.published if isinstance(p, CallReport))
+    assert reports == sorted([f"import-{i:02}" for i in range(12)] + ["import-00"])
+    assert len([p for p in pub.published if isinstance(p, DeadLetter)]) == 2
+    assert only_good.exit_code == 0 and only_good.stderr == "import: 1/1 files, 1 report accepted, 0 rejected\n"
+
+
+def test_import_says_when_the_collector_is_unreachable(tmp_path: Path) -> None:
+    from tests.example_report import example_bytes
+    from tests.http_server import free_port
+
+    path = tmp_path / "call.json"
+    path.write_bytes(example_bytes("unreachable"))
+    base = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(main, ["import", "--url", base, str(path), str(path)])
+    assert result.exit_code == 1
+    assert f"import: 0/2 files, 0 reports accepted, 0 rejected; stopped: cannot reach the collector at {base}" \
+        in result.stderr
+    assert f"cannot reach the collector at {base}" in result.stderr.splitlines()[-1]
