@@ -4,6 +4,7 @@
 #   venv      .venv at the repo root + `pip install -e '.[dev]'` (skipped while pyproject.toml is unchanged)
 #   kafka     the Kafka broker jars from Maven Central (deploy/local/kafka.sh fetch, cached)
 #   charts    the dashboard pages' chart library (deploy/local/chart_assets.sh: npm ci, cached)
+#             and, with the dev extras, the Telnyx SDK of test_telnyx_sdk.py (deploy/local/telnyx_sdk.sh)
 #   validator the strict Grafana dashboard validator (deploy/local/grafana_validator.sh: go build, cached)
 #
 # Usage: bootstrap.sh [--all | --runtime | --packages | --venv | --kafka | --charts | --validator ...] [--no-dev]
