@@ -40,7 +40,7 @@ for arg in "$@"; do
     --charts) want_charts=1 ;;
     --validator) want_validator=1 ;;
     --no-dev) extras="" ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) die "unknown argument '$arg' (see --help)" ;;
   esac
 done
