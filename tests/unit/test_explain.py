@@ -332,3 +332,13 @@ def test_dtls_stall_check_follows_the_path(tmp_path: Path) -> None:
     assert variants["relay-udp"].text.endswith("…") and len(variants["relay-udp"].text) <= 240
     assert variants["relay-tls"] is not None and variants["relay-tls"].text.startswith("All paths and regions at once")
     assert variants["srflx"] is not None and variants["srflx"].text.startswith("Direct (srflx/prflx)")
+
+
+def test_the_readme_example_is_the_commands_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)  # the README runs it from the repository's root
+    readme = (REPO / "README.md").read_text()
+    command = "$ .venv/bin/icewatch explain tests/fixtures/chromium/dtls_stall.json\n"
+    shown = readme.split(command, 1)[1].split("\n```", 1)[0]
+    result = CliRunner().invoke(main, ["explain", "tests/fixtures/chromium/dtls_stall.json"])
+    assert result.exit_code == 0
+    assert shown == result.output.rstrip("\n")
