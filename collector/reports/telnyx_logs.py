@@ -160,26 +160,49 @@ def timed_states(findings: LogFindings, started_at: datetime | None) -> list[Sta
 # A log line is written in the handler that the timing mark is taken in, so the two times of one
 # change are a few milliseconds apart; a stats interval sees a change up to an interval late.
 _SAME_CHANGE = timedelta(milliseconds=50)
+_TICK = timedelta(microseconds=1)
 
 
 def merge_states(
     timed: list[StateChange], logged: list[StateChange], sampled: list[StateChange]
 ) -> list[StateChange]:
     """One state timeline from three sources, most exact first: the SDK's timing table, the
-    state-change log lines, the stats intervals (stamped at the interval's end).
+    state-change log lines (``logged``, in log order), the stats intervals (stamped at the
+    interval's end).
 
-    A logged change is dropped when the timing table dates the same change (same kind and state
-    within 50 ms). A sampled change is dropped when an exact source saw the same kind and state
-    at or before it (it is the late sighting of that change); one the logs did not see (logs
-    filtered by level, or their oldest lines dropped by the SDK's cap) is kept.
+    A logged change is replaced by the timing table's when that dates the same change (same kind
+    and state within 50 ms): the table is what the SDK reports as its connect times. The two
+    clocks (``performance`` marks from the call's start, ``Date`` lines at millisecond precision)
+    differ by a few milliseconds, so a logged change of the same kind that the log shows before
+    the replaced one but now sorts after it (e.g. ICE "checking" in the same millisecond as
+    "connected") is moved to just before it: the log's order is kept and the SDK's time too.
+    A sampled change is dropped when an exact source saw the same kind and state at or before it
+    (it is the late sighting of that change); one the logs did not see (logs filtered by level,
+    or their oldest lines dropped by the SDK's cap) is kept.
     """
-    kept = list(timed)
-    for s in logged:
-        if not any(k.kind == s.kind and k.state == s.state and abs(k.at - s.at) <= _SAME_CHANGE for k in timed):
-            kept.append(s)
-    exact = list(kept)
+    exact = list(logged)
+    replaced: set[int] = set()
+    for t in timed:
+        same = [
+            i for i, s in enumerate(exact)
+            if i not in replaced and s.kind == t.kind and s.state == t.state and abs(s.at - t.at) <= _SAME_CHANGE
+        ]
+        if not same:
+            continue
+        match = min(same, key=lambda i: abs(exact[i].at - t.at))
+        replaced.add(match)
+        bound = t.at
+        for i in range(match - 1, -1, -1):  # the same kind's earlier lines keep their order
+            s = exact[i]
+            if s.kind != t.kind or i in replaced:
+                continue
+            if s.at < bound:
+                break
+            bound -= _TICK
+            exact[i] = StateChange(at=bound, kind=s.kind, state=s.state)
+    kept = list(timed) + [s for i, s in enumerate(exact) if i not in replaced]
     earliest: dict[tuple[str, str], datetime] = {}
-    for s in exact:
+    for s in kept:
         key = (s.kind, s.state)
         if key not in earliest or s.at < earliest[key]:
             earliest[key] = s.at
