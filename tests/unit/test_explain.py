@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from alerts.rules import RUNBOOKS_DIR
 from collector.cli_root import main
-from collector.contract import CallReport, ReportNote
+from collector.contract import CallReport, IceServer, ReportNote, Sample
 from collector.reports import parse_file
 from processors.explain import LABEL_MEANING, explain_report, explanation_json, render_text
 from processors.explain_runbooks import HINTS, check_for, what_to_check_items
@@ -33,6 +36,7 @@ from tests.unit.test_facts_fixtures import (
     err,
     make_env,
     make_report,
+    pair,
     relay_call,
     srflx_call,
     state,
@@ -342,3 +346,60 @@ def test_the_readme_example_is_the_commands_output(monkeypatch: pytest.MonkeyPat
     result = CliRunner().invoke(main, ["explain", "tests/fixtures/chromium/dtls_stall.json"])
     assert result.exit_code == 0
     assert shown == result.output.rstrip("\n")
+
+
+# ---- any report: explain never crashes, never lets capture text act on a terminal ---------------
+
+URLS = st.sampled_from([STUN_EU, TURN_EU_UDP, TURNS_EU, TURN_USE_UDP, "turn:[2001:db8::1]:3478", "stun:x\x1b[31m",
+                        "not a url", ""])
+TIMES = st.floats(min_value=0, max_value=120).map(at)
+TEXT = st.text(max_size=40)
+
+
+@st.composite
+def any_report(draw: st.DrawFn) -> CallReport:
+    ids = [f"c{i}" for i in range(draw(st.integers(0, 5)))]
+    candidates = [cand(i, draw(st.sampled_from(["host", "srflx", "prflx", "relay"])), draw(st.sampled_from(
+        ["192.168.1.10", BERLIN_IP, "198.51.100.7", "198.51.100.130", "x.local", ""])),
+        gathered=draw(st.none() | st.floats(0, 60)), url=draw(st.none() | URLS),
+        relay_protocol=draw(st.none() | st.sampled_from(["udp", "tcp", "tls"])),
+        related_address=draw(st.none() | st.just(BERLIN_IP)), remote=draw(st.booleans())) for i in ids]
+    states = draw(st.lists(st.builds(lambda t, k, s: state(t, k, s), st.floats(0, 120),
+                                     st.sampled_from(["ice", "dtls", "connection", "gathering"]),
+                                     st.sampled_from(["new", "checking", "connecting", "connected", "completed",
+                                                      "disconnected", "failed", "complete", "c\u202ed"])),
+                           max_size=8))
+    samples = draw(st.lists(st.builds(
+        lambda start, rtt, dtls, ice, got, lost: Sample(start=at(start), end=at(start + 1), rtt_ms=rtt,
+                                                        rtt_source="candidate-pair", dtls_state=dtls, ice_state=ice,
+                                                        packets_received=got, packets_lost=lost),
+        st.floats(0, 120), st.none() | st.floats(0, 2000), st.none() | st.sampled_from(["connecting", "connected",
+                                                                                           "failed"]),
+        st.none() | st.sampled_from(["checking", "connected", "failed"]), st.none() | st.integers(0, 500),
+        st.none() | st.integers(-5, 50)), max_size=6))
+    pairs = [pair(draw(st.sampled_from(ids)), draw(st.sampled_from(ids)), draw(st.floats(0, 60)))
+             for _ in range(draw(st.integers(0, 2)))] if ids else []
+    errors = [err(draw(URLS), draw(st.sampled_from([701, 401, 486, 0])), seconds=draw(st.none() | st.floats(0, 60)))
+              for _ in range(draw(st.integers(0, 3)))]
+    notes = [ReportNote(source=draw(st.sampled_from(["sdk", "reader"])), code=draw(st.sampled_from(["33005", "x"])),
+                        text=draw(TEXT), at=draw(st.none() | TIMES)) for _ in range(draw(st.integers(0, 2)))]
+    servers = draw(st.sampled_from([[], [IceServer(urls=[STUN_EU, TURN_EU_UDP])], [IceServer(urls=[TURNS_EU])]]))
+    return make_report(candidates=candidates, states=states, samples=samples, selected_pairs=pairs,
+                       candidate_errors=errors, notes=notes, ice_servers=servers, final=draw(st.booleans()))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(report=any_report())
+def test_any_report_explains_with_evidence_for_every_problem(report: CallReport) -> None:
+    env = FactsEnv.default()
+    e = explain_report(report, env)
+    text = render_text(e, "fuzz")
+    json.dumps(explanation_json(e, "fuzz"))
+    assert not any(unicodedata.category(c) in ("Cc", "Cf") for c in text.replace("\n", ""))
+    assert len(text.splitlines()) == text.count("\n") + 1
+    problems = [label for label in e.facts.labels if label not in ("ok", "symmetric_nat_relay")]
+    for label in problems:
+        assert any(ev.label == label for ev in e.evidence), (label, e.evidence)
+    assert {ev.label for ev in e.evidence} <= set(e.facts.labels)
+    if e.facts.dtls_stall and not e.facts.dtls_failed:
+        assert any(ev.threshold is not None and ev.threshold.setting == "dtls_stall_ms" for ev in e.evidence)
