@@ -115,6 +115,10 @@ def check_facts(scenario: Scenario, facts: Mapping[str, Any], timings: dict[str,
     assert facts["rtt_median_ms"] is not None and 0 <= facts["rtt_median_ms"] < 100
     assert facts["rtt_band"] == "excellent"
     assert facts["diagnosis"] == "ok"
+    # The SDK's own warnings: 33005 (only host candidates) for the host-only call alone.
+    assert ("33005" in facts["sdk_warnings"]) is (scenario is Scenario.HOST)
+    # Bytes of the whole connection (headers included), so both directions carried something.
+    assert facts["connection_send_kbps"] > 0 and facts["connection_recv_kbps"] > 0
     # Connect times: the SDK's own (ICE from its call start; DTLS after ICE), not a stats interval's end.
     assert facts["ice_connect_ms"] == pytest.approx(timings[ICE_STEP], abs=0.05)
     assert facts["dtls_connect_ms"] == pytest.approx(timings[DTLS_STEP] - timings[ICE_STEP], abs=0.05)
