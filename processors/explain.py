@@ -35,6 +35,7 @@ LABEL_MEANING: dict[str, str] = {
     "high_rtt": "round-trip time in the poor band",
     "symmetric_nat_relay": "relayed because the NAT maps per destination (informational)",
 }
+NO_SELECTED_PAIR = "no-selected-pair"  # the readers' note code for a connected call without a selected pair
 _CANDIDATE_WORDS = {"host": "host", "srflx": "srflx", "prflx": "prflx", "relay": "relay"}
 _INDENT = "  "
 _KEY_WIDTH = 10
@@ -217,7 +218,9 @@ def render_text(e: Explanation, file: str) -> str:
     lines.append(_line("diagnosis", diagnosis + (f" (also {', '.join(others)})" if others else "")))
     gathered = ", ".join(f.gathered_types) or "nothing"
     changes = f"; the selected pair changed {_times(f.pair_changes)}" if f.pair_changes else ""
-    lines.append(_line("path", f"{path_words(f, e.turn_region_name)}; gathered {gathered}{changes}"))
+    why = " (the reader says why: see notes)" if not f.path_class and any(
+        n.source == "reader" and n.code == NO_SELECTED_PAIR for n in e.notes) else ""
+    lines.append(_line("path", f"{path_words(f, e.turn_region_name)}{why}; gathered {gathered}{changes}"))
     lines += [_line("ICE", _ice_words(f)), _line("DTLS", _dtls_words(f)), _line("RTT", _rtt_words(f)),
               _line("media", _media_words(f))]
     relay = _relay_words(f)

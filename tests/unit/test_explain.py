@@ -403,3 +403,13 @@ def test_any_report_explains_with_evidence_for_every_problem(report: CallReport)
     assert {ev.label for ev in e.evidence} <= set(e.facts.labels)
     if e.facts.dtls_stall and not e.facts.dtls_failed:
         assert any(ev.threshold is not None and ev.threshold.setting == "dtls_stall_ms" for ev in e.evidence)
+
+
+def test_a_connected_call_without_a_selected_pair_points_to_the_readers_note(tmp_path: Path) -> None:
+    why = "Connected (ice state connected) but no selected candidate pair: none of its 3 getStats samples holds one"
+    report = srflx_call(selected_pairs=[], notes=[ReportNote(source="reader", code="no-selected-pair", text=why,
+                                                             at=at(0.5))])
+    text, _ = explain_one(report, make_env(tmp_path))
+    assert "path        no candidate pair was selected (the reader says why: see notes); gathered host, srflx, relay" \
+        in text
+    assert block(text, "notes") == [f"notes       reader no-selected-pair at +500 ms: {why}"]
