@@ -40,6 +40,11 @@ class FactsEnv:
         return cls()
 
 
+def _sdk_note(report: CallReport, code: str) -> str:
+    """The text of the SDK note with this code (the reader's copy of an upload's id), else ""."""
+    return next((n.text for n in report.notes if n.source == "sdk" and n.code == code), "")
+
+
 def derive_call_facts(report: CallReport, env: FactsEnv) -> CallFacts:
     samples = ordered_samples(report)
     mix = derive_candidate_mix(report, env.inventory)
@@ -116,6 +121,8 @@ def derive_call_facts(report: CallReport, env: FactsEnv) -> CallFacts:
         connection_send_kbps=quality.connection_send_kbps,
         connection_recv_kbps=quality.connection_recv_kbps,
         sdk_warnings=sorted({n.code for n in report.notes if n.source == "sdk" and n.code.isdigit()}),
+        call_report_id=_sdk_note(report, "call-report-id"),
+        voice_sdk_id=_sdk_note(report, "voice-sdk-id"),
         diagnosis=diagnosis.primary,
         labels=list(diagnosis.labels),
     )

