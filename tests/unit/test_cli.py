@@ -1,4 +1,4 @@
-"""The `icewatch` command: help, explain on the project's own example and on real captures."""
+"""The `icewatch` command: help, explain on the project's own example and real captures, import via the collector."""
 
 from __future__ import annotations
 
