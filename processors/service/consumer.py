@@ -207,7 +207,17 @@ class ConsumerLoop:
                 backoff = min(backoff * 2, self.max_retry_backoff_s)
         if paused:
             self.consumer.resume(*self.consumer.paused())
-        self.consumer.commit(self._offsets(batch))
+        offsets = self._offsets(batch)
+        # A partition the group moved to another processor while this batch was read or written is
+        # not committed here: its new owner reads from the last commit (the store counts a message
+        # once) and commits further; a commit from here could move its offset back.
+        owned = self.consumer.assignment()
+        moved = sorted(f"{tp.topic}/{tp.partition}" for tp in offsets if tp not in owned)
+        if moved:
+            log.info("partitions %s were reassigned during this batch; their new owner commits them", moved)
+        committing = {tp: om for tp, om in offsets.items() if tp in owned}
+        if committing:
+            self.consumer.commit(committing)
         self.metrics.observe_batch(batch.messages, batch.rows, len(batch.dead),
                                    time.monotonic() - t0, batch.oldest_produced)
 

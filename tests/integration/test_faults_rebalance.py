@@ -11,9 +11,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,7 @@ from processors.service.consumer import ConsumerLoop
 from processors.service.metrics import ProcessorMetrics
 from processors.store.chdb import ChdbSink
 from processors.store.migrate import migrate
+from processors.store.sink import Row, Table
 from tests.integration.test_delivery import committed_total, create_topics, make_report, unique_topics
 from tests.services import KafkaService
 
@@ -141,6 +143,79 @@ def test_processors_joining_and_leaving_mid_stream_count_every_report_once(kafka
         assert sink.query("SELECT uniqExact(call_id) AS n FROM calls")[0]["n"] == total
         assert sink.query("SELECT uniqExactMerge(calls) AS n FROM call_minute")[0]["n"] == total
         assert sink.query("SELECT uniqExactIfMerge(relayed) AS n FROM call_minute")[0]["n"] == total
+        assert sink.query("SELECT count() AS n FROM call_samples FINAL")[0]["n"] == 3 * total
+        assert sink.query("SELECT uniqExactMerge(samples) AS n FROM rtt_band_minute")[0]["n"] == 3 * total
+    finally:
+        publisher.close()
+        dlq.close()
+        sink.close()
+
+
+class SlowStore:
+    """The shared store, slow for the member that writes through it while ``slow`` is set (a long
+    insert: a big batch, a ClickHouse merge stall), so that a rebalance happens during the write."""
+
+    def __init__(self, sink: ChdbSink, delay_s: float) -> None:
+        self.sink = sink
+        self.delay_s = delay_s
+        self.slow = threading.Event()
+        self.inside = threading.Event()  # set once a slowed insert has begun
+
+    def insert(self, table: str, rows: Sequence[Row], dedup_token: str | None = None) -> None:
+        if self.slow.is_set():
+            self.slow.clear()
+            self.inside.set()
+            time.sleep(self.delay_s)
+        self.sink.insert(table, rows, dedup_token)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self.sink.query(sql, params)
+
+    def query_table(self, sql: str, settings: Mapping[str, int | str]) -> Table:
+        return self.sink.query_table(sql, settings)
+
+    def execute(self, sql: str) -> None:
+        self.sink.execute(sql)
+
+    def close(self) -> None:
+        """The test closes the real store."""
+
+
+def test_a_rebalance_during_a_slow_write_neither_stops_the_processor_nor_loses_its_batch(
+        kafka: KafkaService, tmp_path: Path) -> None:
+    topics = unique_topics(partitions=4)
+    create_topics(kafka, topics)
+    settings = Settings(kafka=KafkaSettings(bootstrap=kafka.bootstrap), topics=topics,
+                        group_id=f"g-{uuid.uuid4().hex[:8]}")
+    group = settings.group_id + ".call_reports"
+    total = 3000
+    reports = [make_report(i) for i in range(total)]
+    publisher = KafkaPublisher(settings.kafka, topics, source_host="test")  # type: ignore[arg-type]
+    dlq = KafkaPublisher(settings.kafka, topics, source_host="processor")  # type: ignore[arg-type]
+    sink = ChdbSink(tmp_path / "store")
+    slow_store = SlowStore(sink, delay_s=6.0)  # longer than two heartbeat intervals (3 s)
+    try:
+        migrate(sink)
+        publisher.publish(reports[:1000])
+        with members() as group_members:
+            first = Member(settings, slow_store, dlq)  # type: ignore[arg-type]
+            group_members.append(first)
+            wait_until(lambda: committed_total(kafka, group) >= 1, 90, "the first commit", group_members)
+            slow_store.slow.set()
+            publisher.publish(reports[1000:2000])
+            wait_until(slow_store.inside.is_set, 60, "a slowed write", group_members)
+            second = Member(settings, sink, dlq)  # joins while the first one is inside its write
+            group_members.append(second)
+            publisher.publish(reports[2000:])
+            wait_until(lambda: committed_total(kafka, group) >= total, 120, "every report committed", group_members)
+            wait_until(lambda: first.assigned > 0 and second.assigned > 0, 60, "both processors assigned",
+                       group_members)
+            assert first.thread.is_alive() and second.thread.is_alive()
+            first.stop()
+            second.stop()
+        assert committed_total(kafka, group) == total
+        assert sink.query("SELECT count() AS n FROM calls FINAL")[0]["n"] == total
+        assert sink.query("SELECT uniqExactMerge(calls) AS n FROM call_minute")[0]["n"] == total
         assert sink.query("SELECT count() AS n FROM call_samples FINAL")[0]["n"] == 3 * total
         assert sink.query("SELECT uniqExactMerge(samples) AS n FROM rtt_band_minute")[0]["n"] == 3 * total
     finally:
