@@ -6,11 +6,12 @@
 #   charts    the dashboard pages' chart library (deploy/local/chart_assets.sh: npm ci, cached)
 #             and, with the dev extras, the Telnyx SDK of test_telnyx_sdk.py (deploy/local/telnyx_sdk.sh)
 #   validator the strict Grafana dashboard validator (deploy/local/grafana_validator.sh: go build, cached)
+#   deploy    helm + kubernetes-validate for the deployment tests (deploy/local/deploy_tools.sh, cached)
 #
-# Usage: bootstrap.sh [--all | --runtime | --packages | --venv | --kafka | --charts | --validator ...] [--no-dev]
-#   (no flag)   everything: packages, venv with the dev extras, kafka jars, charts, validator   (make test)
+# Usage: bootstrap.sh [--all | --runtime | --packages | --venv | --kafka | --charts | --validator | --deploy ...] [--no-dev]
+#   (no flag)   everything: packages, venv with the dev extras, kafka jars, charts, validator, deploy (make test)
 #   --runtime   venv without the dev extras, and charts                          (make run)
-#   --packages / --venv / --kafka / --charts / --validator   only the named parts (combinable)
+#   --packages / --venv / --kafka / --charts / --validator / --deploy   only the named parts (combinable)
 # Environment:
 #   ICEWATCH_SKIP_APT=1   never call apt-get; missing packages are only reported
 #   PYTHON [python3]      interpreter for a new .venv (3.11+)
@@ -21,26 +22,27 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 VENV="${VENV:-$REPO/.venv}"
 PYTHON="${PYTHON:-python3}"
-PACKAGES=(clickhouse-server coturn chromium iproute2 nftables prometheus-alertmanager)
+PACKAGES=(clickhouse-server coturn chromium iproute2 nftables prometheus-alertmanager docker-compose)
 
 say() { echo "bootstrap: $*"; }
 die() { echo "bootstrap: ERROR: $*" >&2; exit 1; }
 
-want_packages=0 want_venv=0 want_kafka=0 want_charts=0 want_validator=0 extras="[dev]"
+want_packages=0 want_venv=0 want_kafka=0 want_charts=0 want_validator=0 want_deploy=0 extras="[dev]"
 if (($# == 0)); then
-  want_packages=1 want_venv=1 want_kafka=1 want_charts=1 want_validator=1
+  want_packages=1 want_venv=1 want_kafka=1 want_charts=1 want_validator=1 want_deploy=1
 fi
 for arg in "$@"; do
   case "$arg" in
-    --all) want_packages=1 want_venv=1 want_kafka=1 want_charts=1 want_validator=1 ;;
+    --all) want_packages=1 want_venv=1 want_kafka=1 want_charts=1 want_validator=1 want_deploy=1 ;;
     --runtime) want_venv=1 want_charts=1 extras="" ;;
     --packages) want_packages=1 ;;
     --venv) want_venv=1 ;;
     --kafka) want_kafka=1 ;;
     --charts) want_charts=1 ;;
     --validator) want_validator=1 ;;
+    --deploy) want_deploy=1 ;;
     --no-dev) extras="" ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) die "unknown argument '$arg' (see --help)" ;;
   esac
 done
@@ -128,4 +130,5 @@ if ((want_charts)); then "$HERE/chart_assets.sh" || die "chart assets install fa
 # With the dev extras (make test), also the Telnyx SDK that test_telnyx_sdk.py loads (npm ci, cached).
 if ((want_charts)) && [[ -n "$extras" ]]; then "$HERE/telnyx_sdk.sh" || die "Telnyx SDK install failed"; fi
 if ((want_validator)); then "$HERE/grafana_validator.sh" >/dev/null || die "grafana-validate build failed"; fi
+if ((want_deploy)); then "$HERE/deploy_tools.sh" >/dev/null || die "deploy tools install failed"; fi
 say "done in $((SECONDS - started))s"
