@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from collector.auth import check_tenant
 from collector.errors import InvalidInput
+from collector.redact import redact_secrets
 
 CandidateType = Literal["host", "srflx", "prflx", "relay"]
 Transport = Literal["udp", "tcp", "tls", "dtls"]
@@ -332,9 +333,10 @@ class Envelope(BaseModel):
 
 
 def dead_letter_raw(raw: bytes) -> tuple[str, bool, int]:
-    """(text kept, truncated?, original size): the start of a rejected input, as UTF-8 text."""
+    """(text kept, truncated?, original size): the start of a rejected input, as UTF-8 text, with
+    secrets and dialled numbers blanked (collector/redact.py)."""
     kept = raw[:MAX_DEAD_LETTER_RAW]
-    return kept.decode("utf-8", errors="replace"), len(raw) > len(kept), len(raw)
+    return redact_secrets(kept.decode("utf-8", errors="replace")), len(raw) > len(kept), len(raw)
 
 
 def schema_of(payload: Model) -> str:
