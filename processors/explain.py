@@ -166,7 +166,9 @@ def _media_words(f: CallFacts) -> str:
 def _relay_words(f: CallFacts) -> str | None:
     if f.relay_distance_km is None and f.nearest_distance_km is None:
         if f.path_class.startswith("relay-"):
-            return "distance unknown: no client position (no GeoIP database, or no public client address)"
+            if f.client_lat is None:
+                return "distance unknown: no client position (no GeoIP database, or no public client address)"
+            return "distance unknown: no inventory of TURN servers (ICEWATCH_INVENTORY) to measure against"
         return None
     parts = []
     if f.relay_distance_km is not None:

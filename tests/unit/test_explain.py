@@ -413,3 +413,17 @@ def test_a_connected_call_without_a_selected_pair_points_to_the_readers_note(tmp
     assert "path        no candidate pair was selected (the reader says why: see notes); gathered host, srflx, relay" \
         in text
     assert block(text, "notes") == [f"notes       reader no-selected-pair at +500 ms: {why}"]
+
+
+def test_relay_distance_says_what_is_missing(tmp_path: Path) -> None:
+    local = cand("r1", "relay", "198.51.100.131", url=TURN_EU_UDP, relay_protocol="udp", related_address=BERLIN_IP)
+    report = relay_call(local)
+    with_geo = make_env(tmp_path)
+    text, _ = explain_one(report, FactsEnv(geo=with_geo.geo))  # a GeoIP database, no inventory
+    assert "relay       distance unknown: no inventory of TURN servers (ICEWATCH_INVENTORY) to measure against" in text
+    text, _ = explain_one(report, FactsEnv(inventory=with_geo.inventory))  # an inventory, no GeoIP database
+    assert "relay       distance unknown: no client position (no GeoIP database, or no public client address)" in text
+    facts = derive_call_facts(report, with_geo)
+    text, _ = explain_one(report, with_geo)
+    assert (f"relay       {units.km(facts.relay_distance_km)} from the client; nearest TURN server turn-eu-1 at "
+            f"{units.km(facts.nearest_distance_km)}; client region eu") in text
