@@ -228,3 +228,21 @@ def test_no_note_when_the_connection_never_connected() -> None:
     log = [{"time": "9/13/2020, 12:26:40 PM", "type": "iceConnectionStateChange", "value": "failed"}]
     (r,) = parse_upload(_internals({}, log), UploadContext())
     assert r.notes == [] and r.selected_pairs == []
+
+
+def test_internals_chrome86_with_stats_types() -> None:
+    """Chrome ~M87-M116: the same series with ``statsType`` (and still no timestamps)."""
+    dump = orjson.loads((FIXTURES / "internals-chrome86-standard.json").read_bytes())
+    (pc,) = dump["PeerConnections"].values()
+    types = {"RTCTransport": "transport", "RTCIceCandidatePair": "candidate-pair", "RTCInboundRTP": "inbound-rtp"}
+    types |= {"RTCRemoteInboundRtp": "remote-inbound-rtp"}
+    for key, series in pc["stats"].items():
+        prefix = key.split("_", 1)[0]
+        if prefix == "RTCIceCandidate":
+            is_remote = orjson.loads(pc["stats"][key.rsplit("-", 1)[0] + "-isRemote"]["values"])[0]
+            series["statsType"] = "remote-candidate" if is_remote else "local-candidate"
+        else:
+            series["statsType"] = next(t for p, t in types.items() if prefix.startswith(p))
+    (r,) = parse_upload(orjson.dumps(dump), UploadContext(call_id_hint="internals-chrome86-standard"))
+    assert_relay_tcp_call(r)
+    assert facts(r) == facts(only("internals-chrome86-standard.json"))
