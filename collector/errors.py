@@ -45,7 +45,7 @@ class ConflictingReport(InvalidInput):
 
 
 class UnsupportedFormat(InvalidInput):
-    """The body is well-formed but in no format icewatch reads (e.g. legacy goog* stats)."""
+    """The body is well-formed but in no format icewatch reads (e.g. a dump without peer connections)."""
 
 
 class PayloadTooLarge(InvalidInput):
