@@ -246,3 +246,19 @@ def test_internals_chrome86_with_stats_types() -> None:
     (r,) = parse_upload(orjson.dumps(dump), UploadContext(call_id_hint="internals-chrome86-standard"))
     assert_relay_tcp_call(r)
     assert facts(r) == facts(only("internals-chrome86-standard.json"))
+
+
+def test_rtcstats_v3_with_legacy_reports() -> None:
+    """The same legacy call framed as an RTCStatsDump (v3: metadata line, time deltas)."""
+    rows = [
+        orjson.loads(line) for line in (FIXTURES / "rtcstats-v1-chrome70-legacy-relay-tcp").read_bytes().splitlines()
+    ]
+    meta = {"fileFormat": 3, "userAgent": rows[0][2]["userAgent"]}
+    lines, clock = [b"RTCStatsDump", orjson.dumps(meta)], 0
+    for method, pc, value, ts in rows[1:]:
+        lines.append(orjson.dumps(["getStats" if method == "getstats" else method, pc, value, ts - clock]))
+        clock = ts
+    (r,) = parse_upload(b"\n".join(lines), UploadContext(call_id_hint="v3"))
+    assert r.source_format == "rtcstats" and r.browser == "Chrome 70.0.3538.77"
+    assert_relay_tcp_call(r)
+    assert facts(r).path_class == "relay-tcp"
