@@ -15,7 +15,10 @@ from collector.errors import ConfigError, IcewatchError
 
 @click.group()
 def alerts() -> None:
-    """Alert rules (alerts/rules/*.yaml): check them, run the evaluator, export them."""
+    """Alert rules (alerts/rules/*.yaml): check them, run the evaluator, export them.
+
+    Example: icewatch alerts check
+    """
 
 
 @alerts.command()

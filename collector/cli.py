@@ -17,7 +17,13 @@ from collector.errors import IcewatchError
 
 @click.command()
 def collector() -> None:
-    """Run only the HTTP collector, publishing to Kafka (ICEWATCH_KAFKA__BOOTSTRAP required)."""
+    """Run only the HTTP collector, publishing to Kafka (ICEWATCH_KAFKA__BOOTSTRAP required).
+
+    With ICEWATCH_TURN_LOGS it also tails coturn logs (the TURN log tailer beside coturn), with
+    ICEWATCH_SYSLOG_UDP_PORT it receives coturn's syslog, with ICEWATCH_PROBES_ENABLED it probes.
+
+    Example: ICEWATCH_KAFKA__BOOTSTRAP=kafka:9092 ICEWATCH_HOST=0.0.0.0 icewatch collector
+    """
     settings = current_settings()
     if settings.kafka is None:
         raise click.ClickException("ICEWATCH_KAFKA__BOOTSTRAP is not set (use `icewatch run` for embedded mode)")
@@ -41,14 +47,17 @@ def collector() -> None:
 @click.command(name="import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--url", default=None, help="Collector to send to (default: the configured address).")
-@click.option("--api-key", envvar="ICEWATCH_API_KEY", default=None)
+@click.option("--api-key", envvar="ICEWATCH_API_KEY", default=None, help="API key, when the collector has keys.")
 @click.option("--format", "fmt", default=None, help="Force a format instead of detecting it.")
 def import_(files: tuple[Path, ...], url: str | None, api_key: str | None, fmt: str | None) -> None:
     """Send dumps (webrtc-internals, rtcstats, Telnyx, W3C) through the collector's HTTP path.
 
     Each file's result goes to stdout (accepted) or stderr (rejected); progress (files, reports
     accepted, files rejected) goes to stderr, one line redrawn in place on a terminal, a line every
-    few seconds otherwise, and a summary at the end. Exit status 1 when a file was rejected."""
+    few seconds otherwise, and a summary at the end. Exit status 1 when a file was rejected.
+
+    Example: icewatch import --url http://127.0.0.1:8080 webrtc_internals_dump.txt
+    """
     from collector.import_progress import ImportProgress
 
     base = url or local_url(current_settings())

@@ -23,6 +23,8 @@ def main(ctx: click.Context, log_level: str) -> None:
 
     Settings come from ICEWATCH_* environment variables (see README); nested ones use
     double underscores, e.g. ICEWATCH_KAFKA__BOOTSTRAP=127.0.0.1:9092.
+
+    Example: icewatch run   (then open http://127.0.0.1:8080/)
     """
     setup_logging(log_level)
     ctx.ensure_object(SettingsHolder)

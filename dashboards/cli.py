@@ -45,7 +45,10 @@ def write_bundle(out: Path) -> list[Path]:
 
 @click.group()
 def dashboards() -> None:
-    """Grafana dashboards (the same ones `icewatch run` serves at /)."""
+    """Grafana dashboards (the same ones `icewatch run` serves at /).
+
+    Example: icewatch dashboards build --out deploy/grafana
+    """
 
 
 @dashboards.command()
@@ -67,13 +70,18 @@ def build(out: Path) -> None:
 @click.option("--token", required=True, envvar="GRAFANA_TOKEN", show_envvar=True,
               help="A service-account token (Admin creates the datasource; Editor is enough afterwards).")
 @click.option("--clickhouse-host", default="clickhouse", show_default=True, help="ClickHouse host as Grafana sees it.")
-@click.option("--clickhouse-port", default=9000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--clickhouse-protocol", type=click.Choice(["native", "http"]), default="native", show_default=True)
-@click.option("--clickhouse-user", default="default", show_default=True)
-@click.option("--clickhouse-database", default="default", show_default=True)
+@click.option("--clickhouse-port", default=9000, show_default=True, type=click.IntRange(1, 65535),
+              help="Port of --clickhouse-host as Grafana reaches it (native protocol 9000, HTTP 8123).")
+@click.option("--clickhouse-protocol", type=click.Choice(["native", "http"]), default="native", show_default=True,
+              help="Protocol of the Grafana ClickHouse datasource.")
+@click.option("--clickhouse-user", default="default", show_default=True,
+              help="ClickHouse user of the datasource (read-only is enough).")
+@click.option("--clickhouse-database", default="default", show_default=True,
+              help="Database holding icewatch's tables.")
 @click.option("--clickhouse-password", envvar="ICEWATCH_CLICKHOUSE_PASSWORD", default=None, show_envvar=True,
               help="Sent once in secureJsonData; Grafana never returns it.")
-@click.option("--clickhouse-secure/--no-clickhouse-secure", default=False, show_default=True)
+@click.option("--clickhouse-secure/--no-clickhouse-secure", default=False, show_default=True,
+              help="TLS between Grafana and ClickHouse.")
 def push(url: str, token: str, clickhouse_host: str, clickhouse_port: int, clickhouse_protocol: str,
          clickhouse_user: str, clickhouse_database: str, clickhouse_password: str | None,
          clickhouse_secure: bool) -> None:

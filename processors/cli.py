@@ -28,6 +28,8 @@ def run() -> None:
     Without ICEWATCH_KAFKA__BOOTSTRAP: HTTP ingest writes straight into the embedded store
     (chDB in ICEWATCH_DATA_DIR) and answers 202 only after the write. With Kafka: the collector
     publishes to Kafka and a processor thread consumes into the store.
+
+    Example: ICEWATCH_INVENTORY=deploy/inventory.example.yaml icewatch run
     """
     from processors.service.run import run_all_in_one
 
@@ -47,6 +49,8 @@ def processor(streams: tuple[str, ...]) -> None:
     Each stream has its own consumer group (<ICEWATCH_GROUP_ID>.<stream>); scale out by starting
     more processors, up to the partition count of each topic. /healthz and /metrics are served on
     ICEWATCH_METRICS_PORT (127.0.0.1), and /v1/query too, so the embedded store it holds can be read.
+
+    Example: ICEWATCH_KAFKA__BOOTSTRAP=kafka:9092 ICEWATCH_CLICKHOUSE__HOST=ch1 icewatch processor --stream call_reports
     """
     from processors.service.processor import run_processor
 
@@ -63,7 +67,10 @@ def processor(streams: tuple[str, ...]) -> None:
 @click.option("--cluster", default=None, help="Print the cluster variant (ON CLUSTER, Replicated, Distributed).")
 @click.option("--database", default="icewatch", show_default=True, help="Database name for the cluster variant.")
 def migrate(cluster: str | None, database: str) -> None:
-    """Apply pending schema migrations (or print the cluster variant with --cluster)."""
+    """Apply pending schema migrations (or print the cluster variant with --cluster).
+
+    Example: icewatch migrate --cluster prod --database icewatch > cluster.sql
+    """
     from processors.store.migrate import cluster_statements, load_migrations
     from processors.store.migrate import migrate as apply
     from processors.store.open import open_store
@@ -132,7 +139,8 @@ def _query_rows(settings: Settings, url: str | None, api_key: str | None,
 @click.argument("name", required=False)
 @click.option("--since", default="7d", show_default=True, help="Look-back window: 30m, 12h, 7d, 4w.")
 @click.option("--by", "by", default=None, help="Comma-separated dimensions (region,turn-region,protocol,...).")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="Output format.")
 @click.option("--tenant", default=None, help="Tenant to read (default: \"default\"; with API keys, the key's).")
 @click.option("--url", default=None, help="Ask this process (`icewatch run` or a processor) instead of finding "
               "the data: a configured ClickHouse server, else the local process holding the embedded store.")
@@ -140,7 +148,10 @@ def _query_rows(settings: Settings, url: str | None, api_key: str | None,
 @click.option("--list", "list_", is_flag=True, help="List the named queries and dimensions.")
 def query(name: str | None, since: str, by: str | None, fmt: str, tenant: str | None, url: str | None,
           api_key: str | None, list_: bool) -> None:
-    """Run a named analyst query (relay-usage, path-mix, relay-distance, ...)."""
+    """Run a named analyst query (relay-usage, path-mix, relay-distance, ...).
+
+    Example: icewatch query relay-usage --since 24h --by region,protocol --format csv
+    """
     from processors.store.queries import DIMENSIONS, QUERIES
     from processors.store.render import render_rows
 
@@ -172,7 +183,8 @@ def _sql_result(settings: Settings, url: str | None, api_key: str | None, statem
 
 @click.command()
 @click.argument("statement")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="Output format.")
 @click.option("--url", default=None, help="Ask this process (`icewatch run` or a processor) instead of finding "
               "the store: the local process holding the embedded store, else the store itself.")
 @click.option("--api-key", envvar="ICEWATCH_API_KEY", default=None,
@@ -211,7 +223,10 @@ def sql(statement: str, fmt: str, url: str | None, api_key: str | None) -> None:
 def explain(files: tuple[Path, ...], as_json: bool, inventory: Path | None) -> None:
     """Explain every call / peer connection in each file: its facts in words, the evidence behind
     the diagnosis (events, samples, thresholds), the runbook's "what to check", and the capture's
-    own notes. --json prints the same as one JSON object per call."""
+    own notes. --json prints the same as one JSON object per call.
+
+    Example: icewatch explain --json webrtc_internals_dump.txt
+    """
     from collector.reports import parse_file
     from processors.explain import explain_report, explanation_json, render_text
     from processors.service.assembly import facts_env

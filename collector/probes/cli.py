@@ -73,7 +73,10 @@ def probe(inventory_path: Path, once: bool, as_json: bool) -> None:
 
     Settings: ICEWATCH_PROBES_* (interval, timeout, TURN credentials or REST secret, vantage).
     With --once the exit status is 1 when any probe failed. Without it, probe rounds run every
-    ICEWATCH_PROBES_INTERVAL_S seconds and are published to Kafka until interrupted.
+    ICEWATCH_PROBES_INTERVAL_S seconds and are published to Kafka until interrupted (/metrics
+    on ICEWATCH_METRICS_PORT).
+
+    Example: ICEWATCH_PROBES_TURN_SECRET=... icewatch probe --once --inventory deploy/inventory.example.yaml
     """
     from collector.inventory import load_inventory
 

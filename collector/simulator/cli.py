@@ -50,6 +50,8 @@ def simulate(inventory_path: Path | None, url: str | None, api_key: str | None, 
 
     Seeded and reproducible; scripted incidents change only what they would change in reality.
     A progress line goes to stderr every 5 seconds.
+
+    Example: icewatch simulate --duration 300 --incident turn-down:turn-eu-1@60+90
     """
     from collector.simulator.run import Simulator, SimulatorConfig
 

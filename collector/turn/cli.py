@@ -54,7 +54,11 @@ def _summary(parser: CoturnParser) -> None:
 
 @click.group("turn")
 def turn() -> None:
-    """TURN server logs (coturn)."""
+    """TURN server logs (coturn): parse a log file offline. The live tailer is part of the
+    collector (ICEWATCH_TURN_LOGS, see `icewatch collector --help`).
+
+    Example: icewatch turn sessions --server-id turn-eu-1 /var/log/turnserver.log
+    """
 
 
 @turn.command("parse")
@@ -62,7 +66,10 @@ def turn() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event.")
 @click.option("--server-id", default="local", show_default=True, help="Server id to stamp on events.")
 def parse_cmd(file: Path, as_json: bool, server_id: str) -> None:
-    """Print the events parsed from FILE."""
+    """Print the events parsed from FILE.
+
+    Example: icewatch turn parse --json --server-id turn-eu-1 /var/log/turnserver.log
+    """
     parser = CoturnParser(server_id, _hash_key())
     out = sys.stdout
     for ev in iter_file_events(file, parser):
@@ -86,7 +93,10 @@ def parse_cmd(file: Path, as_json: bool, server_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per session.")
 @click.option("--server-id", default="local", show_default=True, help="Server id to stamp on sessions.")
 def sessions_cmd(file: Path, as_json: bool, server_id: str) -> None:
-    """Print one summary per TURN session found in FILE."""
+    """Print one summary per TURN session found in FILE.
+
+    Example: icewatch turn sessions --json /var/log/turnserver.log
+    """
     parser = CoturnParser(server_id, _hash_key())
     for s in reconstruct_sessions(iter_file_events(file, parser)):
         d = s.to_dict()
