@@ -40,6 +40,7 @@ MAX_LOG_ENTRIES = 10_000  # the SDK keeps 1,000 by default (debugLogMaxEntries) 
 MAX_MESSAGE_CHARS = 1_000
 MAX_WARNING_CODES = 50  # distinct SDK warning codes kept per report (one note each)
 MAX_TIMING_STEPS = 40  # the 2.27.10 SDK knows 20 steps
+MAX_LOG_STATES = 5_000  # state changes taken from the lines (a report holds at most 10,000 in all)
 
 _STATES: dict[StateKind, frozenset[str]] = {
     "ice": frozenset({"new", "checking", "connected", "completed", "disconnected", "failed", "closed"}),
@@ -81,7 +82,8 @@ class LogFindings:
     timings: list[TimingStep] = field(default_factory=list)
     warnings: dict[str, tuple[datetime | None, str, int]] = field(default_factory=dict)  # code -> first at, text, n
     entries: int = 0  # entries in the block
-    skipped: int = 0  # entries not read (beyond the limit, not an object, no message)
+    skipped: int = 0  # entries not read (beyond the limits, not an object, no message)
+    last: dict[str, str] = field(default_factory=dict)  # the last state of each kind, in log order
 
 
 def _time(value: object) -> datetime | None:
@@ -99,8 +101,13 @@ def _first_arg(context: object) -> str | None:
 
 
 def _state(findings: LogFindings, at: datetime | None, kind: StateKind, value: str | None) -> None:
-    if at is not None and value in _STATES[kind]:
-        findings.states.append(StateChange(at=at, kind=kind, state=value))
+    if at is None or value not in _STATES[kind] or findings.last.get(kind) == value:
+        return
+    if len(findings.states) >= MAX_LOG_STATES:
+        findings.skipped += 1
+        return
+    findings.last[kind] = value
+    findings.states.append(StateChange(at=at, kind=kind, state=value))
 
 
 def _milliseconds(value: str) -> float | None:
@@ -232,8 +239,8 @@ def notes(findings: LogFindings) -> list[ReportNote]:
             ReportNote(
                 source="reader",
                 code="logs-skipped",
-                text=f"{findings.skipped} of {findings.entries} log entries not read "
-                f"(beyond {MAX_LOG_ENTRIES}, or not an object with a message)",
+                text=f"{findings.skipped} of {findings.entries} log entries not read (beyond {MAX_LOG_ENTRIES} "
+                f"entries or {MAX_LOG_STATES} state changes, or not an object with a message)",
                 at=None,
             )
         )

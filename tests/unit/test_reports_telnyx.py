@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from collector.contract import CallReport, stable_id
+from collector.contract import CallReport, StateChange, stable_id
 from collector.errors import InvalidInput
 from collector.reports import UploadContext, parse_upload
 from processors.facts.call_facts import FactsEnv, derive_call_facts
@@ -464,6 +464,24 @@ def test_hostile_logs_are_bounded_and_never_reject_the_report() -> None:
     skipped = next(n for n in r.notes if n.code == "logs-skipped")
     total = len(junk)
     assert skipped.source == "reader" and skipped.text.startswith(f"{total - 10_000 + 6} of {total} log entries")
+
+
+def test_a_flapping_log_is_capped_below_the_reports_state_limit() -> None:
+    body = payload(n=2)
+    states = ["checking", "connected", "connected", "disconnected"] * 3_000  # repeats are not changes
+    body["logs"] = [ice_line(T0 + timedelta(milliseconds=i), s) for i, s in enumerate(states)]
+    r = parse(body)
+    logged = [s for s in r.states if s.kind == "ice"]
+    assert len(logged) == 5_000 and logged[:3] == [
+        StateChange(at=T0, kind="ice", state="checking"),
+        StateChange(at=T0 + timedelta(milliseconds=1), kind="ice", state="connected"),
+        StateChange(at=T0 + timedelta(milliseconds=3), kind="ice", state="disconnected"),
+    ]
+    skipped = next(n for n in r.notes if n.code == "logs-skipped")
+    # 2,000 beyond the 10,000 read, and the changes after the 5,000th
+    assert skipped.text.endswith("of 12000 log entries not read (beyond 10000 entries or 5000 state changes, "
+                                 "or not an object with a message)")
+    assert int(skipped.text.split()[0]) > 2_000
 
 
 @pytest.mark.parametrize("logs", [{"a": 1}, "lines", 3])
