@@ -1,49 +1,48 @@
 """Embedded mode: a Publisher that derives and writes rows straight into the local store, so
-the collector answers 202 only after the write (no Kafka, one process)."""
+the collector answers 202 only after the write (no Kafka, one process). Concurrent uploads are
+written together (group commit)."""
 
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Sequence
 
 from collector.contract import Model, stable_id, utcnow
-from collector.errors import ConflictingReport, InvalidInput, StoreError
-from processors.rows.batch import Rows, merge_rows
 from processors.rows.builder import RowBuilder
-from processors.store.convergence import admit, restamped
+from processors.service.group_commit import GroupCommit, GroupCommitStats
 from processors.store.sink import Sink
 
 
 class EmbeddedPublisher:
-    def __init__(self, sink: Sink, builder: RowBuilder) -> None:
+    """Concurrent uploads share one write (processors/service/group_commit.py): each is derived in
+    its caller's thread, then waits for the batch it joined to be written."""
+
+    def __init__(self, sink: Sink, builder: RowBuilder, *, linger_s: float = 0.003, max_linger_s: float = 0.02,
+                 max_batch_messages: int = 512, max_queued_messages: int = 4096) -> None:
         self._sink = sink
         self._builder = builder
-        self._lock = threading.Lock()
+        self._commit = GroupCommit(sink, linger_s=linger_s, max_linger_s=max_linger_s,
+                                   max_batch_messages=max_batch_messages, max_queued_messages=max_queued_messages)
 
     def publish(self, payloads: Sequence[Model], tenant: str = "default") -> None:
         """Derive and write; return only after the write. All or nothing: a report in conflict with the
-        store (ConflictingReport) or refused by it (InvalidInput) writes none of this upload's rows."""
+        store (ConflictingReport) or refused by it (InvalidInput) writes none of this upload's rows;
+        Unavailable (503) when the store cannot take it or the write queue is full."""
+        if not payloads:
+            return
         per_message = [self._builder.rows(p, tenant, utcnow()) for p in payloads]
         # The token names the content, not the report id: a fuller report of the same call and
         # segment is a different insert, never dropped as a duplicate of the poorer one.
         token = "e-" + stable_id(tenant, *(hashlib.sha256(p.model_dump_json().encode()).hexdigest() for p in payloads))
-        with self._lock:
-            decision = admit(self._sink, per_message)
-            if decision.refused:
-                raise ConflictingReport(decision.refused[0][1])
-            # Stamped under the lock: writes are serialised, so the later write carries the later
-            # version, and convergence has made sure that it is never the poorer report.
-            now = utcnow()
-            rows: Rows = {}
-            for i in decision.write:
-                merge_rows(rows, restamped(per_message[i], max(now, decision.restamp.get(i, now))))
-            try:
-                # calls last: until it is written, no call-level query or rollup sees a partial report
-                for table, table_rows in sorted(rows.items(), key=lambda item: item[0] == "calls"):
-                    self._sink.insert(table, table_rows, dedup_token=f"{token}-{table}")
-            except StoreError as exc:
-                raise InvalidInput(f"the store refused the report ({exc}); the call was not stored") from exc
+        self._commit.submit(per_message, token)
+
+    def stats(self) -> GroupCommitStats:
+        return self._commit.stats()
+
+    def waiting(self) -> int:
+        """Uploads queued for the next write."""
+        return self._commit.waiting()
 
     def close(self) -> None:
+        self._commit.close()
         self._sink.close()
