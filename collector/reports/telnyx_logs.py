@@ -154,8 +154,8 @@ def read_logs(logs: list[object]) -> LogFindings:
 
 def timed_states(findings: LogFindings, started_at: datetime | None) -> list[StateChange]:
     """The state changes the SDK's timing table dates (``started_at`` + from-start milliseconds)."""
-    if started_at is None:
-        return []
+    if started_at is None or not ERA_START <= started_at < ERA_END:
+        return []  # (a start outside the era is refused with the report; no arithmetic on it here)
     out: list[StateChange] = []
     for step in findings.timings:
         at = started_at + timedelta(milliseconds=step.from_start_ms)

@@ -554,3 +554,12 @@ def test_real_sdk_reports(scenario: str, path_class: str, warnings: list[str]) -
     del body["logs"]
     late = facts(parse(body))
     assert late.ice_connect_ms is not None and late.ice_connect_ms > ice + 500
+
+
+def test_a_start_at_the_end_of_time_with_a_timing_table_is_refused_not_a_crash() -> None:
+    """Found by the fuzz test: the timing table's milliseconds were added to a start near year 9999."""
+    body = payload(n=1, logs=[log(T0, "[CallTimings][outbound][trickle] ICE connection established  0ms  1000ms")])
+    body["summary"]["startTimestamp"] = "9999-12-31T23:59:59Z"
+    with pytest.raises(InvalidInput) as exc:
+        parse(body)
+    assert exc.value.path == "started_at"
