@@ -29,7 +29,8 @@ STATE_EVENTS: dict[str, StateKind] = {
     "dtlsstatechange": "dtls",
 }
 
-_STANDARD_MARKERS = frozenset({"candidate-pair", "transport", "inbound-rtp", "outbound-rtp"})
+# Standard objects that make a peer connection read from its standard stats (legacy ones ignored).
+_STANDARD_MARKERS = frozenset({"candidate-pair", "transport"})
 # A real hour-long call polled every second has ~3600 snapshots of ~50-300 objects.
 MAX_STATS_OBJECTS = 3_000_000
 

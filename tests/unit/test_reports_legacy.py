@@ -262,3 +262,18 @@ def test_rtcstats_v3_with_legacy_reports() -> None:
     assert r.source_format == "rtcstats" and r.browser == "Chrome 70.0.3538.77"
     assert_relay_tcp_call(r)
     assert facts(r).path_class == "relay-tcp"
+
+
+def test_legacy_pair_read_when_the_standard_objects_have_no_pair_or_transport() -> None:
+    """A dump whose standard objects are only RTP streams (no candidate-pair, no transport) is
+    read from its legacy reports, which have the pair."""
+    body = (FIXTURES / "rtcstats-v1-chrome70-legacy-relay-tcp").read_bytes()
+    extra = {"RTCOutboundRTPAudioStream_2222": {"type": "outbound-rtp", "kind": "audio", "packetsSent": 1}}
+    lines = []
+    for raw in body.splitlines():
+        item = orjson.loads(raw)
+        if item[0] == "getstats":
+            item[2] |= extra
+        lines.append(orjson.dumps(item))
+    (r,) = parse_upload(b"\n".join(lines), UploadContext(call_id_hint="mixed"))
+    assert_relay_tcp_call(r)
