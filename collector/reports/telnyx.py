@@ -299,7 +299,7 @@ def _android(call: _Call, extra: dict[str, Any], at: datetime | None) -> str | N
     return text(device.get("userAgent")) if isinstance(device, dict) else None
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # the ids are printed to terminals by `icewatch explain`
 
 
 def _id_notes(d: dict[str, Any], ctx: UploadContext) -> list[ReportNote]:

@@ -59,6 +59,8 @@ _WARNING = re.compile(
     r"(?:^\[[^\]]{1,256}\] Warning|^CallReportCollector: warning) (?P<code>\d{5}): (?P<text>.{1,500})$"
 )
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # kept texts are printed to terminals by `icewatch explain`
+
 # Timing steps that time a state change, and the changes they time (the DTLS step is the
 # SDK's mark on connectionState "connected": DTLS up, and the peer connection with it).
 TIMED_STATES: dict[str, tuple[tuple[StateKind, str], ...]] = {
@@ -136,11 +138,11 @@ def read_logs(logs: list[object]) -> LogFindings:
             _state(findings, _time(m.group("at")) or logged_at, "connection", m.group("state"))
         elif m := _TIMING.match(message):
             ms = _milliseconds(m.group("from"))
-            label = m.group("label").strip()
+            label = _CONTROL.sub("", m.group("label")).strip()
             if ms is not None and label != "Call Start" and len(findings.timings) < MAX_TIMING_STEPS:
                 findings.timings.append(TimingStep(label=label, from_start_ms=ms))
         elif m := _WARNING.match(message):
-            code, text = m.group("code"), m.group("text").strip()
+            code, text = m.group("code"), _CONTROL.sub("", m.group("text")).strip()
             seen = findings.warnings.get(code)
             if seen is not None:
                 first, first_text, n = seen

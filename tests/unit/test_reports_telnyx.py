@@ -453,6 +453,7 @@ def test_hostile_logs_are_bounded_and_never_reject_the_report() -> None:
         {"timestamp": "yesterday", "message": "[also not a time] ICE Gathering State", "context": {"args": ["new"]}},
         log(T0, "[CallTimings][outbound][trickle] ICE connection established  1.00ms  99999999999.00ms"),
         log(T0, "[c] Warning 33005: " + "y" * 600, level="warn"),  # longer than a warning text can be
+        log(T0, "[c] Warning 09999: \x1b]0;owned\x07red\x9b31m", level="warn"),  # terminal escapes
     ]
     junk += [log(T0, f"[c] Warning {10000 + i}: w{i}", level="warn") for i in range(80)]
     junk += [log(T0, "debug noise", args=list(range(50)))] * 12_000
@@ -460,7 +461,8 @@ def test_hostile_logs_are_bounded_and_never_reject_the_report() -> None:
     r = parse(body)
     assert r.states == [] and len(r.samples) == 2
     sdk_codes = [n.code for n in r.notes if n.source == "sdk"]
-    assert sdk_codes == [str(10000 + i) for i in range(50)]  # at most 50 distinct warning codes
+    assert sdk_codes == ["09999"] + [str(10000 + i) for i in range(49)]  # at most 50 distinct warning codes
+    assert next(n.text for n in r.notes if n.code == "09999") == "]0;ownedred31m"
     skipped = next(n for n in r.notes if n.code == "logs-skipped")
     total = len(junk)
     assert skipped.source == "reader" and skipped.text.startswith(f"{total - 10_000 + 6} of {total} log entries")
