@@ -15,6 +15,10 @@ Shared by the W3C, webrtc-internals and rtcstats parsers. Rules:
 - A peer connection that connected (ICE or connection state) but yields no selected pair gets a
   ``no-selected-pair`` reader note saying why: no stats at all, no candidate-pair among them, a
   selected id naming a pair the stats do not hold, or pairs of which none is marked selected.
+- When DTLS connected comes only from the stats (no DTLS or connection state events) and the
+  first poll showing it is more than 2 s after the poll before it (or after ICE connected), a
+  ``coarse-dtls-time`` reader note says the DTLS time is only that exact (legacy dumps were often
+  polled every 10 s; a DTLS stall diagnosis may then be the poll spacing).
 - Sample ``i`` covers (snapshot ``i-1``, snapshot ``i``]. The first covers the time since the peer
   connection started (its counters count from there): from the earliest event when that is
   before the first snapshot, else one snapshot spacing (1 s when there is a single snapshot).
@@ -186,6 +190,36 @@ class _PairEvidence:
         return ReportNote(source="reader", code="no-selected-pair", text=text, at=at)
 
 
+_COARSE_DTLS_MS = 2000.0  # polls further apart than this make a stats-only DTLS time a rough one
+
+
+def _coarse_dtls_note(events: SeriesEvents, states: list[StateChange], samples: list[Sample]) -> ReportNote | None:
+    """When DTLS connected is known only from getStats polls far apart, say how rough it is: the
+    DTLS connect time (and a stall judged from it) is then only as exact as the poll spacing."""
+    if any(s.kind in ("dtls", "connection") for s in events.states):
+        return None  # state events time it exactly
+    idx = next((i for i, s in enumerate(samples) if s.dtls_state == "connected"), None)
+    if idx is None or samples[idx].end is None:
+        return None
+    seen = samples[idx].end
+    if idx > 0:
+        before, what = samples[idx - 1].end, "the poll before it"
+    else:
+        ice = _connected([st for st in states if st.kind == "ice"], [])
+        before, what = (ice.at if isinstance(ice, StateChange) else None), "ICE connected"
+    if before is None or seen is None:
+        return None
+    gap_s = (seen - before).total_seconds()
+    if gap_s * 1000.0 <= _COARSE_DTLS_MS:
+        return None
+    text = (
+        f"DTLS connected is known only from the getStats poll at {seen:%H:%M:%S} UTC ({what}: {gap_s:.1f} s "
+        f"earlier; no DTLS or connection state events): the DTLS connect time, and a DTLS stall judged "
+        f"from it, are exact to {gap_s:.1f} s only."
+    )
+    return ReportNote(source="reader", code="coarse-dtls-time", text=text, at=seen)
+
+
 def _connected(states: list[StateChange], samples: list[Sample]) -> StateChange | Sample | None:
     for st in states:
         if (st.kind == "ice" and st.state in ("connected", "completed")) or (
@@ -332,7 +366,8 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
     states = list(events.states) + [s for s in derived if s.kind not in evented]
     states.sort(key=lambda s: s.at)
     candidates = _merge_candidates(stats_candidates, events.candidates)
-    note = None if selected else evidence.note(_connected(states, samples))
+    notes = [n for n in (None if selected else evidence.note(_connected(states, samples)),) if n]
+    notes += [n for n in (_coarse_dtls_note(events, states, samples),) if n]
 
     times = [s.at for s in states] + [c.gathered_at for c in candidates if c.gathered_at]
     times += [e.at for e in events.errors if e.at]
@@ -365,7 +400,7 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
         reported_pair_changes=reported_changes,
         states=states,
         samples=samples,
-        notes=[note] if note else [],
+        notes=notes,
         caller_hash=None,
         callee_hash=None,
     )

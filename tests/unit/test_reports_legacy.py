@@ -277,3 +277,32 @@ def test_legacy_pair_read_when_the_standard_objects_have_no_pair_or_transport() 
         lines.append(orjson.dumps(item))
     (r,) = parse_upload(b"\n".join(lines), UploadContext(call_id_hint="mixed"))
     assert_relay_tcp_call(r)
+
+
+def _no_connection_events(poll_spacing_ms: int) -> CallReport:
+    """The legacy fixture without connection state events, its polls ``poll_spacing_ms`` apart."""
+    lines = []
+    for raw in (FIXTURES / "rtcstats-v1-chrome70-legacy-relay-tcp").read_bytes().splitlines():
+        item = orjson.loads(raw)
+        if item[0] == "onconnectionstatechange":
+            continue
+        if item[0] in ("getstats", "close"):
+            item[3] = T0 + poll_spacing_ms * ((item[3] - T0) // 1000)
+            if item[0] == "getstats":
+                item[2]["timestamp"] = item[3]
+        lines.append(orjson.dumps(item))
+    (r,) = parse_upload(b"\n".join(lines), UploadContext(call_id_hint="slow"))
+    return r
+
+
+def test_dtls_known_only_from_polls_far_apart_is_noted() -> None:
+    """No connection state events (Chrome before M72) and polls 10 s apart: DTLS connected is
+    known only at the first poll with a cipher, so the reader says how exact that time is."""
+    r = _no_connection_events(10_000)
+    (note,) = r.notes
+    assert (note.source, note.code, note.at) == ("reader", "coarse-dtls-time", at(T0 + 20_000))
+    assert "poll before it: 10.0 s earlier" in note.text and "exact to 10.0 s only" in note.text
+    assert facts(r).dtls_connect_ms == pytest.approx(20_000 - 300)
+    # Polls one second apart time it well enough: no note.
+    fine = _no_connection_events(1000)
+    assert fine.notes == [] and facts(fine).dtls_connect_ms == pytest.approx(2000 - 300)
