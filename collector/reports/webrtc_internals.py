@@ -2,8 +2,12 @@
 
 ``PeerConnections[<key>].stats`` holds one series per ``"<statsId>-<property>"`` with
 ``values`` a JSON array in a string. Since M117 a ``"<statsId>-timestamp"`` series gives each
-sample's time; older dumps are assumed to sample once a second. The series are folded back into
-getStats snapshots: one per poll time, each object with its latest sample at or before it.
+sample's time; in older dumps a series' last value is at its ``endTime`` and the others one
+second apart before it (series ends under 500 ms apart are one poll). The stats type is the
+series' ``statsType``, else a ``-type`` series, else the id's prefix (Chrome before M117, legacy
+ids included: ``_ID_PREFIX_TYPES``). The series are folded back into getStats snapshots: one per
+poll time, each object with its latest sample at or before it. Legacy goog* objects are read by
+collector/reports/legacy_stats.py when the peer connection has no standard pair or transport.
 ``updateLog`` gives states, candidates and icecandidateerror, in the new form
 (``{type, value, timestamp}``, JSON-encoded values) and the old one (``{time, type, value}``
 with a locale time string and plain values).
