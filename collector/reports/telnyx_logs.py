@@ -120,6 +120,32 @@ def _milliseconds(value: str) -> float | None:
     return ms if 0.0 <= ms <= 86_400_000.0 else None
 
 
+def _line(message: str) -> tuple[str, re.Match[str]] | None:
+    """Which of the SDK's lines this is (a cheap look at its start and end first: most of a
+    report's lines are none of them)."""
+    if message.startswith("[CallTimings]"):
+        m = _TIMING.match(message)
+        return ("timing", m) if m else None
+    if message.startswith("CallReportCollector: warning "):
+        m = _WARNING.match(message)
+        return ("warning", m) if m else None
+    if not message.startswith("["):
+        return None
+    if message.endswith("] ICE Connection State"):
+        m = _ICE.match(message)
+        return ("ice", m) if m else None
+    if message.endswith("] ICE Gathering State"):
+        m = _GATHERING.match(message)
+        return ("gathering", m) if m else None
+    if "] Connection State changed: " in message:
+        m = _CONNECTION.match(message)
+        return ("connection", m) if m else None
+    if "] Warning " in message:
+        m = _WARNING.match(message)
+        return ("warning", m) if m else None
+    return None
+
+
 def read_logs(logs: list[object]) -> LogFindings:
     findings = LogFindings(entries=len(logs))
     findings.skipped = max(0, len(logs) - MAX_LOG_ENTRIES)
@@ -128,20 +154,24 @@ def read_logs(logs: list[object]) -> LogFindings:
         if not isinstance(entry, dict) or not isinstance(message, str):
             findings.skipped += 1
             continue
-        message = message[:MAX_MESSAGE_CHARS]
-        logged_at = _time(entry.get("timestamp"))
-        if m := _ICE.match(message):
-            _state(findings, _time(m.group("at")) or logged_at, "ice", _first_arg(entry.get("context")))
-        elif m := _GATHERING.match(message):
-            _state(findings, _time(m.group("at")) or logged_at, "gathering", _first_arg(entry.get("context")))
-        elif m := _CONNECTION.match(message):
-            _state(findings, _time(m.group("at")) or logged_at, "connection", m.group("state"))
-        elif m := _TIMING.match(message):
+        found = _line(message[:MAX_MESSAGE_CHARS])
+        if found is None:
+            continue
+        kind, m = found
+        if kind == "timing":
             ms = _milliseconds(m.group("from"))
             label = _CONTROL.sub("", m.group("label")).strip()
             if ms is not None and label != "Call Start" and len(findings.timings) < MAX_TIMING_STEPS:
                 findings.timings.append(TimingStep(label=label, from_start_ms=ms))
-        elif m := _WARNING.match(message):
+            continue
+        logged_at = _time(entry.get("timestamp"))
+        if kind == "ice":
+            _state(findings, _time(m.group("at")) or logged_at, "ice", _first_arg(entry.get("context")))
+        elif kind == "gathering":
+            _state(findings, _time(m.group("at")) or logged_at, "gathering", _first_arg(entry.get("context")))
+        elif kind == "connection":
+            _state(findings, _time(m.group("at")) or logged_at, "connection", m.group("state"))
+        else:
             code, text = m.group("code"), _CONTROL.sub("", m.group("text")).strip()
             seen = findings.warnings.get(code)
             if seen is not None:
