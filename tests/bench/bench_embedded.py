@@ -1,0 +1,159 @@
+"""Embedded mode (`icewatch run`, chDB in the process): small W3C reports over HTTP, 202 only after
+the write, at several client concurrencies.
+
+The server runs as its own process; its CPU time (all threads, chDB's and the alert evaluator's
+included) comes from /proc, so the load generator is not counted. Requests per CPU-second is the
+"per core" figure; latency is wall time at the client (the machine may be shared: see the load).
+Afterwards the store is opened here: it must hold every acknowledged call (nothing lost).
+The floor, from the same run: the same rows, derived here, inserted bare into plain MergeTree
+copies of the tables (no views) in batches of the concurrency, the best group commit can do.
+
+    .venv/bin/python -m tests.bench.bench_embedded [requests per concurrency]
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+from collector.contract import utcnow
+from collector.reports import UploadContext, parse_upload
+from processors.facts.call_facts import FactsEnv
+from processors.rows.batch import Rows, merge_rows
+from processors.rows.builder import RowBuilder
+from processors.store.chdb import ChdbSink
+from tests.bench.bench_collector import cpu_seconds
+from tests.bench.floors import bare_insert_cpu
+from tests.bench.table import Row, emit, machine
+from tests.bench.workload import w3c_report
+from tests.http_server import free_port
+from tests.services import stop_process
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 800
+CONCURRENCY = (8, 32)
+GOAL_RATE = 200.0  # requests per CPU-second
+GOAL_P99_S = 0.25
+
+
+def start(data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ICEWATCH_")}
+    env.update(ICEWATCH_PORT=str(port), ICEWATCH_DATA_DIR=str(data), ICEWATCH_HASH_KEY="bench-key")
+    proc = subprocess.Popen([sys.executable, "-m", "collector", "--log-level", "WARNING", "run"], env=env,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            stop_process(proc)
+            raise RuntimeError(log.read_text()[-3000:])
+        time.sleep(0.2)
+
+
+def load(base: str, bodies: list[bytes], workers: int) -> tuple[list[int], list[float]]:
+    """Each worker its own connection; (statuses, latencies in seconds)."""
+    local = threading.local()
+    clients: list[httpx.Client] = []
+    lock = threading.Lock()
+
+    def one(body: bytes) -> tuple[int, float]:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(base_url=base, timeout=120)
+            with lock:
+                clients.append(client)
+        t = time.perf_counter()
+        status = client.post("/v1/call-reports", content=body,
+                             headers={"Content-Type": "application/json"}).status_code
+        return status, time.perf_counter() - t
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(one, bodies))
+    finally:
+        for c in clients:
+            c.close()
+    return [s for s, _ in results], [lat for _, lat in results]
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    print(f"# embedded mode benchmark (icewatch run, 202 after the write), {date.today()}, "
+          f"{N} small W3C reports per concurrency; {machine()}")
+    bodies = {c: [w3c_report(f"emb-{c}-{i}", snapshots=5, seed=i) for i in range(N)] for c in CONCURRENCY}
+    print(f"small W3C report: 5 snapshots, {len(bodies[CONCURRENCY[0]][0])} bytes")
+    results: dict[int, tuple[float, float, float, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        proc, base = start(data, Path(tmp) / "run.log")
+        try:
+            warm = [w3c_report(f"warm-{i}", snapshots=5, seed=i) for i in range(40)]
+            statuses, _ = load(base, warm, 8)
+            assert statuses.count(202) == len(warm), statuses
+            for c in CONCURRENCY:
+                c0, w0 = cpu_seconds(proc.pid), time.monotonic()
+                statuses, lats = load(base, bodies[c], c)
+                cpu, wall = cpu_seconds(proc.pid) - c0, time.monotonic() - w0
+                assert statuses.count(202) == N, {s: statuses.count(s) for s in set(statuses)}
+                results[c] = (N / cpu, N / wall, quantile(lats, 0.5), quantile(lats, 0.99))
+                print(f"concurrency {c}: {N / cpu:,.0f} requests/CPU-s ({N / wall:,.0f}/s wall), "
+                      f"{cpu / N * 1000:.2f} ms CPU each; latency p50 {quantile(lats, 0.5) * 1000:.0f} ms, "
+                      f"p99 {quantile(lats, 0.99) * 1000:.0f} ms, max {max(lats) * 1000:.0f} ms", flush=True)
+        finally:
+            stop_process(proc)
+
+        # Nothing acknowledged is missing, and the floor, on the same store in this process.
+        sink = ChdbSink(data / "store")
+        try:
+            for c in CONCURRENCY:
+                stored = sink.query("SELECT count() AS n FROM calls FINAL WHERE tenant = 'default' "
+                                    "AND startsWith(call_id, {p:String})", {"p": f"emb-{c}-"})
+                assert int(stored[0]["n"]) == N, (c, stored)
+            builder = RowBuilder(FactsEnv.default())
+            now = utcnow()
+            floors: dict[int, float] = {}
+            for c in CONCURRENCY:
+                messages = [builder.rows(parse_upload(b, UploadContext())[0], "floor", now) for b in bodies[c]]
+                batches: list[Rows] = []
+                for k in range(0, N, c):
+                    batch: Rows = {}
+                    for m in messages[k:k + c]:
+                        merge_rows(batch, m)
+                    batches.append(batch)
+                floors[c] = N / bare_insert_cpu(sink, batches)
+        finally:
+            sink.close()
+    for c in CONCURRENCY:
+        rate, wall_rate, p50, p99 = results[c]
+        print(f"concurrency {c}: floor (bare chDB insert of the same rows into plain tables, batches of {c}): "
+              f"{floors[c]:,.0f} reports/CPU-s")
+        emit(Row(figure=f"embedded mode (icewatch run), small W3C reports, 202 after the write, concurrency {c} "
+                        "/ a bare chDB insert of the same rows (plain tables, batches of the concurrency)",
+                 ratio=f"{rate / floors[c]:.0%}",
+                 measured=f"{rate:,.0f} requests/CPU-s ({wall_rate:,.0f}/s wall), p50 {p50 * 1000:.0f} ms, "
+                          f"p99 {p99 * 1000:.0f} ms",
+                 floor=f"{floors[c]:,.0f} reports/CPU-s",
+                 goal=">= 200 requests/CPU-s, p99 < 250 ms",
+                 met=rate >= GOAL_RATE and p99 < GOAL_P99_S))
+
+
+if __name__ == "__main__":
+    main()
