@@ -2,8 +2,8 @@
 
 ``PeerConnections[<key>].stats`` holds one series per ``"<statsId>-<property>"`` with
 ``values`` a JSON array in a string. Since M117 a ``"<statsId>-timestamp"`` series gives each
-sample's time; in older dumps a series' last value is at its ``endTime`` and the others one
-second apart before it (series ends under 500 ms apart are one poll). The stats type is the
+sample's time; in older dumps a series' last value is at its ``endTime`` and the others one poll
+apart before it (``_series_times``; series ends under 500 ms apart are one poll). The stats type is the
 series' ``statsType``, else a ``-type`` series, else the id's prefix (Chrome before M117, legacy
 ids included: ``_ID_PREFIX_TYPES``). The series are folded back into getStats snapshots: one per
 poll time, each object with its latest sample at or before it. Legacy goog* objects are read by
@@ -118,6 +118,8 @@ _ID_PREFIX_TYPES: tuple[tuple[str, str], ...] = (
 )
 # Polls of a dump without per-sample times: series ends closer than this are one poll.
 _SAME_POLL_MS = 500.0
+# The poll spacing a series without timestamps may show (webrtc-internals polls every second).
+_MIN_STEP_MS, _MAX_STEP_MS = 900.0, 120_000.0
 
 
 def type_from_id(sid: str) -> str | None:
@@ -138,15 +140,20 @@ class _Object:
 
 
 def _series_times(series: dict[str, Any], n: int, grid0: float) -> list[float]:
-    """Sample times of a series without a timestamp series: one second apart, the last one at the
-    series' ``endTime`` (Chrome appends each poll's value and moves endTime); else counted from
-    ``startTime``; else from the dump's earliest time."""
-    end = _ms(series.get("endTime"))
+    """Sample times of a series without a timestamp series: the last one at the series' ``endTime``
+    (Chrome appends each poll's value and moves endTime), the others evenly before it. The spacing
+    is the series' own, (endTime - startTime) / (n - 1), when that lies between 0.9 s and 120 s:
+    1 s for a page polling every second, longer when Chrome throttled the webrtc-internals tab in
+    the background; else 1 s. Without endTime, counted from ``startTime``, else from the dump's
+    earliest time."""
+    end, start = _ms(series.get("endTime")), _ms(series.get("startTime"))
+    step = 1000.0
+    if end is not None and start is not None and n > 1 and _MIN_STEP_MS <= (end - start) / (n - 1) <= _MAX_STEP_MS:
+        step = (end - start) / (n - 1)
     if end is not None:
-        return [end - 1000.0 * (n - 1 - j) for j in range(n)]
-    start = _ms(series.get("startTime"))
+        return [end - step * (n - 1 - j) for j in range(n)]
     first = grid0 if start is None else start
-    return [first + 1000.0 * j for j in range(n)]
+    return [first + step * j for j in range(n)]
 
 
 def _timed_object(props: dict[str, dict[str, Any]], ts: list[float]) -> _Object:

@@ -306,3 +306,27 @@ def test_dtls_known_only_from_polls_far_apart_is_noted() -> None:
     # Polls one second apart time it well enough: no note.
     fine = _no_connection_events(1000)
     assert fine.notes == [] and facts(fine).dtls_connect_ms == pytest.approx(2000 - 300)
+
+
+def test_internals_throttled_page_keeps_its_own_poll_spacing() -> None:
+    """A webrtc-internals tab throttled in the background polled every 5 s: the series' own
+    (endTime - startTime) / (n - 1) spaces the samples; a pair that appeared later lines up."""
+
+    def series(values: list[Any], first_ms: float, last_ms: float) -> dict[str, Any]:
+        return {
+            "startTime": at(first_ms).isoformat(),
+            "endTime": at(last_ms).isoformat(),
+            "values": orjson.dumps(values).decode(),
+        }
+
+    end = T0 + 20_000
+    stats = {
+        "RTCTransport_0_1-selectedCandidatePairId": series(["RTCIceCandidatePair_a_b"] * 5, T0, end),
+        "RTCIceCandidatePair_a_b-localCandidateId": series(["A"] * 3, end - 10_000, end),
+        "RTCIceCandidatePair_a_b-remoteCandidateId": series(["B"] * 3, end - 10_000, end),
+        "RTCIceCandidatePair_a_b-currentRoundTripTime": series([0.01, 0.02, 0.03], end - 10_000, end),
+    }
+    (r,) = parse_upload(_internals(stats), UploadContext())
+    assert [s.end for s in r.samples] == [at(T0 + 5000 * k) for k in range(5)]
+    assert [s.rtt_ms for s in r.samples] == pytest.approx([None, None, 10.0, 20.0, 30.0])
+    assert r.selected_pairs[0].at == at(T0 + 10_000)
