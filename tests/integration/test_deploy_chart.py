@@ -1,0 +1,459 @@
+"""deploy/helm/icewatch, checked without a Kubernetes cluster (none on these machines):
+
+- helm v3.22.0 (built from the Go module proxy by deploy/local/deploy_tools.sh): `helm lint` and
+  `helm template` of the default values and of the DaemonSet variant (ci/daemonset-values.yaml);
+- kubernetes-validate 1.37.0 (PyPI; the Kubernetes JSON schemas ship inside it, nothing is fetched):
+  every rendered manifest against the strict schemas of Kubernetes 1.30 and 1.37;
+- the rendered manifests read for what matters: a processor Deployment per stream within the
+  partition count, one evaluator with a persisted state volume, the migration Job's `--cluster`
+  (its first step run here for real), secrets only by reference, probes on the real health
+  endpoints, NetworkPolicies selecting the right pods, every ICEWATCH_* variable a real setting and
+  every icewatch command line a real one.
+
+Not checked here: scheduling, images, admission (PodSecurity), the probes answering in a pod, the
+NetworkPolicies enforced by a CNI, the migration against a real ClickHouse cluster."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy_checks import REPO, ToolsError, cli_problem, deploy_tools, setting_problem, settings_from
+
+CHART = REPO / "deploy" / "helm" / "icewatch"
+DAEMONSET_VALUES = CHART / "ci" / "daemonset-values.yaml"
+KUBE_VERSIONS = ("1.30.0", "1.37.0")
+RELEASE = "rel"
+NAMESPACE = "icewatch"
+STREAMS = ("call_reports", "turn_events", "probe_results")
+SECRET_VARS = {"ICEWATCH_API_KEYS", "ICEWATCH_HASH_KEY", "ICEWATCH_CLICKHOUSE__PASSWORD", "TURN_SECRET",
+               "CLICKHOUSE_PASSWORD"}
+DOWNWARD_VARS = {"POD_NAME", "NODE_NAME"}  # from the Downward API, used inside ICEWATCH_TURN_LOGS
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+
+Manifest = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def tools() -> dict[str, Path]:
+    try:
+        return deploy_tools()
+    except ToolsError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def helm(tools: dict[str, Path], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(tools["helm"]), *args], capture_output=True, text=True, timeout=120, check=False,
+                          stdin=subprocess.DEVNULL, env={**os.environ, "HELM_CACHE_HOME": "/nonexistent/cache"})
+
+
+def template(tools: dict[str, Path], *args: str, chart: Path = CHART) -> subprocess.CompletedProcess[str]:
+    return helm(tools, "template", RELEASE, str(chart), "--namespace", NAMESPACE,
+                "--kube-version", KUBE_VERSIONS[-1], *args)
+
+
+def render(tools: dict[str, Path], *args: str) -> list[Manifest]:
+    result = template(tools, *args)
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert docs
+    return docs
+
+
+@pytest.fixture(scope="module")
+def default(tools: dict[str, Path]) -> list[Manifest]:
+    return render(tools)
+
+
+@pytest.fixture(scope="module")
+def daemonset(tools: dict[str, Path]) -> list[Manifest]:
+    return render(tools, "-f", str(DAEMONSET_VALUES))
+
+
+def values() -> dict[str, Any]:
+    doc = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert isinstance(doc, dict)
+    return doc
+
+
+def kube_validate(tools: dict[str, Path], docs: list[Manifest], tmp_path: Path) -> tuple[int, str]:
+    path = tmp_path / "manifests.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    args = [str(tools["kubernetes-validate"]), "--strict"]
+    for version in KUBE_VERSIONS:
+        args += ["-k", version]
+    result = subprocess.run([*args, str(path)], capture_output=True, text=True, timeout=300, check=False,
+                            stdin=subprocess.DEVNULL)
+    return result.returncode, result.stdout + result.stderr
+
+
+def assert_all_valid(tools: dict[str, Path], docs: list[Manifest], tmp_path: Path) -> None:
+    """Every manifest passed against every version. kubernetes-validate only warns (exit 0) about a
+    kind it has no schema for, so each manifest's INFO line is counted too."""
+    rc, out = kube_validate(tools, docs, tmp_path)
+    assert rc == 0, out
+    passed = [ln for ln in out.splitlines() if ln.startswith("INFO ") and " passed for resource " in ln]
+    assert len(passed) == len(docs) * len(KUBE_VERSIONS), out
+
+
+def by_kind(docs: list[Manifest], kind: str) -> list[Manifest]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def named(docs: list[Manifest], kind: str, name: str) -> Manifest:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, (kind, name, [d["metadata"]["name"] for d in by_kind(docs, kind)])
+    return found[0]
+
+
+def pod_spec(workload: Manifest) -> dict[str, Any]:
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def containers(workload: Manifest, init: bool = False) -> Iterator[dict[str, Any]]:
+    spec = pod_spec(workload)
+    yield from spec["containers"]
+    if init:
+        yield from spec.get("initContainers", [])
+
+
+def icewatch_image() -> str:
+    image = values()["image"]
+    return f"{image['repository']}:{image['tag']}"
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def component(workload: Manifest) -> str:
+    label: str = workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+    return label
+
+
+# -- the tools
+
+
+def test_helm_lint_passes_for_the_default_and_the_daemonset_values(tools: dict[str, Path]) -> None:
+    for extra in ((), ("-f", str(DAEMONSET_VALUES))):
+        result = helm(tools, "lint", "--strict", str(CHART), "--kube-version", KUBE_VERSIONS[-1], *extra)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+
+
+def test_every_rendered_manifest_passes_the_strict_kubernetes_schemas(
+    tools: dict[str, Path], default: list[Manifest], daemonset: list[Manifest], tmp_path: Path
+) -> None:
+    assert {d["kind"] for d in default} >= {"Deployment", "Service", "HorizontalPodAutoscaler", "StatefulSet", "Job",
+                                             "NetworkPolicy"}
+    assert "DaemonSet" in {d["kind"] for d in daemonset}
+    assert_all_valid(tools, default, tmp_path)
+    assert_all_valid(tools, daemonset, tmp_path)
+
+
+def _deployment(docs: list[Manifest]) -> Manifest:
+    return named(docs, "Deployment", f"{RELEASE}-icewatch-collector")
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    ["misspelt-field", "wrong-type", "missing-required", "unknown-probe-field"],
+)
+def test_the_schema_validator_rejects_a_broken_manifest(
+    tools: dict[str, Path], default: list[Manifest], tmp_path: Path, breakage: str
+) -> None:
+    docs = copy.deepcopy(default)
+    dep = _deployment(docs)
+    container = pod_spec(dep)["containers"][0]
+    if breakage == "misspelt-field":
+        dep["spec"]["replica"] = 2
+    elif breakage == "wrong-type":
+        container["ports"][0]["containerPort"] = "eighty"
+    elif breakage == "missing-required":
+        del container["name"]
+    else:
+        container["livenessProbe"]["httpGet"]["paht"] = "/healthz"
+    rc, out = kube_validate(tools, docs, tmp_path)
+    assert rc != 0, out
+    resource = f"deployment/{RELEASE}-icewatch-collector"
+    assert f"ERROR {tmp_path / 'manifests.yaml'} did not validate for resource {resource}" in out, out
+
+
+def test_an_unknown_api_version_only_warns_so_the_passes_are_counted(
+    tools: dict[str, Path], default: list[Manifest], tmp_path: Path
+) -> None:
+    """What kubernetes-validate misses on its own: a kind it has no schema for (here an HPA API
+    removed in Kubernetes 1.25) is a warning with exit 0; assert_all_valid counts the passes."""
+    docs = copy.deepcopy(default)
+    by_kind(docs, "HorizontalPodAutoscaler")[0]["apiVersion"] = "autoscaling/v2beta1"
+    rc, out = kube_validate(tools, docs, tmp_path)
+    assert rc == 0 and "WARN" in out, out
+    with pytest.raises(AssertionError):
+        assert_all_valid(tools, docs, tmp_path)
+
+
+def test_helm_lint_and_template_reject_a_broken_chart(tools: dict[str, Path], tmp_path: Path) -> None:
+    chart = tmp_path / "icewatch"
+    shutil.copytree(CHART, chart)
+    collector = chart / "templates" / "collector.yaml"
+    collector.write_text(collector.read_text().replace("{{- include \"icewatch.kafkaEnv\" . | nindent 12 }}",
+                                                       "{{- include \"icewatch.kafkaEnv\" . | nindent 12 }"))
+    lint = helm(tools, "lint", str(chart), "--kube-version", KUBE_VERSIONS[-1])
+    assert lint.returncode != 0 and "collector.yaml" in lint.stdout + lint.stderr, lint.stdout
+    assert template(tools, chart=chart).returncode != 0
+
+
+# -- what the manifests say
+
+
+def test_a_processor_deployment_per_stream_within_the_partitions(tools: dict[str, Path],
+                                                                  default: list[Manifest]) -> None:
+    processors = [d for d in by_kind(default, "Deployment") if component(d) == "processor"]
+    streams = values()["processors"]["streams"]
+    partitions = values()["kafka"]["partitions"]
+    found: dict[str, int] = {}
+    for dep in processors:
+        (container,) = list(containers(dep))
+        args = container["args"]
+        assert args[:2] == ["processor", "--stream"] and len(args) == 3, args
+        assert cli_problem(args) is None
+        stream = args[2]
+        assert dep["metadata"]["name"] == f"{RELEASE}-icewatch-processor-{stream.replace('_', '-')}"
+        assert dep["spec"]["selector"]["matchLabels"]["icewatch.io/stream"] == stream
+        found[stream] = dep["spec"]["replicas"]
+        env = env_of(container)
+        assert env["ICEWATCH_TOPICS__PARTITIONS"]["value"] == str(partitions)
+        assert container["resources"] == streams[stream]["resources"]
+    assert found == {s: streams[s]["replicas"] for s in STREAMS}
+    assert all(r <= partitions for r in found.values())
+    # more consumers than partitions is refused
+    result = template(tools, "--set", "kafka.partitions=2")
+    assert result.returncode != 0
+    assert "processors.streams.call_reports.replicas (6) is above kafka.partitions (2)" in result.stderr
+    # scaled together: 12 partitions, 12 call-report processors
+    docs = render(tools, "--set", "kafka.partitions=12", "--set", "processors.streams.call_reports.replicas=12")
+    assert named(docs, "Deployment", f"{RELEASE}-icewatch-processor-call-reports")["spec"]["replicas"] == 12
+
+
+def test_collectors_scale_by_cpu_behind_a_service(default: list[Manifest]) -> None:
+    dep = _deployment(default)
+    assert "replicas" not in dep["spec"]  # the HPA owns the count
+    (container,) = list(containers(dep))
+    assert container["args"] == ["collector"] and cli_problem(container["args"]) is None
+    assert container["resources"]["requests"]["cpu"]  # utilization needs a request
+    (hpa,) = by_kind(default, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                             "name": dep["metadata"]["name"]}
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    svc = named(default, "Service", dep["metadata"]["name"])
+    assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    assert svc["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
+    env = env_of(container)
+    assert env["ICEWATCH_HOST"]["value"] == "0.0.0.0"
+    assert int(env["ICEWATCH_PORT"]["value"]) == container["ports"][0]["containerPort"]
+
+
+def test_one_evaluator_with_persisted_state(tools: dict[str, Path], default: list[Manifest]) -> None:
+    evaluators = [d for d in default if d["kind"] in WORKLOADS and component(d) == "evaluator"]
+    assert [d["kind"] for d in evaluators] == ["StatefulSet"]
+    sts = evaluators[0]
+    assert sts["spec"]["replicas"] == 1
+    (container,) = list(containers(sts))
+    assert container["args"] == ["alerts", "run"] and cli_problem(container["args"]) is None
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"])
+    state = env_of(container)["ICEWATCH_ALERTS__STATE_PATH"]["value"]
+    assert Path(state).is_relative_to(mount["mountPath"])
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert env_of(container)["ICEWATCH_ALERTS__ALERTMANAGER_URLS"]["value"].startswith("[")
+    # no value makes a second evaluator
+    docs = render(tools, "--set", "evaluator.replicas=3", "--set", "replicas=3")
+    assert named(docs, "StatefulSet", sts["metadata"]["name"])["spec"]["replicas"] == 1
+
+
+def test_the_migration_job_renders_the_cluster_ddl_and_applies_it(default: list[Manifest], tmp_path: Path) -> None:
+    (job,) = by_kind(default, "Job")
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+    (init,) = pod_spec(job)["initContainers"]
+    assert init["image"] == icewatch_image()
+    assert init["command"][:2] == ["sh", "-c"]
+    cluster, database = values()["clickhouse"]["cluster"], values()["clickhouse"]["database"]
+    assert init["args"] == [cluster, database]
+    script = init["command"][2]
+    words = shlex.split(script.replace('"$0"', cluster).replace('"$1"', database))
+    icewatch_args = words[1:words.index(">")]
+    assert words[0] == "icewatch" and icewatch_args[:3] == ["migrate", "--cluster", cluster]
+    assert cli_problem(icewatch_args) is None
+    # The first step for real, with this repository's icewatch: the DDL file it leaves.
+    out_dir = tmp_path / "ddl"
+    out_dir.mkdir()
+    env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    run = subprocess.run(["sh", "-c", script.replace("/ddl/", f"{out_dir}/"), *init["args"]], capture_output=True,
+                         text=True, timeout=120, check=False, env=env, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stderr
+    ddl = (out_dir / "cluster.sql").read_text()
+    assert f"CREATE TABLE IF NOT EXISTS calls_local ON CLUSTER {cluster}" in ddl
+    assert f"ENGINE = Distributed({cluster}, {database}, calls_local, " in ddl
+    # The second step reads that file, in the database it creates on the same cluster.
+    (apply,) = list(containers(job))
+    mount = next(m for m in apply["volumeMounts"] if m["name"] == "ddl")
+    assert mount["readOnly"] is True and "--queries-file /ddl/cluster.sql" in apply["command"][2]
+    env_apply = env_of(apply)
+    assert env_apply["CH_CLUSTER"]["value"] == cluster and env_apply["CH_DATABASE"]["value"] == database
+    assert "CREATE DATABASE IF NOT EXISTS $CH_DATABASE ON CLUSTER $CH_CLUSTER" in apply["command"][2]
+    # The services read the same database.
+    for dep in by_kind(default, "Deployment"):
+        for container in containers(dep):
+            db = env_of(container).get("ICEWATCH_CLICKHOUSE__DATABASE")
+            assert db is None or db["value"] == database
+
+
+@pytest.mark.parametrize("variant", ["default", "daemonset"])
+def test_secrets_are_referenced_never_inlined(variant: str, request: pytest.FixtureRequest) -> None:
+    docs: list[Manifest] = request.getfixturevalue(variant)
+    assert by_kind(docs, "Secret") == []
+    secret = values()["secrets"]
+    seen: set[str] = set()
+    for workload in (d for d in docs if d["kind"] in WORKLOADS):
+        for container in containers(workload, init=True):
+            for name, entry in env_of(container).items():
+                if name in SECRET_VARS:
+                    seen.add(name)
+                    assert "value" not in entry, (workload["metadata"]["name"], name)
+                    ref = entry["valueFrom"]["secretKeyRef"]
+                    assert ref["name"] == secret["name"] and ref["key"] in secret["keys"].values()
+            for arg in [*container.get("args", []), *container.get("command", [])]:
+                assert not re.search(r"secret=(?!\$\()", arg), arg  # only $(VAR) expansions
+    assert seen >= {"ICEWATCH_API_KEYS", "ICEWATCH_HASH_KEY", "ICEWATCH_CLICKHOUSE__PASSWORD"}
+
+
+@pytest.mark.parametrize("variant", ["default", "daemonset"])
+def test_icewatch_containers_use_real_settings_and_commands(variant: str, request: pytest.FixtureRequest) -> None:
+    docs: list[Manifest] = request.getfixturevalue(variant)
+    checked = 0
+    for workload in (d for d in docs if d["kind"] in WORKLOADS):
+        for container in containers(workload):
+            if container["image"] != icewatch_image():
+                continue
+            checked += 1
+            env: dict[str, str] = {}
+            for name, entry in env_of(container).items():
+                if name in DOWNWARD_VARS:
+                    assert "fieldRef" in entry["valueFrom"]
+                    continue
+                assert setting_problem(name) is None, (workload["metadata"]["name"], name)
+                # a stand-in for each secret, as long as the settings require
+                env[name] = entry.get("value", '{"app": "a-key-of-sixteen-chars"}' if name == "ICEWATCH_API_KEYS"
+                                      else "x" * 32)
+            settings_from(env)
+            assert cli_problem(container["args"]) is None, (workload["metadata"]["name"], container["args"])
+    assert checked >= 6
+
+
+def test_probes_hit_the_health_endpoints(default: list[Manifest], daemonset: list[Manifest]) -> None:
+    for workload in (d for d in [*default, *daemonset] if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet")):
+        for container in containers(workload):
+            if container["image"] != icewatch_image() or container["args"] == ["alerts", "run"]:
+                continue  # the evaluator serves no health endpoint
+            env = env_of(container)
+            for kind in ("readinessProbe", "livenessProbe"):
+                probe = container[kind]
+                if "httpGet" in probe:
+                    assert probe["httpGet"]["path"] == "/healthz"
+                    port = next(p for p in container["ports"] if p["name"] == probe["httpGet"]["port"])
+                    assert str(port["containerPort"]) == env["ICEWATCH_PORT"]["value"]
+                else:
+                    command = " ".join(probe["exec"]["command"])
+                    port_var = "ICEWATCH_METRICS_PORT" if container["args"][0] == "processor" else "ICEWATCH_PORT"
+                    assert f"http://127.0.0.1:{env[port_var]['value']}/healthz" in command, command
+
+
+def test_the_tailer_reads_the_file_coturn_writes(default: list[Manifest], daemonset: list[Manifest]) -> None:
+    sts = named(default, "StatefulSet", f"{RELEASE}-icewatch-turn")
+    coturn, tailer = list(containers(sts))
+    assert (coturn["name"], tailer["name"]) == ("coturn", "tailer")
+    log_file = next(a.split("=", 1)[1] for a in coturn["args"] if a.startswith("--log-file="))
+    assert "--verbose" in coturn["args"] and "--simple-log" in coturn["args"]
+    assert "--static-auth-secret=$(TURN_SECRET)" in coturn["args"]
+    env = {k: v.get("value", "") for k, v in env_of(tailer).items()}
+    (source,) = settings_from({k: v for k, v in env.items() if k.startswith("ICEWATCH_")}).turn_logs
+    assert str(source.path) == log_file and source.server_id == "$(POD_NAME)"
+    volume = {m["mountPath"]: m["name"] for m in coturn["volumeMounts"]}[str(Path(log_file).parent)]
+    tailer_mount = next(m for m in tailer["volumeMounts"] if m["name"] == volume)
+    assert tailer_mount["mountPath"] == str(source.path.parent) and tailer_mount["readOnly"] is True
+    names = list(env_of(tailer))
+    assert names.index("POD_NAME") < names.index("ICEWATCH_TURN_LOGS")  # $(POD_NAME) expands
+    # The DaemonSet variant reads the node's directory; the node name is the server id.
+    assert [d for d in daemonset if d["kind"] == "StatefulSet" and component(d) == "turn"] == []
+    (ds,) = by_kind(daemonset, "DaemonSet")
+    (node_tailer,) = list(containers(ds))
+    node_env = {k: v.get("value", "") for k, v in env_of(node_tailer).items()}
+    (node_source,) = settings_from({k: v for k, v in node_env.items() if k.startswith("ICEWATCH_")}).turn_logs
+    assert node_source.server_id == "$(NODE_NAME)"
+    logs = next(v for v in pod_spec(ds)["volumes"] if v["name"] == "logs")
+    assert logs["hostPath"]["path"] == yaml.safe_load(DAEMONSET_VALUES.read_text())["turn"]["hostLogDir"]
+    mount = next(m for m in node_tailer["volumeMounts"] if m["name"] == "logs")
+    assert mount["mountPath"] == str(node_source.path.parent) and mount["readOnly"] is True
+
+
+def _selects(policy: Manifest, workload: Manifest) -> bool:
+    wanted = policy["spec"]["podSelector"].get("matchLabels", {})
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    return bool(wanted.items() <= labels.items())
+
+
+def _ports(rules: list[dict[str, Any]]) -> set[int]:
+    return {p["port"] for rule in rules for p in rule.get("ports", [])}
+
+
+@pytest.mark.parametrize("variant", ["default", "daemonset"])
+def test_network_policies_select_the_right_pods(variant: str, request: pytest.FixtureRequest) -> None:
+    docs: list[Manifest] = request.getfixturevalue(variant)
+    policies = by_kind(docs, "NetworkPolicy")
+    workloads = [d for d in docs if d["kind"] in WORKLOADS]
+    net = values()["networkPolicy"]
+    deny = named(docs, "NetworkPolicy", f"{RELEASE}-icewatch-default-deny")
+    assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
+    for policy in policies:
+        assert any(_selects(policy, w) for w in workloads), f"{policy['metadata']['name']} selects no pod"
+    for workload in workloads:
+        comp = component(workload)
+        selecting = {p["metadata"]["name"] for p in policies if _selects(p, workload)}
+        assert selecting == {deny["metadata"]["name"], f"{RELEASE}-icewatch-{comp}"}, workload["metadata"]["name"]
+        own = named(docs, "NetworkPolicy", f"{RELEASE}-icewatch-{comp}")["spec"]
+        egress = _ports(own.get("egress", []))
+        if comp == "collector":
+            (container,) = list(containers(workload))
+            assert _ports(own["ingress"]) == {container["ports"][0]["containerPort"]}
+            assert egress == {net["dnsPort"], net["kafkaPort"]}
+        elif comp == "processor":
+            assert "ingress" not in own and egress == {net["dnsPort"], net["kafkaPort"], net["clickhousePort"]}
+        elif comp == "evaluator":
+            assert "ingress" not in own
+            assert egress == {net["dnsPort"], net["clickhousePort"], net["alertmanagerPort"]}
+        elif comp == "migrate":
+            assert "ingress" not in own and egress == {net["dnsPort"], net["clickhousePort"]}
+        elif comp == "turn-tailer":
+            assert "ingress" not in own and egress == {net["dnsPort"], net["kafkaPort"]}
+        else:
+            assert comp == "turn"
+            assert own["egress"] == [{}]  # relayed media goes to any peer
+            turn = values()["turn"]
+            assert {(p["port"], p.get("endPort")) for p in own["ingress"][0]["ports"]} == {
+                (turn["listeningPort"], None), (turn["minPort"], turn["maxPort"])}
+    if variant == "daemonset":
+        collector = named(docs, "NetworkPolicy", f"{RELEASE}-icewatch-collector")
+        assert collector["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "192.0.2.0/24"}}]
