@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -60,6 +61,13 @@ def fill(fs: Path, leave: int = 0) -> Path:
         except OSError as exc:
             assert exc.errno == errno.ENOSPC, exc
     return ballast
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(0.1)
 
 
 def usage_line(i: int) -> str:
@@ -128,13 +136,21 @@ def _post(client: httpx.Client, body: bytes) -> httpx.Response:
     return client.post("/v1/call-reports", content=body, headers={"Content-Type": "application/json"})
 
 
-def test_embedded_store_on_a_full_disk_answers_503_and_keeps_every_202(tmp_path: Path) -> None:
+def test_embedded_store_on_a_full_disk_answers_503_and_keeps_every_202_and_every_turn_line(tmp_path: Path) -> None:
     fs_dir = tmp_path / "small"
     with small_filesystem(fs_dir, "48m") as fs:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("ICEWATCH_")}
+        turn_log = tmp_path / "turn.log"  # tailed by the same process; its checkpoint is on the small disk
+        append(turn_log, 0, 20)
         env.update({"ICEWATCH_PORT": str(port), "ICEWATCH_DATA_DIR": str(fs / "data"),
-                    "ICEWATCH_HASH_KEY": "disk-full-key"})
+                    "ICEWATCH_HASH_KEY": "disk-full-key",
+                    "ICEWATCH_TURN_LOGS": json.dumps([{"path": str(turn_log), "server_id": "turn-full"}])})
+        checkpoint = fs / "data" / "checkpoints" / "turn-turn-full-0.json"
+
+        def tailed_to_end() -> bool:
+            cp = load_checkpoint(checkpoint) if checkpoint.exists() else None
+            return cp is not None and cp.offset == turn_log.stat().st_size
         run_log = tmp_path / "run.log"
         proc = subprocess.Popen([*ICEWATCH, "run"], env=env, stdout=run_log.open("wb"), stderr=subprocess.STDOUT)
         bodies = {f"full-{i:03d}": example_bytes(f"full-{i:03d}") for i in range(400)}
@@ -149,6 +165,7 @@ def test_embedded_store_on_a_full_disk_answers_503_and_keeps_every_202(tmp_path:
                         break
                 assert proc.poll() is None and time.monotonic() < deadline, run_log.read_text()[-3000:]
                 time.sleep(0.2)
+            wait_for(tailed_to_end, 30, "the first TURN lines")
             ids = iter(bodies)
             for call_id in [next(ids) for _ in range(10)]:
                 assert _post(client, bodies[call_id]).status_code == 202
@@ -169,6 +186,9 @@ def test_embedded_store_on_a_full_disk_answers_503_and_keeps_every_202(tmp_path:
                 if len(refused) == 5:
                     break
             assert len(refused) == 5, "the store never filled up"
+            append(turn_log, 20, 50)  # the tailer cannot store these while the disk is full
+            wait_for(lambda: "publisher unavailable" in run_log.read_text(), 10, "the tailer to be refused")
+            assert not tailed_to_end()
             assert client.get("/healthz").status_code == 200  # still serving while full
             assert "out of disk space" in run_log.read_text()  # the operator sees why, once
 
@@ -181,6 +201,7 @@ def test_embedded_store_on_a_full_disk_answers_503_and_keeps_every_202(tmp_path:
                 assert _post(client, bodies[call_id]).status_code == 202
                 accepted.append(call_id)
             assert "takes writes again" in run_log.read_text()
+            wait_for(tailed_to_end, 30, "the tailer to catch up")  # its retry comes within 5 s
             client.close()
         finally:
             stop_process(proc, grace=30)
@@ -201,5 +222,7 @@ def test_embedded_store_on_a_full_disk_answers_503_and_keeps_every_202(tmp_path:
             rtt = count(sink, "SELECT countIf(rtt_ms IS NOT NULL) AS n FROM call_samples FINAL")
             assert count(sink, "SELECT uniqExactMerge(samples) AS n FROM rtt_band_minute") == rtt > 0
             assert samples >= rtt
+            assert count(sink, "SELECT count() AS n FROM turn_events FINAL") == 50
+            assert count(sink, "SELECT uniqExactMerge(lines) AS n FROM turn_server_minute") == 50
         finally:
             sink.close()
