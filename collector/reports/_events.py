@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -35,13 +36,26 @@ _STANDARD_MARKERS = frozenset({"candidate-pair", "transport"})
 MAX_STATS_OBJECTS = 3_000_000
 
 
+# Old Chrome's webrtc-internals wrote state enum names ("ICEConnectionStateConnected",
+# "SignalingStateHaveLocalOffer"; some tools "kICEConnectionStateConnected").
+_OLD_STATE_NAME = re.compile(
+    r"k?(?:ICEConnectionState|IceConnection|ICEGatheringState|IceGathering|SignalingState|PeerConnectionState)"
+    r"([A-Z][A-Za-z]{1,30})"
+)
+_CAMEL_HUMP = re.compile(r"(?<!^)(?=[A-Z])")
+
+
 def unquote_state(value: object) -> str | None:
-    """State values, which Chrome writes JSON-encoded (``"\\"connected\\""``) in some dumps."""
+    """State values, which Chrome writes JSON-encoded (``"\\"connected\\""``) in some dumps and as
+    enum names (``ICEConnectionStateConnected`` -> ``connected``) in old webrtc-internals."""
     if not isinstance(value, str):
         return None
     s = value.strip()
     if len(s) >= 2 and s[0] == '"' and s[-1] == '"':
         s = s[1:-1]
+    old = _OLD_STATE_NAME.fullmatch(s)
+    if old:
+        s = _CAMEL_HUMP.sub("-", old.group(1)).lower()
     return s or None
 
 

@@ -330,3 +330,25 @@ def test_internals_throttled_page_keeps_its_own_poll_spacing() -> None:
     assert [s.end for s in r.samples] == [at(T0 + 5000 * k) for k in range(5)]
     assert [s.rtt_ms for s in r.samples] == pytest.approx([None, None, 10.0, 20.0, 30.0])
     assert r.selected_pairs[0].at == at(T0 + 10_000)
+
+
+def test_old_internals_state_enum_names() -> None:
+    """Old webrtc-internals wrote enum names (ICEConnectionStateConnected, ...): read as states."""
+    log = [
+        {"time": "9/13/2020, 12:26:40 PM", "type": "signalingStateChange", "value": "SignalingStateHaveLocalOffer"},
+        {"time": "9/13/2020, 12:26:40 PM", "type": "iceGatheringStateChange", "value": "ICEGatheringStateComplete"},
+        {"time": "9/13/2020, 12:26:40 PM", "type": "iceConnectionStateChange", "value": "ICEConnectionStateChecking"},
+        {"time": "9/13/2020, 12:26:41 PM", "type": "iceConnectionStateChange", "value": "ICEConnectionStateConnected"},
+        {"time": "9/13/2020, 12:26:49 PM", "type": "iceConnectionStateChange", "value": "kICEConnectionStateFailed"},
+    ]
+    (r,) = parse_upload(_internals({}, log), UploadContext())
+    assert [(s.kind, s.state) for s in r.states] == [
+        ("signaling", "have-local-offer"),
+        ("gathering", "complete"),
+        ("ice", "checking"),
+        ("ice", "connected"),
+        ("ice", "failed"),
+    ]
+    f = facts(r)
+    assert f.ice_connected and f.ice_connect_ms == pytest.approx(1000.0)
+    assert [n.code for n in r.notes] == ["no-selected-pair"]
