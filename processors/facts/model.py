@@ -108,7 +108,8 @@ class CallFacts(BaseModel):
     # Connection-level bitrate: bytes of every packet on the ICE transport (selected candidate pair
     # or RTCTransportStats: RTP and RTCP with their headers, SRTP tags, STUN; not IP/UDP/TCP or
     # TURN framing) over the samples' duration. Not the audio payload bitrate an SDK may report
-    # (Telnyx audio.*.bitrateAvg): that leaves out about 12-16 kbit/s of headers on an Opus call.
+    # (Telnyx audio.*.bitrateAvg): on a real SDK call (tests/fixtures/telnyx-sdk/relay_udp.json) the
+    # connection sent 44 kbit/s where the SDK's audio bitrate was 20-25 kbit/s.
     connection_send_kbps: float | None = None
     connection_recv_kbps: float | None = None
     # the SDK's own warnings (Telnyx codes such as "33005"), distinct, sorted
