@@ -54,8 +54,9 @@ def test_sdk_upload_is_stored_with_its_exact_times_warnings_and_ids(ingest: http
     assert "33005" not in row["sdk_warnings"]  # a relay call has more than host candidates
     assert (row["call_report_id"], row["voice_sdk_id"]) == ("testbed-relay_udp", "testbed-voice-sdk-relay_udp")
     # Connection-level: more than the SDK's own audio (payload) bitrate, by the headers, SRTP tags, RTCP.
-    audio = [s["audio"]["outbound"]["bitrateAvg"] / 1000 for s in body["stats"] if "outbound" in s.get("audio", {})]
-    assert row["connection_send_kbps"] > max(audio) * 1.3
+    audio = [s.get("audio", {}).get("outbound", {}).get("bitrateAvg") for s in body["stats"]]
+    assert len([a for a in audio if a]) >= 5
+    assert row["connection_send_kbps"] > max(a for a in audio if a) / 1000 * 1.3
 
 
 def test_a_logs_block_that_is_not_a_list_is_a_422_and_a_dead_letter(ingest: httpx.Client, store: ChdbSink) -> None:
