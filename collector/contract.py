@@ -1,7 +1,9 @@
 """The Kafka event contract: every topic's payload, inside one versioned envelope.
 
-Wire format: JSON (UTF-8). Keys: call id for call reports, "server_id/session_key" for TURN
-events, server id for probe results, the original key (or none) for dead letters.
+Wire format: JSON (UTF-8). Keys: call id for call reports, "server_id/session_key" for single TURN
+events, server id for TURN event batches and probe results, the original key (or none) for dead
+letters. A new payload schema (``turn_event_batch``) starts at version 1; processors read both
+TURN schemas, so they are upgraded before the collectors that send batches.
 Bump ``SCHEMA_VERSION`` of a payload when a field changes meaning; adding an optional
 field keeps the version.
 """
@@ -12,7 +14,15 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from collector.auth import check_tenant
 from collector.errors import InvalidInput
@@ -204,7 +214,8 @@ class CallReport(Model):
 
 
 # --------------------------------------------------------------------------------------------
-# TURN events (topic: TURN events). One message = one parsed log line.
+# TURN events (topic: TURN events). One message = one parsed log line (``turn_event``) or many
+# (``turn_event_batch``, what the collector sends; key: the server id).
 # --------------------------------------------------------------------------------------------
 
 TurnEventKind = Literal[
@@ -256,6 +267,43 @@ class TurnEvent(Model):
     raw: str
 
 
+TURN_EVENT_COLUMNS: tuple[str, ...] = tuple(TurnEvent.model_fields)
+MAX_TURN_BATCH = 20_000  # events in one turn_event_batch message (the broker's size limit comes first)
+
+
+class TurnEventBatch(Model):
+    """Many TURN events in one message (what the tailer and the syslog receiver send on Kafka).
+
+    On the wire the payload is compact: ``{"columns": [field names], "rows": [[values], ...]}``,
+    one row per event, ``null`` for a missing value. Each row is validated as a ``TurnEvent``;
+    a row of another length than ``columns``, an unknown or repeated column, or an invalid value
+    rejects the whole message. ``{"events": [...]}`` (one object per event) is accepted too."""
+
+    events: list[TurnEvent] = Field(min_length=1, max_length=MAX_TURN_BATCH)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_rows(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "columns" not in data:
+            return data
+        columns, rows = data.get("columns"), data.get("rows")
+        if set(data) != {"columns", "rows"}:
+            raise ValueError("a row batch has exactly the keys columns and rows")
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise ValueError("columns must be a list of field names")
+        if len(set(columns)) != len(columns) or not set(columns) <= set(TURN_EVENT_COLUMNS):
+            raise ValueError("columns must be distinct TurnEvent fields")
+        if not isinstance(rows, list) or len(rows) > MAX_TURN_BATCH:
+            raise ValueError(f"rows must be a list of at most {MAX_TURN_BATCH} rows")
+        width = len(columns)
+        events: list[dict[str, Any]] = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != width:
+                raise ValueError(f"row {i} is not a list of {width} values")
+            events.append({c: v for c, v in zip(columns, row, strict=True) if v is not None})
+        return {"events": events}
+
+
 # --------------------------------------------------------------------------------------------
 # Probe results (topic: probes)
 # --------------------------------------------------------------------------------------------
@@ -296,11 +344,12 @@ class DeadLetter(Model):
     origin: str | None = None  # e.g. "topic/partition/offset" or the HTTP client address
 
 
-Payload = Annotated[CallReport | TurnEvent | ProbeResult | DeadLetter, Field()]
+Payload = Annotated[CallReport | TurnEvent | TurnEventBatch | ProbeResult | DeadLetter, Field()]
 
 SCHEMAS: dict[str, type[Model]] = {
     "call_report": CallReport,
     "turn_event": TurnEvent,
+    "turn_event_batch": TurnEventBatch,
     "probe_result": ProbeResult,
     "dead_letter": DeadLetter,
 }
@@ -351,6 +400,8 @@ def message_key(payload: Model) -> str | None:
         return payload.call_id
     if isinstance(payload, TurnEvent):
         return f"{payload.server_id}/{payload.process_key}/{payload.session_id or '-'}"
+    if isinstance(payload, TurnEventBatch):
+        return payload.events[0].server_id
     if isinstance(payload, ProbeResult):
         return payload.server_id
     return None

@@ -1,4 +1,6 @@
-"""Publisher on Kafka: acks=all, idempotent producer, waits for every acknowledgement."""
+"""Publisher on Kafka: acks=all, idempotent producer, waits for every acknowledgement. TURN events
+go out many to a message (``turn_event_batch``, collector/turn/batch_wire.py): one producer call
+per batch of lines instead of one per line."""
 
 from __future__ import annotations
 
@@ -7,9 +9,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from collector.contract import DeadLetter, Model, message_key, schema_of
+from collector.contract import DeadLetter, Model, TurnEvent, TurnEventBatch, message_key, schema_of
 from collector.errors import BrokerUnavailable, PayloadTooLarge
 from collector.settings import KafkaSettings, Topics
+from collector.turn.batch_wire import encode_turn_batches
 from collector.wire import encode
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,14 @@ class KafkaPublisher:
         from kafka.errors import KafkaError
 
         encoded: list[tuple[str, bytes | None, bytes]] = []
+        turn: list[TurnEvent] = []
         for p in payloads:
+            if isinstance(p, TurnEvent):
+                turn.append(p)
+                continue
+            if isinstance(p, TurnEventBatch):
+                turn.extend(p.events)
+                continue
             value = encode(p, source_host=self._source_host, tenant=tenant)
             if len(value) > self._kafka.max_message_bytes:
                 if isinstance(p, DeadLetter):
@@ -64,6 +74,10 @@ class KafkaPublisher:
                     )
             key = message_key(p)
             encoded.append((self._topics.for_schema(schema_of(p)), key.encode() if key else None, value))
+        if turn:
+            batches = encode_turn_batches(turn, source_host=self._source_host, tenant=tenant,
+                                          max_bytes=self._kafka.max_message_bytes)
+            encoded.extend((self._topics.turn_events, key.encode(), value) for key, value, _ in batches)
         producer = self._get_producer()
         try:
             futures = [producer.send(topic, key=key, value=value) for topic, key, value in encoded]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from collector.contract import CallReport, DeadLetter, Model, ProbeResult, TurnEvent
+from collector.contract import CallReport, DeadLetter, Model, ProbeResult, TurnEvent, TurnEventBatch
 from processors.facts.call_facts import FactsEnv, derive_call_facts
 from processors.rows.batch import Rows
 from processors.rows.calls import rows_for_call
 from processors.rows.probes import rows_for_probe
-from processors.rows.turn import rows_for_turn_event
+from processors.rows.turn import rows_for_turn_batch, rows_for_turn_event
 
 
 def dead_letter_row(dl: DeadLetter, tenant: str) -> dict[str, Any]:
@@ -32,6 +32,8 @@ class RowBuilder:
             return rows_for_call(payload, facts, tenant, produced_at)
         if isinstance(payload, TurnEvent):
             return rows_for_turn_event(payload, tenant, produced_at)
+        if isinstance(payload, TurnEventBatch):
+            return rows_for_turn_batch(payload, tenant, produced_at)
         if isinstance(payload, ProbeResult):
             return rows_for_probe(payload, tenant, produced_at)
         if isinstance(payload, DeadLetter):

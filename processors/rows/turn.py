@@ -1,4 +1,5 @@
-"""Rows for one TURN event: one ``turn_events`` row. ClickHouse assembles ``turn_sessions`` and
+"""Rows for TURN events: one ``turn_events`` row per event (a ``turn_event`` message has one, a
+``turn_event_batch`` many). ClickHouse assembles ``turn_sessions`` and
 ``turn_server_minute`` from it with materialized views (processors/store/migrations/0002_turn.sql).
 
 Pure. The flags that decide what the rollups count are computed here, where they are tested:
@@ -21,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from collector.contract import TurnEvent
+from collector.contract import TurnEvent, TurnEventBatch
 from collector.netaddr import truncate_ip
 from processors.rows.batch import Rows
 
@@ -54,7 +55,12 @@ def turn_flags(ev: TurnEvent) -> dict[str, int]:
 
 
 def rows_for_turn_event(event: TurnEvent, tenant: str = "default", ingested_at: datetime | None = None) -> Rows:
-    """One message in, rows per table out. ``at``/``ingested_at`` left out fall back to the
+    """One event in, rows per table out."""
+    return {"turn_events": [turn_event_row(event, tenant, ingested_at)]}
+
+
+def turn_event_row(event: TurnEvent, tenant: str = "default", ingested_at: datetime | None = None) -> dict[str, Any]:
+    """The ``turn_events`` row of one event. ``at``/``ingested_at`` left out fall back to the
     table defaults (``ingested_at`` = insert time, ``event_time`` = ``at`` else ``ingested_at``)."""
     client_network, raw = "", event.raw
     if event.client_address:
@@ -97,4 +103,9 @@ def rows_for_turn_event(event: TurnEvent, tenant: str = "default", ingested_at: 
         row["at"] = event.at
     if ingested_at is not None:
         row["ingested_at"] = ingested_at
-    return {"turn_events": [row]}
+    return row
+
+
+def rows_for_turn_batch(batch: TurnEventBatch, tenant: str = "default", ingested_at: datetime | None = None) -> Rows:
+    """One ``turn_event_batch`` message: a ``turn_events`` row per event, in the batch's order."""
+    return {"turn_events": [turn_event_row(ev, tenant, ingested_at) for ev in batch.events]}
