@@ -234,9 +234,12 @@ def test_a_processor_deployment_per_stream_within_the_partitions(tools: dict[str
         found[stream] = dep["spec"]["replicas"]
         env = env_of(container)
         assert env["ICEWATCH_TOPICS__PARTITIONS"]["value"] == str(partitions)
+        assert env["ICEWATCH_MAX_BATCH_MESSAGES"]["value"] == str(streams[stream]["maxBatchMessages"])
         assert container["resources"] == streams[stream]["resources"]
     assert found == {s: streams[s]["replicas"] for s in STREAMS}
     assert all(r <= partitions for r in found.values())
+    # the large call reports come in small batches (memory: see values.yaml)
+    assert streams["call_reports"]["maxBatchMessages"] <= 200
     # more consumers than partitions is refused
     result = template(tools, "--set", "kafka.partitions=2")
     assert result.returncode != 0

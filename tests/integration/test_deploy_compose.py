@@ -124,6 +124,8 @@ def test_every_icewatch_variable_is_a_setting_with_a_valid_value(rendered: dict[
             assert settings.kafka is not None and settings.kafka.bootstrap == "kafka:9092"
         if svc["command"][0] in ("migrate", "processor", "alerts"):
             assert settings.clickhouse is not None and settings.clickhouse.host == "clickhouse", name
+        if name == "processor-call-reports":  # batches bound the memory of large segments (see the file)
+            assert settings.max_batch_messages == 200
         if svc["command"][0] == "collector":
             assert settings.kafka is not None, name
             assert settings.hash_key.get_secret_value() == env_example()["ICEWATCH_HASH_KEY"]
