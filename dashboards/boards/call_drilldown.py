@@ -22,7 +22,8 @@ DASHBOARD = Dashboard(
             Panel("summary", "Reports of this call", "table", width=24, height=6,
                   sql="SELECT segment, event_time, source_format, sdk_name, sdk_version, client_region, path_class, "
                       "relay_protocol, turn_server_id, ice_connect_ms, dtls_connect_ms, rtt_median_ms, jitter_ms, "
-                      "loss_pct, mos, diagnosis, arrayStringConcat(labels, ', ') AS labels "
+                      "loss_pct, mos, diagnosis, arrayStringConcat(labels, ', ') AS labels, "
+                      "arrayStringConcat(sdk_warnings, ', ') AS sdk_warnings, call_report_id "
                       f"FROM calls FINAL WHERE {_CALL} ORDER BY segment"),
             Panel("rtt_jitter", "RTT and jitter, per sample", "timeseries", unit="ms", width=12,
                   thresholds=RTT_THRESHOLDS,
