@@ -11,10 +11,13 @@ connection opened or the previous response finished. Bodies are bounded by the a
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from collector.errors import ConfigError
 
 HEADER_TIMEOUT_S = 10.0
 MAX_HEADER_BYTES = 64 * 1024
@@ -61,8 +64,23 @@ class HeaderDeadlineH11(H11Protocol):
 
 def run_server(app: Any, host: str, port: int, *, max_connections: int, keepalive_timeout_s: float,
                header_timeout_s: float) -> None:
-    """Serve ``app`` until interrupted, with the connection limits above."""
+    """Serve ``app`` until interrupted, with the connection limits above. Raises ConfigError when
+    the address cannot be listened on (uvicorn would only log it and exit)."""
+    check_listen(host, port)
     protocol = type("IngestH11", (HeaderDeadlineH11,), {"header_timeout_s": header_timeout_s})
     uvicorn.run(app, host=host, port=port, log_config=None, http=protocol,
                 limit_concurrency=max_connections, timeout_keep_alive=int(max(1, keepalive_timeout_s)),
                 h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Bind ``host:port`` once (as uvicorn will, with SO_REUSEADDR) and release it."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): set ICEWATCH_PORT to a free "
+                          "port (or ICEWATCH_HOST to an address of this machine), or stop what uses it") from exc

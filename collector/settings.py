@@ -8,6 +8,7 @@ any invalid value into a ``ConfigError`` naming the variable (never echoing its 
 from __future__ import annotations
 
 import json
+import re
 import socket
 from ipaddress import ip_network
 from pathlib import Path
@@ -22,6 +23,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from collector.auth import check_tenant
@@ -306,3 +308,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         msgs = "; ".join(f"{env_name(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid settings: {msgs}") from None
+    except SettingsError as exc:  # a list or mapping variable that is not JSON
+        m = re.search(r'field "(\w+)"', str(exc))
+        name = env_name((m.group(1),)) if m else "an ICEWATCH_* variable"
+        raise ConfigError(f"invalid settings: {name} must be JSON (a list or an object), "
+                          f"e.g. ICEWATCH_API_KEYS='{{\"my-app\": \"<key>\"}}'") from None
