@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -152,18 +152,17 @@ def test_processors_joining_and_leaving_mid_stream_count_every_report_once(kafka
 
 
 class SlowStore:
-    """The shared store, slow for the member that writes through it while ``slow`` is set (a long
-    insert: a big batch, a ClickHouse merge stall), so that a rebalance happens during the write."""
+    """The shared store, slow once for the member that writes through it: its first insert after
+    ``when()`` holds waits ``delay_s`` (a long insert: a big batch, a ClickHouse merge stall)."""
 
     def __init__(self, sink: ChdbSink, delay_s: float) -> None:
         self.sink = sink
         self.delay_s = delay_s
-        self.slow = threading.Event()
-        self.inside = threading.Event()  # set once a slowed insert has begun
+        self.when: Callable[[], bool] = lambda: False
+        self.inside = threading.Event()  # set once the slowed insert has begun
 
     def insert(self, table: str, rows: Sequence[Row], dedup_token: str | None = None) -> None:
-        if self.slow.is_set():
-            self.slow.clear()
+        if not self.inside.is_set() and self.when():
             self.inside.set()
             time.sleep(self.delay_s)
         self.sink.insert(table, rows, dedup_token)
@@ -201,7 +200,7 @@ def test_a_rebalance_during_a_slow_write_neither_stops_the_processor_nor_loses_i
             first = Member(settings, slow_store, dlq)  # type: ignore[arg-type]
             group_members.append(first)
             wait_until(lambda: committed_total(kafka, group) >= 1, 90, "the first commit", group_members)
-            slow_store.slow.set()
+            slow_store.when = lambda: True
             publisher.publish(reports[1000:2000])
             wait_until(slow_store.inside.is_set, 60, "a slowed write", group_members)
             second = Member(settings, sink, dlq)  # joins while the first one is inside its write
@@ -219,6 +218,59 @@ def test_a_rebalance_during_a_slow_write_neither_stops_the_processor_nor_loses_i
         assert sink.query("SELECT count() AS n FROM call_samples FINAL")[0]["n"] == 3 * total
         assert sink.query("SELECT uniqExactMerge(samples) AS n FROM rtt_band_minute")[0]["n"] == 3 * total
     finally:
+        publisher.close()
+        dlq.close()
+        sink.close()
+
+
+def test_a_batch_written_after_its_partitions_moved_does_not_move_their_new_owners_offsets_back(
+        kafka: KafkaService, tmp_path: Path) -> None:
+    """The first processor's batch spans the rebalance that gives half its partitions to a second
+    one, and its write is slow: the second processor reads those partitions again from their last
+    commit and commits past the batch first. The late batch must not commit them back."""
+    topics = unique_topics(partitions=4)
+    create_topics(kafka, topics)
+    # batches closed by time, so that a rebalance falls inside one
+    settings = Settings(kafka=KafkaSettings(bootstrap=kafka.bootstrap), topics=topics,
+                        group_id=f"g-{uuid.uuid4().hex[:8]}", max_batch_messages=20_000, max_batch_seconds=1.5)
+    group = settings.group_id + ".call_reports"
+    total = 3000
+    reports = [make_report(i) for i in range(total)]
+    publisher = KafkaPublisher(settings.kafka, topics, source_host="test")  # type: ignore[arg-type]
+    dlq = KafkaPublisher(settings.kafka, topics, source_host="processor")  # type: ignore[arg-type]
+    sink = ChdbSink(tmp_path / "store")
+    slow_store = SlowStore(sink, delay_s=5.0)
+    stop_feeding = threading.Event()
+
+    def feed() -> None:  # a steady stream, so that every batch is open for its whole 1.5 s
+        for k in range(1000, total, 100):
+            if stop_feeding.wait(0.1):
+                return
+            publisher.publish(reports[k:k + 100])
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    try:
+        migrate(sink)
+        publisher.publish(reports[:1000])
+        with members() as group_members:
+            first = Member(settings, slow_store, dlq)  # type: ignore[arg-type]
+            group_members.append(first)
+            wait_until(lambda: committed_total(kafka, group) >= 1, 90, "the first commit", group_members)
+            feeder.start()
+            slow_store.when = lambda: 0 < first.assigned < topics.partitions  # after it lost partitions
+            second = Member(settings, sink, dlq)
+            group_members.append(second)
+            wait_until(slow_store.inside.is_set, 60, "a write after the rebalance", group_members)
+            feeder.join(timeout=60)
+            wait_until(lambda: committed_total(kafka, group) >= total, 60, "every offset committed", group_members)
+            first.stop()
+            second.stop()
+        assert committed_total(kafka, group) == total
+        assert sink.query("SELECT count() AS n FROM calls FINAL")[0]["n"] == total
+        assert sink.query("SELECT uniqExactMerge(calls) AS n FROM call_minute")[0]["n"] == total
+        assert sink.query("SELECT count() AS n FROM call_samples FINAL")[0]["n"] == 3 * total
+    finally:
+        stop_feeding.set()
         publisher.close()
         dlq.close()
         sink.close()
