@@ -203,6 +203,21 @@ def test_an_unknown_api_version_only_warns_so_the_passes_are_counted(
         assert_all_valid(tools, docs, tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("turn.mode=deamonset", "value must be one of 'sidecar', 'daemonset', 'none'"),
+        ("kafka.partitons=12", "additional properties 'partitons' not allowed"),
+        ("processors.streams.call_report.replicas=2", "additional properties 'call_report' not allowed"),
+        ("kafka.bootstrap=kafka", "/kafka/bootstrap"),
+        ("evaluator.alertmanagerUrls[0]=alertmanager:9093", "/evaluator/alertmanagerUrls/0"),
+    ],
+)
+def test_the_values_schema_rejects_wrong_values(tools: dict[str, Path], setting: str, expected: str) -> None:
+    result = template(tools, "--set", setting)
+    assert result.returncode != 0 and expected in result.stderr, result.stderr
+
+
 def test_helm_lint_and_template_reject_a_broken_chart(tools: dict[str, Path], tmp_path: Path) -> None:
     chart = tmp_path / "icewatch"
     shutil.copytree(CHART, chart)
@@ -281,9 +296,9 @@ def test_one_evaluator_with_persisted_state(tools: dict[str, Path], default: lis
     assert Path(state).is_relative_to(mount["mountPath"])
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert env_of(container)["ICEWATCH_ALERTS__ALERTMANAGER_URLS"]["value"].startswith("[")
-    # no value makes a second evaluator
-    docs = render(tools, "--set", "evaluator.replicas=3", "--set", "replicas=3")
-    assert named(docs, "StatefulSet", sts["metadata"]["name"])["spec"]["replicas"] == 1
+    # no value makes a second evaluator: the values schema refuses one
+    result = template(tools, "--set", "evaluator.replicas=3")
+    assert result.returncode != 0 and "additional properties 'replicas' not allowed" in result.stderr, result.stderr
 
 
 def test_the_migration_job_renders_the_cluster_ddl_and_applies_it(default: list[Manifest], tmp_path: Path) -> None:
