@@ -21,6 +21,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -318,7 +319,7 @@ def test_the_migration_job_renders_the_cluster_ddl_and_applies_it(default: list[
     # The first step for real, with this repository's icewatch: the DDL file it leaves.
     out_dir = tmp_path / "ddl"
     out_dir.mkdir()
-    env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # the venv's icewatch
     run = subprocess.run(["sh", "-c", script.replace("/ddl/", f"{out_dir}/"), *init["args"]], capture_output=True,
                          text=True, timeout=120, check=False, env=env, stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stderr

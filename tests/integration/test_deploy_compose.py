@@ -15,6 +15,7 @@ import filecmp
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +197,7 @@ def bind_mounts(svc: dict[str, Any]) -> dict[str, str]:
 
 def test_grafana_mounts_what_icewatch_dashboards_build_writes(rendered: dict[str, Any], tmp_path: Path) -> None:
     built = tmp_path / "grafana"
-    result = subprocess.run([str(REPO / ".venv" / "bin" / "icewatch"), "dashboards", "build", "--out", str(built)],
+    result = subprocess.run([sys.executable, "-m", "collector", "dashboards", "build", "--out", str(built)],
                             capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     mounts = bind_mounts(rendered["services"]["grafana"])
