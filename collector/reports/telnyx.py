@@ -28,7 +28,7 @@ never verified; values above 10 are taken as milliseconds, smaller ones as secon
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from collector.contract import (
@@ -364,7 +364,9 @@ def parse(document: object, ctx: UploadContext) -> list[CallReport]:
     findings = read_logs(require_list(logs_raw, "logs")) if logs_raw is not None else None
     logged = sorted(call.exact_states + (findings.states if findings else []), key=lambda s: s.at)
     timed = timed_states(findings, started) if findings else []
-    states = merge_states(timed, logged, call.states)
+    lengths = [s.end - s.start for s in samples if s.end is not None and s.end > s.start]
+    interval = min(max(lengths, default=timedelta(seconds=1)), timedelta(seconds=60))
+    states = merge_states(timed, logged, call.states, interval)
     report_notes = _id_notes(d, ctx) + (notes(findings) if findings else [])
 
     report = CallReport(

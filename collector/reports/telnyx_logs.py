@@ -30,6 +30,7 @@ report: the stats are what the report is for). Only known state names become sta
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -203,7 +204,7 @@ _TICK = timedelta(microseconds=1)
 
 
 def merge_states(
-    timed: list[StateChange], logged: list[StateChange], sampled: list[StateChange]
+    timed: list[StateChange], logged: list[StateChange], sampled: list[StateChange], interval: timedelta
 ) -> list[StateChange]:
     """One state timeline from three sources, most exact first: the SDK's timing table, the
     state-change log lines (``logged``, in log order), the stats intervals (stamped at the
@@ -215,9 +216,12 @@ def merge_states(
     differ by a few milliseconds, so a logged change of the same kind that the log shows before
     the replaced one but now sorts after it (e.g. ICE "checking" in the same millisecond as
     "connected") is moved to just before it: the log's order is kept and the SDK's time too.
-    A sampled change is dropped when an exact source saw the same kind and state at or before it
-    (it is the late sighting of that change); one the logs did not see (logs filtered by level,
-    or their oldest lines dropped by the SDK's cap) is kept.
+    A sampled change (seen by the stats interval of length ``interval`` ending at its time) is
+    the late sighting of an exact one, and dropped, when an exact source changed to the same state
+    within that interval, or when the state of its kind at that time (the latest exact or kept
+    sampled change before it) is already that state. A change the logs did not see (logs at the
+    SDK's warn or info level carry no ICE lines; the SDK drops the oldest lines past its cap) is
+    kept, and so is the return to a state after a kept sampled change (a reconnect).
     """
     exact = list(logged)
     replaced: set[int] = set()
@@ -239,16 +243,28 @@ def merge_states(
                 break
             bound -= _TICK
             exact[i] = StateChange(at=bound, kind=s.kind, state=s.state)
-    kept = list(timed) + [s for i, s in enumerate(exact) if i not in replaced]
-    earliest: dict[tuple[str, str], datetime] = {}
+    kept = sorted(list(timed) + [s for i, s in enumerate(exact) if i not in replaced], key=lambda s: s.at)
+    by_kind: dict[str, list[StateChange]] = {}
+    by_state: dict[tuple[str, str], list[datetime]] = {}
     for s in kept:
-        key = (s.kind, s.state)
-        if key not in earliest or s.at < earliest[key]:
-            earliest[key] = s.at
-    for s in sampled:
-        first = earliest.get((s.kind, s.state))
-        if first is None or first > s.at:
-            kept.append(s)
+        by_kind.setdefault(s.kind, []).append(s)
+        by_state.setdefault((s.kind, s.state), []).append(s.at)
+    kind_times = {kind: [s.at for s in changes] for kind, changes in by_kind.items()}
+    last_sampled: dict[str, StateChange] = {}
+    for s in sorted(sampled, key=lambda s: s.at):
+        times = by_state.get((s.kind, s.state), [])
+        i = bisect_right(times, s.at)
+        if i and times[i - 1] >= s.at - interval:
+            continue  # the same change, timed exactly within this interval
+        j = bisect_right(kind_times.get(s.kind, []), s.at)
+        current = by_kind[s.kind][j - 1] if j else None
+        previous = last_sampled.get(s.kind)
+        if previous is not None and (current is None or previous.at > current.at):
+            current = previous
+        if current is not None and current.state == s.state:
+            continue  # already in that state
+        last_sampled[s.kind] = s
+        kept.append(s)
     kept.sort(key=lambda s: s.at)
     return kept
 

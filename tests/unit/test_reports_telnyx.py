@@ -442,6 +442,29 @@ def test_interval_states_fill_in_what_the_logs_did_not_see() -> None:
     assert facts(r).reconnects == 1 and facts(r).ice_connect_ms == pytest.approx(300.0)
 
 
+def test_info_level_logs_time_the_setup_and_the_intervals_keep_a_later_reconnect() -> None:
+    """At debugLogLevel "info" the ICE lines (debug) are gone but the timing table is there: it
+    dates ICE connected; the intervals still show a disconnection and the return to connected."""
+    body = payload(n=6)
+    for i, iv in enumerate(body["stats"]):
+        iv["transport"] = {"iceState": "disconnected" if i == 3 else "connected", "dtlsState": "connected"}
+    body["logs"] = [
+        log(T0 + timedelta(milliseconds=350), "[CallTimings][outbound][trickle] ICE connection established"
+            "            3.10ms      312.50ms", level="info"),
+        log(T0 + timedelta(milliseconds=350), "[CallTimings][outbound][trickle] Secure media channel established"
+            " (DTLS)   9.50ms      322.00ms", level="info"),
+    ]
+    r = parse(body)
+    assert [(s.state, s.at) for s in r.states if s.kind == "ice"] == [
+        ("connected", T0 + timedelta(milliseconds=312.5)),
+        ("disconnected", T0 + timedelta(seconds=4)),
+        ("connected", T0 + timedelta(seconds=5)),
+    ]
+    assert [(s.state, s.at) for s in r.states if s.kind == "dtls"] == [("connected", T0 + timedelta(milliseconds=322))]
+    f = facts(r)
+    assert f.ice_connect_ms == pytest.approx(312.5) and f.dtls_connect_ms == pytest.approx(9.5) and f.reconnects == 1
+
+
 def test_hostile_logs_are_bounded_and_never_reject_the_report() -> None:
     body = payload(n=2)
     junk: list[Any] = [
