@@ -476,3 +476,17 @@ def test_network_policies_select_the_right_pods(variant: str, request: pytest.Fi
     if variant == "daemonset":
         collector = named(docs, "NetworkPolicy", f"{RELEASE}-icewatch-collector")
         assert collector["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "192.0.2.0/24"}}]
+
+
+@pytest.mark.parametrize("variant", ["default", "daemonset"])
+def test_every_mount_names_a_volume_of_its_pod(variant: str, request: pytest.FixtureRequest) -> None:
+    """An apiserver refuses a mount of an undeclared volume; the schema validator does not see it."""
+    docs: list[Manifest] = request.getfixturevalue(variant)
+    for workload in (d for d in docs if d["kind"] in WORKLOADS):
+        declared = {v["name"] for v in pod_spec(workload).get("volumes", [])}
+        declared |= {c["metadata"]["name"] for c in workload["spec"].get("volumeClaimTemplates", [])}
+        for container in containers(workload, init=True):
+            mounts = {m["name"] for m in container.get("volumeMounts", [])}
+            assert mounts <= declared, (workload["metadata"]["name"], container["name"], mounts - declared)
+            paths = [m["mountPath"] for m in container.get("volumeMounts", [])]
+            assert len(paths) == len(set(paths)), (workload["metadata"]["name"], container["name"])
