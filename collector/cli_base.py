@@ -12,14 +12,24 @@ import click
 from collector.errors import ConfigError, IcewatchError
 from collector.settings import Settings, load_settings
 
+# What every LogRecord has (and uvicorn's coloured copy of the message); anything else came in
+# ``extra=`` (call_id, event_id, labels ...).
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
+
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ts, level, logger, msg, the ``extra=`` fields of the call (e.g.
+    ``call_id``, ``event_id``) as fields of their own, exc."""
+
     def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": self.formatTime(record), "level": record.levelname, "logger": record.name,
-               "msg": record.getMessage()}
+        out: dict[str, object] = {"ts": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                                  "msg": record.getMessage()}
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and key not in out:
+                out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out)
+        return json.dumps(out, default=str)
 
 
 def setup_logging(level: str) -> None:

@@ -92,6 +92,16 @@ def _dead_letter(rec: Record, reason: str) -> DeadLetter:
                       raw_bytes=size, origin=f"{rec.topic}/{rec.partition}/{rec.offset}")
 
 
+def message_ids(rows: Rows) -> dict[str, str]:
+    """The call ids and event ids a message's rows carry, for its log lines (at most 5 of each)."""
+    out: dict[str, str] = {}
+    for key in ("call_id", "event_id"):
+        found = sorted({str(r[key]) for table_rows in rows.values() for r in table_rows if r.get(key)})
+        if found:
+            out[key] = ",".join(found[:5]) + (",..." if len(found) > 5 else "")
+    return out
+
+
 def _message_token(batch: Batch, i: int) -> Callable[[str], str]:
     """Deduplication tokens of message ``i`` written alone (a retry of it is a no-op)."""
     return lambda table: f"{batch.token(table)}-m{i}"
@@ -115,7 +125,9 @@ def write_batch(batch: Batch, sink: Sink, dlq: Publisher | None) -> None:
 
     dead = list(batch.dead)
     for i, reason in decision.refused:
-        rec, _, tenant = batch.messages_rows[i]
+        rec, rows, tenant = batch.messages_rows[i]
+        log.warning("message %s/%d/%d dead-lettered: %s", rec.topic, rec.partition, rec.offset, reason,
+                    extra=message_ids(rows))
         dead.append((_dead_letter(rec, reason), tenant))
     batch.rows = {}
     for i in decision.write:
@@ -131,6 +143,8 @@ def write_batch(batch: Batch, sink: Sink, dlq: Publisher | None) -> None:
                 _insert(rows_of(i), sink, _message_token(batch, i))
             except StoreError as one:
                 refused += 1
+                log.warning("message %s/%d/%d dead-lettered: the store refused it: %s", rec.topic, rec.partition,
+                            rec.offset, one, extra=message_ids(rows_of(i)))
                 dead.append((_dead_letter(rec, f"the store refused it: {one}"), tenant))
         if refused and refused == len(decision.write):
             raise  # the store refuses everything (schema missing or drifted): stop, commit nothing
