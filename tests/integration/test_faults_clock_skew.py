@@ -25,6 +25,11 @@ from tests.example_report import example_doc
 from tests.http_server import serve
 
 FACTS = "ice_connect_ms, dtls_connect_ms, rtt_median_ms, rtt_p95_ms, ice_gathering_ms"
+# The query docs/faults.md gives for finding reports from clocks that are ahead (kept equal to it).
+AHEAD_SQL = """SELECT call_id, dateDiff('second', ingested_at, coalesce(ended_at, started_at)) / 3600 AS ahead_h
+FROM calls FINAL
+WHERE coalesce(ended_at, started_at) > ingested_at + INTERVAL 1 MINUTE
+ORDER BY ahead_h DESC"""
 
 
 @pytest.fixture()
@@ -42,6 +47,10 @@ def collector(tmp_path: Path) -> Iterator[tuple[httpx.Client, ChdbSink]]:
 
 def post(client: httpx.Client, doc: dict[str, Any]) -> httpx.Response:
     return client.post("/v1/call-reports", content=orjson.dumps(doc), headers={"Content-Type": "application/json"})
+
+
+def test_the_documented_query_is_the_tested_one() -> None:
+    assert AHEAD_SQL in (Path(__file__).resolve().parents[2] / "docs" / "faults.md").read_text()
 
 
 def call_row(sink: ChdbSink, call_id: str) -> dict[str, Any]:
@@ -87,6 +96,12 @@ def test_a_skewed_clock_within_the_window_is_stored_at_its_own_times(
     first_minute = int(right["event"]) // 60_000 * 60
     assert [(int(m["m"]) - first_minute, int(m["n"])) for m in minutes] == [
         (-5 * 3600, 1), (0, 1), (3 * 3600, 1), (23 * 3600, 1)]
+
+    # The clocks that are ahead show in the store (docs/faults.md has this query): a report cannot
+    # end after the collector took it.
+    ahead = sink.query(AHEAD_SQL)
+    assert [(r["call_id"], round(float(r["ahead_h"]))) for r in ahead] == [("clock-ahead-23h", 23),
+                                                                            ("clock-ahead-3h", 3)]
 
     # An SDK's retry, later by the server's clock, lands on the same rows: counted once.
     time.sleep(1.1)
