@@ -2,8 +2,9 @@
 
 Each caller hands in the rows of its upload (one ``Rows`` per message, derived in the caller's
 thread) and blocks. One writer thread takes what has queued up (after the first arrival it waits
-while more keep coming, each within ``linger_s`` of the last, at most ``max_linger_s``, or until
-``max_batch_messages``; uploads arriving during a write wait for the next batch), decides
+at most ``max_linger_s``: for as many uploads as the largest recent batch had, then while more
+keep coming, each within ``linger_s`` of the last; never beyond ``max_batch_messages``; uploads
+arriving during a write wait for the next batch), decides
 convergence once for the whole batch, writes every table once (``calls`` last) and only then wakes
 the callers. So:
 
@@ -76,6 +77,7 @@ class GroupCommit:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._batches = self._uploads = self._largest = self._refused_full = 0
+        self._recent: deque[int] = deque(maxlen=8)  # uploads in each of the last batches
 
     def stats(self) -> GroupCommitStats:
         with self._cond:
@@ -127,17 +129,20 @@ class GroupCommit:
                 self._cond.wait()
             if not self._queue:
                 return None  # closed and drained
-            # Collect while uploads keep arriving: each arrival within linger_s of the last one
-            # extends the wait, up to max_linger_s after the first (a burst of answers to one
-            # batch comes back as a burst of requests; a lone upload waits linger_s only).
+            # Collect, at most max_linger_s after the first arrival: until as many uploads wait as
+            # the largest of the recent batches (the clients answered by a batch tend to come back
+            # together), then while more keep arriving, each within linger_s of the last.
             first = time.monotonic()
+            expected = max(self._recent, default=1)
             while self._queued < self._max_batch and not self._closed:
                 seen = len(self._queue)
-                now = time.monotonic()
-                remaining = min(self._linger_s, first + self._max_linger_s - now)
-                if remaining <= 0:
+                left = first + self._max_linger_s - time.monotonic()
+                if left <= 0:
                     break
-                self._cond.wait(remaining)
+                if seen < expected:
+                    self._cond.wait(left)
+                    continue
+                self._cond.wait(min(self._linger_s, left))
                 if len(self._queue) == seen:
                     break  # nothing arrived within linger_s
             batch = [self._queue.popleft()]
@@ -146,6 +151,7 @@ class GroupCommit:
                 size += len(self._queue[0].messages)
                 batch.append(self._queue.popleft())
             self._queued -= size
+            self._recent.append(len(batch))
             self._batches += 1
             self._uploads += len(batch)
             self._largest = max(self._largest, len(batch))
