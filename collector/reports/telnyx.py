@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from collector.contract import (
     MAX_SAMPLES,
+    MAX_STATES,
     CallReport,
     Candidate,
     IceServer,
@@ -366,8 +367,11 @@ def parse(document: object, ctx: UploadContext) -> list[CallReport]:
     timed = timed_states(findings, started) if findings else []
     lengths = [s.end - s.start for s in samples if s.end is not None and s.end > s.start]
     interval = min(max(lengths, default=timedelta(seconds=1)), timedelta(seconds=60))
-    states = merge_states(timed, logged, call.states, interval)
+    states, dropped = merge_states(timed, logged, call.states, interval)
     report_notes = _id_notes(d, ctx) + (notes(findings) if findings else [])
+    if dropped:
+        text = f"{dropped} state changes beyond the {MAX_STATES} a report holds were not kept (the latest ones)"
+        report_notes.append(ReportNote(source="reader", code="states-trimmed", text=text))
 
     report = CallReport(
         call_id=call_id,

@@ -34,7 +34,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from collector.contract import ERA_END, ERA_START, ReportNote, StateChange, StateKind
+from collector.contract import ERA_END, ERA_START, MAX_STATES, ReportNote, StateChange, StateKind
 from collector.reports._values import iso_time
 
 MAX_LOG_ENTRIES = 10_000  # the SDK keeps 1,000 by default (debugLogMaxEntries) and flushes at 800
@@ -205,7 +205,7 @@ _TICK = timedelta(microseconds=1)
 
 def merge_states(
     timed: list[StateChange], logged: list[StateChange], sampled: list[StateChange], interval: timedelta
-) -> list[StateChange]:
+) -> tuple[list[StateChange], int]:
     """One state timeline from three sources, most exact first: the SDK's timing table, the
     state-change log lines (``logged``, in log order), the stats intervals (stamped at the
     interval's end).
@@ -222,6 +222,9 @@ def merge_states(
     sampled change before it) is already that state. A change the logs did not see (logs at the
     SDK's warn or info level carry no ICE lines; the SDK drops the oldest lines past its cap) is
     kept, and so is the return to a state after a kept sampled change (a reconnect).
+
+    Returns the timeline, at most ``MAX_STATES`` long (the exact changes first, then the earliest
+    sampled ones), and how many changes did not fit.
     """
     exact = list(logged)
     replaced: set[int] = set()
@@ -244,6 +247,8 @@ def merge_states(
             bound -= _TICK
             exact[i] = StateChange(at=bound, kind=s.kind, state=s.state)
     kept = sorted(list(timed) + [s for i, s in enumerate(exact) if i not in replaced], key=lambda s: s.at)
+    dropped = max(0, len(kept) - MAX_STATES)
+    kept = kept[:MAX_STATES]
     by_kind: dict[str, list[StateChange]] = {}
     by_state: dict[tuple[str, str], list[datetime]] = {}
     for s in kept:
@@ -264,9 +269,12 @@ def merge_states(
         if current is not None and current.state == s.state:
             continue  # already in that state
         last_sampled[s.kind] = s
+        if len(kept) >= MAX_STATES:
+            dropped += 1
+            continue
         kept.append(s)
     kept.sort(key=lambda s: s.at)
-    return kept
+    return kept, dropped
 
 
 def notes(findings: LogFindings) -> list[ReportNote]:

@@ -509,6 +509,24 @@ def test_a_flapping_log_is_capped_below_the_reports_state_limit() -> None:
     assert int(skipped.text.split()[0]) > 2_000
 
 
+def test_a_report_past_the_state_limit_keeps_the_exact_changes_and_says_so() -> None:
+    """12,000 flapping intervals and 5,000 logged changes: 10,000 states kept, not a refusal."""
+    body = payload(n=0)
+    body["stats"] = [interval(i, transport={"iceState": "connected" if i % 2 else "disconnected"})
+                     for i in range(12_000)]
+    body["logs"] = [ice_line(T0 + timedelta(milliseconds=300 * i + 150), "connected" if i % 2 else "checking")
+                    for i in range(5_000)]
+    r = parse(body)
+    assert len(r.states) == 10_000 and len(r.samples) == 12_000
+    logged = [s for s in r.states if s.at.microsecond]  # the intervals end on whole seconds
+    assert len(logged) == 5_000  # every exact change kept
+    note = next(n for n in r.notes if n.code == "states-trimmed")
+    assert note.source == "reader"
+    assert re.fullmatch(r"\d+ state changes beyond the 10000 a report holds were not kept \(the latest ones\)",
+                        note.text)
+    assert int(note.text.split()[0]) > 5_000
+
+
 @pytest.mark.parametrize("logs", [{"a": 1}, "lines", 3])
 def test_logs_must_be_a_list(logs: Any) -> None:
     with pytest.raises(InvalidInput) as exc:
