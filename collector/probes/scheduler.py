@@ -133,7 +133,7 @@ class ProbeScheduler:
         for r in failed:
             log.info(
                 "probe failed: server=%s kind=%s transport=%s target=%s code=%s error=%s",
-                r.server_id, r.kind, r.transport, r.target, r.error_code, r.error,
+                r.server_id, r.kind, r.transport, r.target, r.error_code, r.error, extra={"probe_id": r.probe_id},
             )  # fmt: skip
         self._enqueue(results)
         published = self.flush()

@@ -192,3 +192,11 @@ def test_run_serves_the_metrics_of_every_component_it_runs(observed: Observed) -
     assert sample(last, "icewatch_alerts_rules") >= 10
     firing = re.search(r'^icewatch_alerts\{phase="firing",rule="watchdog"} (\S+)$', last, re.MULTILINE)
     assert firing and float(firing.group(1)) == 1, last[-3000:]
+
+
+def test_run_logs_json_lines_with_the_ids_they_are_about(observed: Observed) -> None:
+    lines = [line for line in observed.log.splitlines() if line.strip()]
+    parsed = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(parsed) == len(lines), [line for line in lines if not line.startswith("{")][:5]
+    transitions = [p for p in parsed if p["logger"] == "alerts.evaluator" and p["msg"].startswith("alert watchdog")]
+    assert transitions and all(isinstance(p.get("labels"), dict) for p in transitions), transitions[:3]
