@@ -246,6 +246,10 @@ class Settings(BaseSettings):
     clickhouse: NativeStore | None = None
     data_dir: Path = Path("var/icewatch")  # embedded store, tailer checkpoints
     sql: SqlLimits = Field(default_factory=SqlLimits)  # `icewatch sql` / POST /v1/sql
+    # embedded mode: concurrent uploads share a write of at most this many messages (1: each alone);
+    # at most embedded_queue_messages wait for it, beyond that uploads get 503 with Retry-After
+    embedded_batch_messages: int = Field(default=512, ge=1)
+    embedded_queue_messages: int = Field(default=4096, ge=1)
     # -- processors
     group_id: str = "icewatch-processors"
     max_batch_messages: int = Field(default=2000, ge=1)

@@ -51,7 +51,9 @@ def run_all_in_one(settings: Settings) -> None:
             t.start()
     else:
         sink = open_store(settings)
-        publisher = EmbeddedPublisher(sink, RowBuilder(facts_env(settings)))
+        publisher = EmbeddedPublisher(sink, RowBuilder(facts_env(settings)),
+                                      max_batch_messages=settings.embedded_batch_messages,
+                                      max_queued_messages=settings.embedded_queue_messages)
         log.info("embedded mode: store in %s", settings.data_dir / "store")
     api_keys = settings.api_key_values()
     evaluator = evaluator_for(settings, sink)  # the alert rules, on the store this process holds
