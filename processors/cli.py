@@ -48,7 +48,8 @@ def processor(streams: tuple[str, ...]) -> None:
 
     Each stream has its own consumer group (<ICEWATCH_GROUP_ID>.<stream>); scale out by starting
     more processors, up to the partition count of each topic. /healthz and /metrics are served on
-    ICEWATCH_METRICS_PORT (127.0.0.1), and /v1/query too, so the embedded store it holds can be read.
+    ICEWATCH_HOST:ICEWATCH_METRICS_PORT (127.0.0.1 unless ICEWATCH_HOST says otherwise; a Prometheus in
+    another container needs ICEWATCH_HOST=0.0.0.0), and /v1/query too, so the embedded store it holds can be read.
 
     Example: ICEWATCH_KAFKA__BOOTSTRAP=kafka:9092 ICEWATCH_CLICKHOUSE__HOST=ch1 icewatch processor --stream call_reports
     """

@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Sequence
 
+from collector.errors import ConfigError
 from collector.kafka_publisher import KafkaPublisher
 from collector.kafka_topics import ensure_topics
 from collector.settings import Settings
@@ -32,11 +33,18 @@ def run_processor(settings: Settings, streams: Sequence[str]) -> None:
     api_keys = settings.api_key_values()
     if settings.metrics_port:
         pages = Pages(sink, api_keys, registries=[metrics.registry])
-        serve_health(settings.metrics_port, metrics.registry, lambda: all(t.is_alive() for t in threads),
-                     routes={QUERY_PATH: lambda params, headers: answer_query(sink, params, headers, api_keys)},
-                     post_routes={SQL_PATH: lambda body, hdrs: answer_sql(sink, body, hdrs, api_keys, settings.sql)},
-                     max_post_bytes=max_body_bytes(settings.sql),
-                     pages=lambda path, query, headers: pages.answer(path, query, headers).parts())
+        try:
+            serve_health(settings.metrics_port, metrics.registry, lambda: all(t.is_alive() for t in threads),
+                         host=settings.host,
+                         routes={QUERY_PATH: lambda params, headers: answer_query(sink, params, headers, api_keys)},
+                         post_routes={SQL_PATH: lambda body, hdrs: answer_sql(sink, body, hdrs, api_keys,
+                                                                              settings.sql)},
+                         max_post_bytes=max_body_bytes(settings.sql),
+                         pages=lambda path, query, headers: pages.answer(path, query, headers).parts())
+        except OSError as exc:
+            sink.close()
+            raise ConfigError(f"cannot serve /healthz and /metrics on {settings.host}:{settings.metrics_port} "
+                              f"({exc.strerror or exc}): set ICEWATCH_METRICS_PORT to a free port (0: none)") from exc
 
     def stop(*_: object) -> None:
         for loop in loops:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_delivery import unique_topics
 from tests.paging import ICEWATCH
-from tests.services import HOST, REPO_ROOT, free_ports
+from tests.services import HOST, REPO_ROOT, KafkaService, free_ports
 
 CASES: dict[str, tuple[list[str], dict[str, str], str]] = {
     # name: (command, settings, what the message must name)
@@ -62,3 +63,22 @@ def test_start_up_error_names_what_to_set(case: str, tmp_path: Path, busy_port: 
     errors = [line for line in text.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, text[-2000:]
     assert named in errors[0], errors[0]
+
+
+@pytest.mark.kafka
+def test_processor_with_its_metrics_port_taken_names_the_setting(kafka: KafkaService, tmp_path: Path,
+                                                                 busy_port: int) -> None:
+    topics = unique_topics(partitions=1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ICEWATCH_")}
+    env.update({"ICEWATCH_KAFKA__BOOTSTRAP": kafka.bootstrap, "ICEWATCH_DATA_DIR": str(tmp_path / "data"),
+                "ICEWATCH_METRICS_PORT": str(busy_port), "ICEWATCH_TOPICS__CALL_REPORTS": topics.call_reports,
+                "ICEWATCH_TOPICS__TURN_EVENTS": topics.turn_events,
+                "ICEWATCH_TOPICS__PROBE_RESULTS": topics.probe_results,
+                "ICEWATCH_TOPICS__DEAD_LETTERS": topics.dead_letters})
+    out = subprocess.run([*ICEWATCH, "--log-level", "WARNING", "processor"], env=env, cwd=REPO_ROOT,
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0, text[-2000:]
+    assert not any(line.startswith("Traceback") for line in text.splitlines()), text[-3000:]
+    errors = [line for line in text.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "set ICEWATCH_METRICS_PORT" in errors[0], text[-2000:]
