@@ -84,7 +84,8 @@ def save_checkpoint(path: Path, cp: Checkpoint) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        what = "the filesystem is full: free space on it" if exc.errno == errno.ENOSPC else "fix it"
+        what = ("the filesystem is full: free space on it" if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                else "make its directory writable")
         raise Unavailable(
             f"cannot write the TURN log checkpoint {path} ({exc.strerror or exc}); {what}, or set "
             "ICEWATCH_DATA_DIR to a directory with room. Retrying; the lines after the last checkpoint "

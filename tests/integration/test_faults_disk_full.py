@@ -132,6 +132,33 @@ def test_tailer_checkpoint_on_a_full_disk_loses_nothing_and_recovers(tmp_path: P
             sink.close()
 
 
+def test_tailer_checkpoint_on_a_read_only_filesystem_says_so_and_recovers(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "small", "256k") as fs:
+        sink = ChdbSink(tmp_path / "store")
+        try:
+            migrate(sink)
+            log, ckpt = tmp_path / "turn.log", fs / "turn.json"
+            tail = FileTailer(log, EmbeddedPublisher(sink, RowBuilder(FactsEnv())), CoturnParser("turn-ro", b"k"),
+                              ckpt, batch_lines=40)
+            append(log, 0, 30)
+            assert tail.poll() == 30
+            remount = ["mount", "-o", "remount,ro", str(fs)]
+            subprocess.run(remount, check=True)  # e.g. the kernel after an I/O error
+            append(log, 30, 60)
+            with pytest.raises(Unavailable) as refused:
+                tail.poll()
+            message = str(refused.value)
+            assert str(ckpt) in message and "Read-only file system" in message, message
+            assert "make its directory writable" in message, message
+            subprocess.run(["mount", "-o", "remount,rw", str(fs)], check=True)
+            assert tail.poll() == 30
+            tail.close()
+            assert count(sink, "SELECT count() AS n FROM turn_events FINAL") == 60
+            assert count(sink, "SELECT uniqExactMerge(lines) AS n FROM turn_server_minute") == 60
+        finally:
+            sink.close()
+
+
 def _post(client: httpx.Client, body: bytes) -> httpx.Response:
     return client.post("/v1/call-reports", content=body, headers={"Content-Type": "application/json"})
 
