@@ -4,6 +4,7 @@ the write, with 8 and 32 clients (closed loop) and at the goal's rate (open loop
 The server runs as its own process; its CPU time (all threads, chDB's and the alert evaluator's
 included) comes from /proc, so the load generator is not counted. Requests per CPU-second is the
 "per core" figure; latency is wall time at the client (the machine may be shared: see the load).
+First, for comparison in the same run, every upload written alone (ICEWATCH_EMBEDDED_BATCH_MESSAGES=1).
 Afterwards the store is opened here: it must hold every acknowledged call (nothing lost).
 The floor, from the same run: the same rows, derived here, inserted bare into plain MergeTree
 copies of the tables (no views), as many uploads per insert as could share a write (the
@@ -45,10 +46,10 @@ GOAL_RATE = 200.0  # requests per CPU-second
 GOAL_P99_S = 0.25
 
 
-def start(data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start(data: Path, log: Path, **settings: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ICEWATCH_")}
-    env.update(ICEWATCH_PORT=str(port), ICEWATCH_DATA_DIR=str(data), ICEWATCH_HASH_KEY="bench-key")
+    env.update(ICEWATCH_PORT=str(port), ICEWATCH_DATA_DIR=str(data), ICEWATCH_HASH_KEY="bench-key", **settings)
     proc = subprocess.Popen([sys.executable, "-m", "collector", "--log-level", "WARNING", "run"], env=env,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -146,6 +147,25 @@ class Load:
 LOADS = (Load("c8", 8, None, 8), Load("c32", 32, None, 32), Load("r200", None, GOAL_RATE, int(GOAL_RATE * 0.1)))
 
 
+def each_upload_alone(tmp: Path) -> str:
+    """The state before group commit, in the same run: every upload written alone
+    (ICEWATCH_EMBEDDED_BATCH_MESSAGES=1), 8 clients."""
+    n = max(40, N // 4)
+    proc, base = start(tmp / "alone", tmp / "alone.log", ICEWATCH_EMBEDDED_BATCH_MESSAGES="1")
+    try:
+        load(base, [w3c_report(f"warm-{i}", snapshots=5, seed=i) for i in range(20)], 8)
+        c0, w0 = cpu_seconds(proc.pid), time.monotonic()
+        statuses, lats = load(base, [w3c_report(f"alone-{i}", snapshots=5, seed=i) for i in range(n)], 8)
+        cpu, wall = cpu_seconds(proc.pid) - c0, time.monotonic() - w0
+    finally:
+        stop_process(proc)
+    assert statuses.count(202) == n, {s: statuses.count(s) for s in set(statuses)}
+    out = (f"{n / cpu:,.0f} requests/CPU-s ({n / wall:,.0f}/s wall), p50 {quantile(lats, 0.5) * 1000:.0f} ms, "
+           f"p99 {quantile(lats, 0.99) * 1000:.0f} ms")
+    print(f"each upload written alone (no group commit), concurrency 8: {out}", flush=True)
+    return out
+
+
 def main() -> None:
     print(f"# embedded mode benchmark (icewatch run, 202 after the write), {date.today()}, "
           f"{N} small W3C reports per load; {machine()}")
@@ -153,6 +173,7 @@ def main() -> None:
     print(f"small W3C report: 5 snapshots, {len(bodies[LOADS[0].name][0])} bytes")
     results: dict[str, tuple[float, float, float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        alone = each_upload_alone(Path(tmp))
         data = Path(tmp) / "data"
         proc, base = start(data, Path(tmp) / "run.log")
         try:
@@ -204,7 +225,7 @@ def main() -> None:
                         f"/ a bare chDB insert of the same rows (plain tables, {ld.floor_batch} uploads per insert)",
                  ratio=f"{rate / floors[ld.name]:.0%}",
                  measured=f"{rate:,.0f} requests/CPU-s ({wall_rate:,.0f}/s wall), p50 {p50 * 1000:.0f} ms, "
-                          f"p99 {p99 * 1000:.0f} ms",
+                          f"p99 {p99 * 1000:.0f} ms" + (f"; each upload alone: {alone}" if ld.name == "c8" else ""),
                  floor=f"{floors[ld.name]:,.0f} reports/CPU-s",
                  goal=">= 200 requests/CPU-s, p99 < 250 ms",
                  met=rate >= GOAL_RATE and p99 < GOAL_P99_S))
