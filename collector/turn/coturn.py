@@ -22,26 +22,30 @@ import hmac
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from collector.contract import Transport, TurnEvent
-from collector.turn.prefix import CoturnPrefix, Unwrapped, split_coturn, unwrap
+from collector.turn.prefix import CoturnPrefix, Unwrapped, micros_time, split_coturn, split_counter, unwrap
 
 _REQUEST = re.compile(
     r"(?:origin <(.*?)> )?(?:realm <(.*?)> )?user <(.*?)>: incoming packet (.+?) processed, "
-    r"(?:success|error (\d+)(?:: ?(.*))?)$"
+    r"(?:success|error ([0-9]{1,4})(?:: ?(.*))?)$"
 )
 _ALLOC = re.compile(
-    r"(new|refreshed), (?:realm=<(.*?)>, )?username=<(.*?)>, lifetime=(\d+)(?:, cipher=([^,]*), method=(\S+))?"
+    r"(new|refreshed), (?:realm=<(.*?)>, )?username=<(.*?)>, lifetime=([0-9]{1,9})(?![0-9])"
+    r"(?:, cipher=([^,]*), method=(\S+))?"
 )
-_USAGE = re.compile(r"usage: (?:realm=<(.*?)>, )?username=<(.*?)>, rp=(\d+), rb=(\d+), sp=(\d+), sb=(\d+)")
+_USAGE = re.compile(
+    r"usage: (?:realm=<(.*?)>, )?username=<(.*?)>, rp=([0-9]{1,19}), rb=([0-9]{1,19}), sp=([0-9]{1,19}), "
+    r"sb=([0-9]{1,19})"
+)
 _DELETE = re.compile(r"delete: (?:realm=<(.*?)>, )?username=<(.*)>$")
 _CLOSED = re.compile(
     r"closed \((?:1st|2nd) stage\), user <(.*?)>,?(?: realm <(.*?)>)?(?: origin <(.*?)>)?,? "
     r"local (\S+), remote (\S+), reason: (.*)$"
 )
-_PEER_LIFETIME = re.compile(r"peer (\S+) lifetime updated: (\d+)")
+_PEER_LIFETIME = re.compile(r"peer (\S+) lifetime updated: ([0-9]{1,9})(?![0-9])")
 _AUTH_UNKNOWN = re.compile(r"check_stun_auth: Cannot find credentials of user <(.*)>$")
 _AUTH_WRONG = re.compile(r"check_stun_auth: user (.*) credentials are incorrect$")
 _DENIED = re.compile(r"A peer IP (\S+) denied(.*?)(?: in server \d+)?\s*$")
@@ -71,6 +75,9 @@ _BOUND = 50_000  # entries per state dict (open TCP/TLS sessions) before the old
 
 
 _TEMPLATE: dict[str, Any] = dict.fromkeys(TurnEvent.model_fields)
+_ALL_FIELDS = frozenset(_TEMPLATE)
+_new = object.__new__
+_set = object.__setattr__
 
 
 def make_event(fields: dict[str, Any]) -> TurnEvent:
@@ -83,6 +90,17 @@ def make_event(fields: dict[str, Any]) -> TurnEvent:
     object.__setattr__(ev, "__pydantic_fields_set__", set(fields))
     object.__setattr__(ev, "__pydantic_extra__", None)
     object.__setattr__(ev, "__pydantic_private__", None)
+    return ev
+
+
+def _event_of(d: dict[str, Any]) -> TurnEvent:
+    """A TurnEvent around ``d``, a full copy of ``_TEMPLATE`` the parser filled in (every field
+    is set, to a value or None): no copy, no validation."""
+    ev = _new(TurnEvent)
+    _set(ev, "__dict__", d)
+    _set(ev, "__pydantic_fields_set__", set(_ALL_FIELDS))
+    _set(ev, "__pydantic_extra__", None)
+    _set(ev, "__pydantic_private__", None)
     return ev
 
 
@@ -230,12 +248,31 @@ class CoturnParser:
         stats.lines += 1
         if line[-1:] == "\n":
             line = line.rstrip("\r\n")
-        # the common case first: a coturn line without a wrapper (a journald short-iso line
-        # has a host after its timestamp, which no coturn prefix has, so it falls through)
+        # the common case first: a coturn line with the seconds counter and no wrapper
+        t = split_counter(line) if line[:1].isdigit() else None
+        if t is not None:
+            ev = self._event(t[1], t[2], t[3], line, source, offset, t[4] or received_at, event_id)
+        else:
+            res = self._wrapped(line, offset, received_at, source, event_id)
+            if not isinstance(res, TurnEvent):
+                return res
+            ev = res
+        stats.events += 1
+        by_kind = stats.by_kind
+        kind = ev.__dict__["kind"]
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+        return ev
+
+    def _wrapped(
+        self, line: str, offset: int, received_at: datetime | None, source: str, event_id: str | None
+    ) -> TurnEvent | UnknownLine | None:
+        """Every line but the common case: timestamped coturn prefixes, wrappers, metadata."""
+        stats = self.stats
+        # a journald short-iso line has a host after its timestamp, which no coturn prefix has,
+        # so it falls through to unwrap()
         p = split_coturn(line) if line[:1].isdigit() else None
         if p is not None:
             w = _PLAIN
-            body = line
         else:
             if not line.strip():
                 stats.skipped += 1
@@ -249,8 +286,8 @@ class CoturnParser:
             fm = _EXPORT_FIELD.match(line) if w.wrapper is None else None
             if fm is not None:
                 # journalctl -o export: remember the record's time, skip its other fields
-                if fm.group(1) == "__REALTIME_TIMESTAMP" and fm.group(2).isdigit():
-                    self._export_at = datetime.fromtimestamp(int(fm.group(2)) / 1e6, UTC)
+                if fm.group(1) == "__REALTIME_TIMESTAMP":
+                    self._export_at = micros_time(fm.group(2)) or self._export_at
                 stats.skipped += 1
                 return None
             if body.startswith("session "):
@@ -268,10 +305,7 @@ class CoturnParser:
                 raw = redact_users(line, self.hasher)
                 stats.unknown_samples.append(raw)
                 return UnknownLine(raw, "not a coturn log line", offset)
-        ev = self._event(p, line, source, offset, p.at or w.at or received_at, event_id)
-        stats.events += 1
-        stats.by_kind[ev.kind] = stats.by_kind.get(ev.kind, 0) + 1
-        return ev
+        return self._event(p.msg, p.level, p.uptime, line, source, offset, p.at or w.at or received_at, event_id)
 
     def _restart(self, source: str, offset: int, saw_start: bool = True) -> None:
         self.process_key = f"{source}@{offset}"
@@ -283,10 +317,16 @@ class CoturnParser:
         self._pending_relay = None
 
     def _event(
-        self, p: CoturnPrefix, line: str, source: str, offset: int, at: datetime | None, event_id: str | None
+        self,
+        msg: str,
+        level: str | None,
+        up: int | None,
+        line: str,
+        source: str,
+        offset: int,
+        at: datetime | None,
+        event_id: str | None,
     ) -> TurnEvent:
-        msg = p.msg
-        up = p.uptime
         # process identity -----------------------------------------------------------
         if self.process_key is None:
             self.process_key = f"{source}@{offset}"
@@ -310,21 +350,20 @@ class CoturnParser:
                     self._id_base.clear()
                 base = self._id_base[source] = hashlib.sha256(f"{self.server_id}\x1f{source}\x1f".encode())
             h = base.copy()
-            h.update(f"{offset}\x1f".encode())
+            h.update(b"%d\x1f" % offset)
             event_id = h.hexdigest()[:32]  # == stable_id(server_id, source, offset), without its loop
-        f: dict[str, Any] = {
-            "event_id": event_id,
-            "server_id": self.server_id,
-            "region": self.region,
-            "process_key": self.process_key,
-            "at": at,
-            "level": p.level,
-            "uptime_s": up,
-            "raw": line,
-        }
+        f = _TEMPLATE.copy()
+        f["event_id"] = event_id
+        f["server_id"] = self.server_id
+        f["region"] = self.region
+        f["process_key"] = self.process_key
+        f["at"] = at
+        f["level"] = level
+        f["uptime_s"] = up
+        f["raw"] = line
         if is_banner:
             f["kind"] = "process_start"
-            return make_event(f)
+            return _event_of(f)
         if msg.startswith("session ") and msg[26:28] == ": ":
             sid = msg[8:26]
             self._fresh = False
@@ -332,8 +371,8 @@ class CoturnParser:
             self._session_line(sid, msg[28:], f)
         else:
             self._plain_line(msg, f)
-        if "user_name" in f:
-            user = f.pop("user_name")
+        user = f.pop("user_name", None)
+        if user is not None:
             f["user_hash"] = self.hasher(user)
             if user:
                 plain, hashed = self.hasher.bracketed(user)
@@ -345,7 +384,7 @@ class CoturnParser:
             f["raw"] = redact_users(line, self.hasher)
             if f.get("reason"):
                 f["reason"] = redact_users(f["reason"], self.hasher)
-        return make_event(f)
+        return _event_of(f)
 
     def _session_line(self, sid: str, rest: str, f: dict[str, Any]) -> None:
         st = self._session_transport
@@ -358,8 +397,11 @@ class CoturnParser:
                 f["user_name"] = user
                 f["user_present"] = bool(user)
                 if code is None:
-                    f.update(kind="request", method=method, success=True)
-                    self._pending_fail.pop(sid, None)
+                    f["kind"] = "request"
+                    f["method"] = method
+                    f["success"] = True
+                    if self._pending_fail:
+                        self._pending_fail.pop(sid, None)
                 else:
                     ec = int(code)
                     f.update(success=False, error_code=ec, reason=reason)
@@ -381,7 +423,11 @@ class CoturnParser:
             m = _ALLOC.match(rest)
             if m:
                 action, realm, user, lifetime, _cipher, method = m.groups()
-                f.update(kind="allocation", reason=action, realm=realm, user_name=user, lifetime_s=int(lifetime))
+                f["kind"] = "allocation"
+                f["reason"] = action
+                f["realm"] = realm
+                f["user_name"] = user
+                f["lifetime_s"] = int(lifetime)
                 if method:
                     tt: Transport = "dtls" if "DTLS" in method else "tls"
                     st[sid] = tt
@@ -398,15 +444,13 @@ class CoturnParser:
             m = _USAGE.search(rest, 5 if peer else 0)
             if m and (rest.startswith("usage: ") or peer):
                 realm, user, rp, rb, sp, sb = m.groups()
-                f.update(
-                    kind="peer_usage" if peer else "usage",
-                    realm=realm,
-                    user_name=user,
-                    rx_packets=int(rp),
-                    rx_bytes=int(rb),
-                    tx_packets=int(sp),
-                    tx_bytes=int(sb),
-                )
+                f["kind"] = "peer_usage" if peer else "usage"
+                f["realm"] = realm
+                f["user_name"] = user
+                f["rx_packets"] = int(rp)
+                f["rx_bytes"] = int(rb)
+                f["tx_packets"] = int(sp)
+                f["tx_bytes"] = int(sb)
                 t = st.get(sid)
                 if t is not None:
                     f["transport"] = t

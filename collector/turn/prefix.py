@@ -42,7 +42,7 @@ _ISO_HOST_TAG = re.compile(
 )
 _DOCKER = re.compile(r"([A-Za-z0-9][\w.-]*)\s+\| ?(.*)$", re.S)
 
-_COUNTER_E4 = re.compile(r"(\d+) (INFO|ERROR|WARNING|DEBUG|CONTROL) ")
+_COUNTER_E4 = re.compile(r"([0-9]{1,10}) (INFO|ERROR|WARNING|DEBUG|CONTROL) ")
 _ISO = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
 _TID_LEVEL = re.compile(r"\((\d+)\): (INFO|ERROR|WARNING|DEBUG|CONTROL): ?")
 
@@ -69,6 +69,7 @@ class CoturnPrefix:
     at: datetime | None = None  # wall clock printed by coturn (--new-log-timestamp, E4)
 
 
+_EPOCH_END = 4_102_444_800  # 2100-01-01: epoch seconds (or micros) beyond it are taken as no time
 _iso_cache: dict[str, datetime] = {}
 _bsd_cache: dict[tuple[str, int], datetime] = {}
 
@@ -113,6 +114,15 @@ def _bsd_time(m: re.Match[str], ref: datetime | None) -> datetime | None:
     return dt
 
 
+def micros_time(text: str) -> datetime | None:
+    """journald's ``__REALTIME_TIMESTAMP`` (microseconds since the epoch, ASCII digits) before
+    2100; None for anything else."""
+    if not (0 < len(text) <= 16 and text.isascii() and text.isdigit()):
+        return None
+    micros = int(text)
+    return datetime.fromtimestamp(micros / 1e6, UTC) if micros < _EPOCH_END * 1_000_000 else None
+
+
 def _journald_json(line: str) -> Unwrapped | None:
     try:
         obj = json.loads(line)
@@ -125,8 +135,8 @@ def _journald_json(line: str) -> Unwrapped | None:
         return None
     at = None
     ts = obj.get("__REALTIME_TIMESTAMP")
-    if isinstance(ts, str) and ts.isdigit():
-        at = datetime.fromtimestamp(int(ts) / 1e6, UTC)
+    if isinstance(ts, str):
+        at = micros_time(ts)
     host = obj.get("_HOSTNAME")
     return Unwrapped(msg, at, host if isinstance(host, str) else None, "journald-json")
 
@@ -208,22 +218,33 @@ def split_coturn(body: str) -> CoturnPrefix | None:
             if level in LEVELS:
                 return CoturnPrefix("E4", rest[sp + 1 :] if sp > 0 else "", level, None, at)
         return None
+    t = split_counter(body)
+    if t is not None:
+        return CoturnPrefix(*t)
+    m = _COUNTER_E4.match(body)  # E4 without timestamp: "<secs> LEVEL msg"
+    if m is None:
+        return None
+    return CoturnPrefix("E4", body[m.end() :], m.group(2), int(m.group(1)), None)
+
+
+Counter = tuple[str, str, str, int | None, datetime | None]  # era, msg, level, uptime, at
+
+
+def split_counter(body: str) -> Counter | None:
+    """The E1-E3 prefix ``<secs>: ...`` (the common case, so a tuple and no object): ``(era, msg,
+    level, uptime, at)``, or None when ``body`` does not start with 1-10 ASCII digits and a colon."""
     head, sep, rest = body.partition(":")
-    if sep and head.isdigit():
-        secs = int(head)
-        if rest[:1] == " ":
-            rest = rest[1:]
-    else:
-        m = _COUNTER_E4.match(body)  # E4 without timestamp: "<secs> LEVEL msg"
-        if m is None:
-            return None
-        secs = int(m.group(1))
-        return CoturnPrefix("E4", body[m.end() :], m.group(2), secs, None)
+    if not sep or not (0 < len(head) <= 10 and head.isascii() and head.isdigit()):
+        return None
+    secs = int(head)
+    if rest[:1] == " ":
+        rest = rest[1:]
     uptime: int | None = secs
     at = None
     if secs >= 1_000_000_000:  # rfc5766-turn-server printed epoch seconds
         uptime = None
-        at = datetime.fromtimestamp(secs, UTC)
+        if secs < _EPOCH_END:
+            at = datetime.fromtimestamp(secs, UTC)
     if rest[:1] == "(":  # E3: "(tid): LEVEL: msg", split by hand (the hot path of 4.6-4.16 logs)
         close = rest.find("): ", 1, 24)
         if close > 1 and rest[1:close].isdigit():
@@ -231,12 +252,12 @@ def split_coturn(body: str) -> CoturnPrefix | None:
             level = rest[close + 3 : colon]
             if colon > 0 and level in LEVELS:
                 start = colon + 2 if rest[colon + 1 : colon + 2] == " " else colon + 1
-                return CoturnPrefix("E3", rest[start:], level, uptime, at)
+                return "E3", rest[start:], level, uptime, at
     if rest.startswith(": ") or rest == ":":
         msg = rest[2:]
         if msg.startswith("ERROR: "):
-            return CoturnPrefix("E2", msg[7:], "ERROR", uptime, at)
-        return CoturnPrefix("E2", msg, "INFO", uptime, at)
+            return "E2", msg[7:], "ERROR", uptime, at
+        return "E2", msg, "INFO", uptime, at
     if rest.startswith("ERROR: "):
-        return CoturnPrefix("E1", rest[7:], "ERROR", uptime, at)
-    return CoturnPrefix("E1", rest, "INFO", uptime, at)
+        return "E1", rest[7:], "ERROR", uptime, at
+    return "E1", rest, "INFO", uptime, at
