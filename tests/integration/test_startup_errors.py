@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,18 +45,32 @@ def busy_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_start_up_error_names_what_to_set(case: str, tmp_path: Path, busy_port: int) -> None:
-    command, settings, named = CASES[case]
-    a_file = tmp_path / "a-file"
+def start_up(case: str, directory: Path, busy_port: int) -> subprocess.CompletedProcess[str]:
+    command, settings, _ = CASES[case]
+    directory.mkdir()
+    a_file = directory / "a-file"
     a_file.write_text("")
-    (closed,) = free_ports(1)
+    closed, port = free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ICEWATCH_")}
-    env.update({"ICEWATCH_DATA_DIR": str(tmp_path / "data"), "ICEWATCH_PORT": str(free_ports(1)[0]),
+    env.update({"ICEWATCH_DATA_DIR": str(directory / "data"), "ICEWATCH_PORT": str(port),
                 "ICEWATCH_METRICS_PORT": "0"})
     env.update({k: v.format(file=a_file, busy=busy_port, closed=closed) for k, v in settings.items()})
-    out = subprocess.run([*ICEWATCH, "--log-level", "WARNING", *command], env=env, cwd=REPO_ROOT,
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90)
+    return subprocess.run([*ICEWATCH, "--log-level", "WARNING", *command], env=env, cwd=REPO_ROOT,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory, busy_port: int) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every case started at once (each is a short-lived process, mostly waiting on imports)."""
+    base = tmp_path_factory.mktemp("startup")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {case: pool.submit(start_up, case, base / f"case-{i}", busy_port) for i, case in enumerate(CASES)}
+        return {case: f.result() for case, f in futures.items()}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_start_up_error_names_what_to_set(case: str, outcomes: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    out, named = outcomes[case], CASES[case][2]
     text = out.stdout + out.stderr
     assert out.returncode != 0, text[-2000:]
     # a raw traceback (the JSON log lines of a library may carry one inside, as data)
