@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from collector.errors import StorageUnavailable, StoreError
+from collector.errors import ConflictingReport, StorageUnavailable, StoreError
 from collector.http_app import IngestConfig, build_app
+from collector.reports import UploadContext, parse_upload
 from processors.facts.call_facts import FactsEnv
 from processors.rows.builder import RowBuilder
 from processors.service.embedded import EmbeddedPublisher
@@ -216,3 +217,25 @@ def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
         assert set(h.stored_calls("gc-full-")) == {f"gc-full-{i}" for i in range(4)}  # not the refused one
         assert h.post(w3c_report("gc-full-4", snapshots=3, seed=4)).status_code == 202  # room again
         assert "gc-full-4" in h.stored_calls("gc-full-")
+
+
+def test_an_upload_refused_in_a_batch_does_not_take_a_later_uploads_report_with_it(harness: Harness) -> None:
+    """Convergence decides a batch in order: a poorer report of a call is skipped when an earlier
+    upload in the batch carries a fuller one. When that earlier upload is refused whole (409), the
+    batch is decided again without it, so the later report is written, not lost behind a 202."""
+    assert harness.post(w3c_report("gc-re-x", snapshots=3, seed=1)).status_code == 202
+    fuller_y = parse_upload(w3c_report("gc-re-y", snapshots=5, seed=2), UploadContext())
+    clash_x = parse_upload(telnyx_segment("gc-re-x", intervals=5, seed=3), UploadContext(format_hint="telnyx"))
+    poorer_y = parse_upload(w3c_report("gc-re-y", snapshots=2, seed=4), UploadContext())
+    first = harness.hold_a_write("gc-re-0")
+    refused = harness.pool.submit(harness.publisher.publish, [*fuller_y, *clash_x])
+    harness.wait_until(lambda: harness.publisher.waiting() == 1)
+    later = harness.pool.submit(harness.publisher.publish, poorer_y)
+    harness.wait_until(lambda: harness.publisher.waiting() == 2)
+    harness.store.gate.set()
+    assert first.result().status_code == 202
+    with pytest.raises(ConflictingReport):
+        refused.result()
+    later.result()  # acknowledged: so it must be in the store
+    assert harness.stored_calls("gc-re-") == {"gc-re-0": "w3c", "gc-re-x": "w3c", "gc-re-y": "w3c"}
+    assert harness.count("call_samples", "gc-re-y") == 2  # the later, poorer report: the fuller one was refused
