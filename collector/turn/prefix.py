@@ -69,6 +69,8 @@ class CoturnPrefix:
     at: datetime | None = None  # wall clock printed by coturn (--new-log-timestamp, E4)
 
 
+_ERA_START = datetime(2000, 1, 1, tzinfo=UTC)
+_ERA_END = datetime(2100, 1, 1, tzinfo=UTC)
 _EPOCH_END = 4_102_444_800  # 2100-01-01: epoch seconds (or micros) beyond it are taken as no time
 _iso_cache: dict[str, datetime] = {}
 _bsd_cache: dict[tuple[str, int], datetime] = {}
@@ -81,9 +83,11 @@ def parse_iso(text: str) -> datetime | None:
         return hit
     try:
         dt = datetime.fromisoformat(text.replace(",", "."))
-    except ValueError:
+        dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except (ValueError, OverflowError):  # year 1 at +01:00 overflows
         return None
-    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    if not _ERA_START <= dt < _ERA_END:  # the contract's era (collector/contract.py Time)
+        return None
     if len(_iso_cache) > 4096:
         _iso_cache.clear()
     _iso_cache[text] = dt
