@@ -17,7 +17,8 @@ def ensure_topics(kafka: KafkaSettings, topics: Topics, replication: int = 1) ->
         admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap.split(","), client_id=f"{kafka.client_id}-admin",
                                  request_timeout_ms=int(kafka.ack_timeout_s * 1000))
     except KafkaError as exc:
-        raise BrokerUnavailable(f"Kafka is unreachable at {kafka.bootstrap}: {exc}") from exc
+        raise BrokerUnavailable(f"Kafka is unreachable at {kafka.bootstrap} ({exc}): check ICEWATCH_KAFKA__BOOTSTRAP "
+                                "and that the brokers are up") from exc
     try:
         existing = set(admin.list_topics())
         names = [topics.call_reports, topics.turn_events, topics.probe_results, topics.dead_letters]

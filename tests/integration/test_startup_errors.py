@@ -21,6 +21,8 @@ CASES: dict[str, tuple[list[str], dict[str, str], str]] = {
     "port not a number": (["run"], {"ICEWATCH_PORT": "abc"}, "ICEWATCH_PORT"),
     "API keys not JSON": (["run"], {"ICEWATCH_API_KEYS": "tenant-a=key"}, "ICEWATCH_API_KEYS must be JSON"),
     "bad Kafka address": (["collector"], {"ICEWATCH_KAFKA__BOOTSTRAP": "kafka"}, "ICEWATCH_KAFKA__BOOTSTRAP"),
+    "Kafka unreachable": (["collector"], {"ICEWATCH_KAFKA__BOOTSTRAP": "127.0.0.1:{closed}"},
+                          "check ICEWATCH_KAFKA__BOOTSTRAP"),  # about 30 s: the client's bootstrap timeout
     "collector without Kafka": (["collector"], {}, "ICEWATCH_KAFKA__BOOTSTRAP is not set"),
     "processor without Kafka": (["processor"], {}, "ICEWATCH_KAFKA__BOOTSTRAP is not set"),
     "evaluator without ClickHouse": (["alerts", "run"], {}, "set ICEWATCH_CLICKHOUSE__HOST"),
