@@ -385,10 +385,14 @@ def test_icewatch_containers_use_real_settings_and_commands(variant: str, reques
 def test_probes_hit_the_health_endpoints(default: list[Manifest], daemonset: list[Manifest]) -> None:
     for workload in (d for d in [*default, *daemonset] if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet")):
         for container in containers(workload):
-            if container["image"] != icewatch_image() or container["args"] == ["alerts", "run"]:
-                continue  # the evaluator serves no health endpoint
+            if container["image"] != icewatch_image():
+                continue
             env = env_of(container)
-            for kind in ("readinessProbe", "livenessProbe"):
+            evaluator = container["args"] == ["alerts", "run"]
+            # the evaluator serves only /metrics: no readiness (it takes no traffic), liveness on /metrics
+            kinds = ("livenessProbe",) if evaluator else ("readinessProbe", "livenessProbe")
+            assert "readinessProbe" not in container or not evaluator
+            for kind in kinds:
                 probe = container[kind]
                 if "httpGet" in probe:
                     assert probe["httpGet"]["path"] == "/healthz"
@@ -396,8 +400,10 @@ def test_probes_hit_the_health_endpoints(default: list[Manifest], daemonset: lis
                     assert str(port["containerPort"]) == env["ICEWATCH_PORT"]["value"]
                 else:
                     command = " ".join(probe["exec"]["command"])
-                    port_var = "ICEWATCH_METRICS_PORT" if container["args"][0] == "processor" else "ICEWATCH_PORT"
-                    assert f"http://127.0.0.1:{env[port_var]['value']}/healthz" in command, command
+                    loopback_port = container["args"][0] in ("processor", "alerts")
+                    port_var = "ICEWATCH_METRICS_PORT" if loopback_port else "ICEWATCH_PORT"
+                    path = "/metrics" if evaluator else "/healthz"
+                    assert f"http://127.0.0.1:{env[port_var]['value']}{path}" in command, command
 
 
 def test_the_tailer_reads_the_file_coturn_writes(default: list[Manifest], daemonset: list[Manifest]) -> None:
@@ -490,3 +496,34 @@ def test_every_mount_names_a_volume_of_its_pod(variant: str, request: pytest.Fix
             assert mounts <= declared, (workload["metadata"]["name"], container["name"], mounts - declared)
             paths = [m["mountPath"] for m in container.get("volumeMounts", [])]
             assert len(paths) == len(set(paths)), (workload["metadata"]["name"], container["name"])
+
+
+def test_the_processor_probe_command_fails_when_healthz_says_unhealthy(default: list[Manifest]) -> None:
+    """The rendered exec probe, run against the processor's real health server: exit 0 while every
+    consumer loop lives, non-zero once /healthz answers 503."""
+    from prometheus_client import CollectorRegistry
+
+    from processors.service.health import serve_health
+    from tests.http_server import free_port
+
+    dep = named(default, "Deployment", f"{RELEASE}-icewatch-processor-call-reports")
+    (container,) = list(containers(dep))
+    configured = env_of(container)["ICEWATCH_METRICS_PORT"]["value"]
+    port = free_port()
+    healthy = [True]
+    server = serve_health(port, CollectorRegistry(), lambda: healthy[0])
+    try:
+        command = [part.replace(f"127.0.0.1:{configured}/", f"127.0.0.1:{port}/")
+                   for part in container["livenessProbe"]["exec"]["command"]]
+        assert command[0] == "python"
+        command[0] = sys.executable  # the image's python is the one icewatch is installed in
+
+        def probe() -> int:
+            return subprocess.run(command, capture_output=True, timeout=30, check=False).returncode
+
+        assert probe() == 0
+        healthy[0] = False
+        assert probe() != 0
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -67,13 +67,14 @@ readOnlyRootFilesystem: true
 capabilities: {drop: [ALL]}
 {{- end -}}
 
-{{/* An exec probe of a loopback /healthz (the processor binds its health port to 127.0.0.1). */}}
+{{/* An exec probe of a loopback URL, given "<port>/<path>" (processors, the evaluator and the
+tailer bind their HTTP port to 127.0.0.1, out of the kubelet's reach). */}}
 {{- define "icewatch.loopbackProbe" -}}
 exec:
   command:
     - python
     - -c
-    - "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{{ . }}/healthz', timeout=3)"
+    - "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{{ . }}', timeout=3)"
 {{- end -}}
 
 {{/* Egress to DNS (UDP and TCP), given .Values.networkPolicy */}}
