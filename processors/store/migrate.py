@@ -119,7 +119,12 @@ def cluster_statements(sql: str, cluster: str, database: str = "icewatch") -> li
     """The cluster variant of one migration: tables become ``<name>_local`` with a Replicated
     engine ON CLUSTER plus a Distributed ``<name>`` in front; views read the Distributed tables,
     materialized views write the local tables of their node. A statement of another kind stops
-    the run (run on one node only, it would leave the cluster's nodes different)."""
+    the run (run on one node only, it would leave the cluster's nodes different).
+
+    tests/unit/test_cluster_schema.py reads every statement with ClickHouse's parser; none has run
+    on a cluster (Keeper paths and macros, ON CLUSTER DDL, inserts through Distributed). Views that
+    JOIN Distributed tables (call_turn_sessions) may need ``distributed_product_mode`` set on the
+    cluster: unverified."""
     out: list[str] = []
     for stmt in split_statements(sql):
         table = _CREATE_TABLE.search(stmt)
