@@ -421,6 +421,11 @@ def test_the_tailer_reads_the_file_coturn_writes(default: list[Manifest], daemon
     assert tailer_mount["mountPath"] == str(source.path.parent) and tailer_mount["readOnly"] is True
     names = list(env_of(tailer))
     assert names.index("POD_NAME") < names.index("ICEWATCH_TURN_LOGS")  # $(POD_NAME) expands
+    # on the host's network, one coturn per node
+    assert pod_spec(sts)["hostNetwork"] is True
+    (term,) = pod_spec(sts)["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
     # The DaemonSet variant reads the node's directory; the node name is the server id.
     assert [d for d in daemonset if d["kind"] == "StatefulSet" and component(d) == "turn"] == []
     (ds,) = by_kind(daemonset, "DaemonSet")

@@ -132,6 +132,22 @@ def test_every_icewatch_variable_is_a_setting_with_a_valid_value(rendered: dict[
             assert settings.hash_key.get_secret_value() == env_example()["ICEWATCH_HASH_KEY"]
 
 
+def test_healthchecks_ask_the_ports_the_settings_open(rendered: dict[str, Any]) -> None:
+    checked = 0
+    for name, svc in icewatch_services(rendered).items():
+        if "healthcheck" not in svc:
+            assert name == "migrate", name  # it exits when done
+            continue
+        settings = settings_from(svc["environment"])
+        command = " ".join(svc["healthcheck"]["test"])
+        kind = svc["command"][0]
+        port = settings.port if kind == "collector" else settings.metrics_port
+        path = "/metrics" if kind == "alerts" else "/healthz"  # the evaluator serves only /metrics
+        assert f"http://127.0.0.1:{port}{path}" in command, (name, command)
+        checked += 1
+    assert checked == 6
+
+
 def test_the_setting_checker_catches_what_docker_compose_accepts(tmp_path: Path) -> None:
     """A misspelt variable renders fine (docker-compose knows nothing of icewatch) and the
     settings model would ignore it; the checker names it."""
