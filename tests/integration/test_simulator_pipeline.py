@@ -100,7 +100,9 @@ def test_the_simulator_drives_a_live_collector_without_a_rejection(tmp_path: Pat
                              probe_interval_s=2, incidents=(parse_incident("turn-down:turn-apac-1@2+5"),))
     sim = Simulator(INVENTORY, config, out=open(os.devnull, "w"))  # noqa: SIM115
     stats = sim.run(threading.Event())
-    assert stats.reports >= 60 and stats.failed == 0, stats.errors[:3]
+    # 80 calls are due in the 4 s; a loaded 2-core machine sent 53 (2026-11-26): the count is not a
+    # speed claim (that lives in make bench), only that the simulator really drove the collector.
+    assert stats.reports >= 20 and stats.failed == 0, stats.errors[:3]
     assert stats.probe_results > 0 and stats.turn_lines > 0
     logs = sim.log_paths()
     assert logs["turn-eu-1"].stat().st_size > 0
