@@ -6,16 +6,19 @@
   setting with a valid value, every command a real `icewatch` command line, the Grafana files it
   mounts are the ones `icewatch dashboards build` writes, the tailer reads the file coturn writes.
 
+The Dockerfile: the files its COPY lines bring build the package (pip wheel) with its data.
 Not checked here: that the images pull, build and start (no engine), coturn and Kafka flags
-beyond their syntax, the Dockerfile beyond the paths it copies."""
+beyond their syntax, the Dockerfile's other instructions."""
 
 from __future__ import annotations
 
 import filecmp
 import os
 import re
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +279,40 @@ def test_the_tailer_reads_the_file_coturn_writes(rendered: dict[str, Any]) -> No
     assert any(v.startswith("turn-logs:") and v.endswith(":ro") for v in tailer["volumes"])
     # Its checkpoints live in a volume of their own (ICEWATCH_DATA_DIR of the image).
     assert "tailer-state:/var/lib/icewatch:rw" in tailer["volumes"]
+
+
+def test_what_the_dockerfile_copies_builds_the_package_with_its_data(tmp_path: Path) -> None:
+    """The image's `pip install .` from exactly the files its COPY lines bring (no engine here to
+    run the build itself): the wheel holds the migrations, rules, runbooks, pages and the command."""
+    text = (DEPLOY / "Dockerfile").read_text()
+    final_stage = text[text.rindex("\nFROM "):]
+    context = tmp_path / "context"
+    context.mkdir()
+    for line in final_stage.splitlines():
+        if line.startswith("COPY ") and "--from=" not in line:
+            *sources, _ = line.split()[1:]
+            for src in sources:
+                if (REPO / src).is_dir():
+                    shutil.copytree(REPO / src, context / src,
+                                    ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
+                else:
+                    shutil.copy2(REPO / src, context / src)
+    out = tmp_path / "wheel"
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(context)],
+                            capture_output=True, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = out.glob("icewatch-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        entry_points = next(zf.read(n).decode() for n in names if n.endswith("entry_points.txt"))
+    for pattern, source in (("processors/store/migrations/", "processors/store/migrations/*.sql"),
+                            ("alerts/rules/", "alerts/rules/*.yaml"), ("alerts/runbooks/", "alerts/runbooks/*.md"),
+                            ("dashboards/pages/static/", "dashboards/pages/static/*")):
+        expected = {p.relative_to(REPO).as_posix() for p in REPO.glob(source)}
+        assert expected and expected <= names, (pattern, sorted(expected - names))
+    assert "icewatch = collector.cli_root:main" in entry_points
+    # uPlot is not in the wheel: the image copies it where the pages look for it.
+    assert not any("node_modules" in n for n in names)
 
 
 def test_the_dockerfile_copies_what_exists_and_serves_the_pages_assets() -> None:
