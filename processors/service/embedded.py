@@ -18,11 +18,13 @@ class EmbeddedPublisher:
     its caller's thread, then waits for the batch it joined to be written."""
 
     def __init__(self, sink: Sink, builder: RowBuilder, *, linger_s: float = 0.003, max_linger_s: float = 0.02,
-                 max_batch_messages: int = 512, max_queued_messages: int = 4096) -> None:
+                 max_batch_messages: int = 512, max_queued_messages: int = 4096,
+                 max_queued_rows: int = 200_000) -> None:
         self._sink = sink
         self._builder = builder
         self._commit = GroupCommit(sink, linger_s=linger_s, max_linger_s=max_linger_s,
-                                   max_batch_messages=max_batch_messages, max_queued_messages=max_queued_messages)
+                                   max_batch_messages=max_batch_messages, max_queued_messages=max_queued_messages,
+                                   max_queued_rows=max_queued_rows)
 
     def publish(self, payloads: Sequence[Model], tenant: str = "default") -> None:
         """Derive and write; return only after the write. All or nothing: a report in conflict with the

@@ -16,9 +16,9 @@ the callers. So:
   upload, so only the uploads the store refuses alone fail (InvalidInput, 422);
 - a batch the store cannot take (Unavailable) fails every upload in it (503, retry): none of them
   is acknowledged, and a retry is harmless (ReplacingMergeTree tables, exact-distinct rollups);
-- memory is bounded: at most ``max_queued_messages`` messages wait; beyond that ``submit`` raises
-  Unavailable at once (503 with Retry-After) instead of queueing. An upload larger than the bound
-  is still taken when nothing else waits.
+- memory is bounded: at most ``max_queued_messages`` messages holding ``max_queued_rows`` rows
+  wait; beyond that ``submit`` raises Unavailable at once (503 with Retry-After) instead of
+  queueing. An upload larger than a bound is still taken when nothing else waits.
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ class _Upload:
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
     rows: Rows = field(default_factory=dict)  # what was admitted, once decided
+    row_count: int = 0  # rows of all its messages, counted once
+
+    def __post_init__(self) -> None:
+        self.row_count = sum(len(table_rows) for m in self.messages for table_rows in m.values())
 
 
 @dataclass(frozen=True)
@@ -62,18 +66,22 @@ class GroupCommit:
     """The batcher in front of one Sink. ``submit`` is thread-safe; ``close`` writes what is queued."""
 
     def __init__(self, sink: Sink, *, linger_s: float = 0.003, max_linger_s: float = 0.02,
-                 max_batch_messages: int = 512, max_queued_messages: int = 4096, retry_after_s: float = 1.0) -> None:
-        if linger_s < 0 or max_linger_s < 0 or max_batch_messages < 1 or max_queued_messages < 1:
-            raise ValueError("linger_s, max_linger_s >= 0; max_batch_messages, max_queued_messages >= 1")
+                 max_batch_messages: int = 512, max_queued_messages: int = 4096, max_queued_rows: int = 200_000,
+                 retry_after_s: float = 1.0) -> None:
+        if linger_s < 0 or max_linger_s < 0 or min(max_batch_messages, max_queued_messages, max_queued_rows) < 1:
+            raise ValueError("linger_s, max_linger_s >= 0; max_batch_messages, max_queued_messages, "
+                             "max_queued_rows >= 1")
         self._sink = sink
         self._linger_s = linger_s
         self._max_linger_s = max_linger_s
         self._max_batch = max_batch_messages
         self._max_queued = max_queued_messages
+        self._max_rows = max_queued_rows
         self._retry_after_s = retry_after_s
         self._cond = threading.Condition()
         self._queue: deque[_Upload] = deque()
         self._queued = 0  # messages in the queue
+        self._queued_rows = 0
         self._closed = False
         self._thread: threading.Thread | None = None
         self._batches = self._uploads = self._largest = self._refused_full = 0
@@ -95,12 +103,14 @@ class GroupCommit:
         with self._cond:
             if self._closed:
                 raise StorageUnavailable("the embedded store is closing", self._retry_after_s)
-            if self._queue and self._queued + len(messages) > self._max_queued:
+            if self._queue and (self._queued + len(messages) > self._max_queued
+                                or self._queued_rows + upload.row_count > self._max_rows):
                 self._refused_full += 1
-                raise StorageUnavailable(f"the embedded store's write queue is full ({self._queued} messages "
-                                         "waiting)", self._retry_after_s)
+                raise StorageUnavailable(f"the embedded store's write queue is full ({self._queued} messages, "
+                                         f"{self._queued_rows} rows waiting)", self._retry_after_s)
             self._queue.append(upload)
             self._queued += len(messages)
+            self._queued_rows += upload.row_count
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="embedded-group-commit", daemon=True)
                 self._thread.start()
@@ -151,6 +161,7 @@ class GroupCommit:
                 size += len(self._queue[0].messages)
                 batch.append(self._queue.popleft())
             self._queued -= size
+            self._queued_rows -= sum(u.row_count for u in batch)
             self._recent.append(len(batch))
             self._batches += 1
             self._uploads += len(batch)

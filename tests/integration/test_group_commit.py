@@ -203,8 +203,11 @@ def test_a_store_failure_fails_the_whole_batch_and_nothing_acknowledged_is_missi
     assert set(harness.stored_calls("gc-fail-")) == {f"gc-fail-{i}" for i in range(7)}
 
 
-def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
-    with harness_on(tmp_path, max_queued_messages=3) as h:
+# A small W3C report of 3 snapshots is one message of 7 rows (the call, 3 samples, 3 candidates):
+# three of them fit either bound, a fourth does not.
+@pytest.mark.parametrize("bound", [{"max_queued_messages": 3}, {"max_queued_rows": 24}], ids=["messages", "rows"])
+def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path, bound: dict[str, int]) -> None:
+    with harness_on(tmp_path, **bound) as h:
         first = h.hold_a_write("gc-full-0")
         queued = [h.post_async(w3c_report(f"gc-full-{i}", snapshots=3, seed=i)) for i in (1, 2, 3)]
         h.wait_until(lambda: h.publisher.waiting() == 3)
