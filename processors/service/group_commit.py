@@ -169,17 +169,26 @@ class GroupCommit:
             return batch
 
     def _run(self) -> None:
-        while (batch := self._next_batch()) is not None:
-            try:
-                self._write(batch)
-            except BaseException as exc:  # never leave a caller waiting
-                log.exception("embedded group commit: the batch write failed")
-                for u in batch:
-                    if not u.done.is_set():
-                        _fail(u, exc)
-            finally:
-                for u in batch:
-                    u.done.set()
+        try:
+            while (batch := self._next_batch()) is not None:
+                try:
+                    self._write(batch)
+                except BaseException as exc:  # never leave a caller waiting
+                    log.exception("embedded group commit: the batch write failed")
+                    for u in batch:
+                        if not u.done.is_set():
+                            _fail(u, exc)
+                finally:
+                    for u in batch:
+                        u.done.set()
+        finally:
+            with self._cond:  # the writer is gone (closed, or a bug): nobody may wait for it
+                self._closed = True
+                left = list(self._queue)
+                self._queue.clear()
+                self._queued = self._queued_rows = 0
+            for u in left:
+                _fail(u, StorageUnavailable("the embedded store's writer stopped", self._retry_after_s))
 
     def _write(self, batch: list[_Upload]) -> None:
         uploads = self._decide(batch)
