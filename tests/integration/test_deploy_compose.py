@@ -45,13 +45,11 @@ SECRET_VARS = ("CLICKHOUSE_PASSWORD", "ICEWATCH_API_KEYS", "ICEWATCH_HASH_KEY", 
                "TURN_SECRET", "ALERTMANAGER_SECRETS_DIR")
 
 
-def compose_config(compose: Path, env_file: Path | None) -> subprocess.CompletedProcess[str]:
+def compose_config(compose: Path, env_file: Path) -> subprocess.CompletedProcess[str]:
     """`docker-compose config` of ``compose`` with only ``env_file`` as its variables (the test
     process's own environment holds none of them)."""
     env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS and not k.startswith(("ICEWATCH_", "COMPOSE_"))}
-    args = [docker_compose(), "-p", "icewatch", "-f", str(compose)]
-    if env_file is not None:
-        args += ["--env-file", str(env_file)]
+    args = [docker_compose(), "-p", "icewatch", "-f", str(compose), "--env-file", str(env_file)]
     return subprocess.run([*args, "config"], capture_output=True, text=True, timeout=120, check=False,
                           env=env, stdin=subprocess.DEVNULL)
 
@@ -179,8 +177,10 @@ def test_the_setting_checker_catches_what_docker_compose_accepts(tmp_path: Path)
     assert setting_problem("ICEWATCH_ALERTS__STATE_PATH") is None
 
 
-def test_without_the_secrets_it_does_not_render() -> None:
-    result = compose_config(COMPOSE, None)
+def test_without_the_secrets_it_does_not_render(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.env"  # not None: docker-compose would read a deploy/.env someone made
+    empty.write_text("")
+    result = compose_config(COMPOSE, empty)
     assert result.returncode != 0
     assert "set CLICKHOUSE_PASSWORD" in result.stderr or "set ICEWATCH_" in result.stderr, result.stderr
 
