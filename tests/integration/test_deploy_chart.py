@@ -219,6 +219,13 @@ def test_the_values_schema_rejects_wrong_values(tools: dict[str, Path], setting:
     assert result.returncode != 0 and expected in result.stderr, result.stderr
 
 
+def test_without_turn_nothing_of_it_renders(tools: dict[str, Path], tmp_path: Path) -> None:
+    docs = render(tools, "--set", "turn.mode=none")
+    assert [d for d in docs if d["kind"] in WORKLOADS and component(d).startswith("turn")] == []
+    assert not any(d["metadata"]["name"].endswith(("-turn", "-turn-tailer")) for d in docs)
+    assert_all_valid(tools, docs, tmp_path)
+
+
 def test_helm_lint_and_template_reject_a_broken_chart(tools: dict[str, Path], tmp_path: Path) -> None:
     chart = tmp_path / "icewatch"
     shutil.copytree(CHART, chart)
@@ -279,6 +286,9 @@ def test_collectors_scale_by_cpu_behind_a_service(default: list[Manifest]) -> No
     svc = named(default, "Service", dep["metadata"]["name"])
     assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
     assert svc["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
+    (pdb,) = by_kind(default, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    assert pdb["spec"]["minAvailable"] == 1 <= hpa["spec"]["minReplicas"] - 1  # a drain can still evict one
     env = env_of(container)
     assert env["ICEWATCH_HOST"]["value"] == "0.0.0.0"
     assert int(env["ICEWATCH_PORT"]["value"]) == container["ports"][0]["containerPort"]
