@@ -48,7 +48,7 @@ class _Upload:
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
     rows: Rows = field(default_factory=dict)  # what was admitted, once decided
-    row_count: int = 0  # rows of all its messages, counted once
+    row_count: int = field(init=False, default=0)  # rows of all its messages, counted once
 
     def __post_init__(self) -> None:
         self.row_count = sum(len(table_rows) for m in self.messages for table_rows in m.values())
