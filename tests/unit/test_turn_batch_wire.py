@@ -4,6 +4,7 @@ messages that are cut at the size limit and hostile batches that must be refused
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,3 +136,12 @@ def test_missing_columns_are_optional_fields_left_out() -> None:
         _batch(["raw", "kind", "event_id", "process_key", "server_id"], [["a line", "other", "e1", "p@0", "s"]])
     )
     assert batch.events == [TurnEvent(event_id="e1", server_id="s", process_key="p@0", kind="other", raw="a line")]
+
+
+def test_parsed_events_copy_like_validated_ones_without_touching_each_other() -> None:
+    a, b = events()[:2]
+    c = a.model_copy(update={"region": "eu"})
+    assert (c.region, a.region, b.region) == ("eu", None, None)
+    assert c.model_fields_set is not a.model_fields_set and "region" in c.model_fields_set
+    assert a.model_fields_set == b.model_fields_set == set(TURN_EVENT_COLUMNS)
+    assert copy.deepcopy(b) == b == TurnEvent.model_validate(b.model_dump())
