@@ -82,6 +82,16 @@ class NativeStore(BaseModel):
     database: str = "default"
     user: str = "default"
     password: SecretStr = SecretStr("")
+    # A ClickHouse cluster (a <remote_servers> name): `icewatch migrate` applies the cluster variant
+    # of the schema ON CLUSTER; services then check the recorded version instead of migrating.
+    cluster: str | None = None
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", v):
+            raise ValueError("a cluster name of letters, digits and '_' (at most 64, not starting with a digit)")
+        return v
 
 
 class SqlLimits(BaseModel):

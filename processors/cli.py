@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from collector.cli_base import current_settings, fail, local_url
-from collector.errors import IcewatchError, InvalidInput
+from collector.errors import ConfigError, IcewatchError, InvalidInput, StorageUnavailable
 from collector.settings import Settings
 from processors.service.assembly import STREAMS
 
@@ -65,24 +65,90 @@ def processor(streams: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.option("--cluster", default=None, help="Print the cluster variant (ON CLUSTER, Replicated, Distributed).")
-@click.option("--database", default="icewatch", show_default=True, help="Database name for the cluster variant.")
-def migrate(cluster: str | None, database: str) -> None:
-    """Apply pending schema migrations (or print the cluster variant with --cluster).
+@click.option("--cluster", default=None,
+              help="Apply the cluster variant ON CLUSTER NAME (default: ICEWATCH_CLICKHOUSE__CLUSTER).")
+@click.option("--database", default=None,
+              help="Database of the cluster variant (default: ICEWATCH_CLICKHOUSE__DATABASE; with --print: icewatch).")
+@click.option("--print", "print_only", is_flag=True,
+              help="Print the cluster variant's DDL instead of applying it (records nothing: a reference).")
+def migrate(cluster: str | None, database: str | None, print_only: bool) -> None:
+    """Apply pending schema migrations to the configured store, recording each in schema_migrations.
 
-    Example: icewatch migrate --cluster prod --database icewatch > cluster.sql
+    On a ClickHouse cluster (--cluster NAME or ICEWATCH_CLICKHOUSE__CLUSTER) it sends, through the
+    configured node, the cluster variant (ON CLUSTER, Replicated tables, Distributed tables over
+    them) of the migrations not recorded yet, and records each in a schema_migrations table
+    replicated to every node; services with the cluster set never migrate, they refuse to start
+    while the schema is behind. Running it again applies nothing new.
+
+    \b
+    Examples:
+      ICEWATCH_CLICKHOUSE__HOST=ch1 ICEWATCH_CLICKHOUSE__DATABASE=icewatch icewatch migrate --cluster prod
+      icewatch migrate --cluster prod --print > cluster.sql
     """
-    from processors.store.migrate import cluster_statements, load_migrations
+    from processors.store.migrate import (
+        check_identifier,
+        cluster_migrations_table,
+        cluster_statements,
+        create_database_statement,
+        load_migrations,
+        migrate_cluster,
+    )
     from processors.store.migrate import migrate as apply
-    from processors.store.open import open_store
+    from processors.store.open import connect_server, open_store, unreachable
 
-    if cluster:
-        for mig in load_migrations():
-            click.echo(f"-- {mig.version:04d}_{mig.name}")
-            for stmt in cluster_statements(mig.sql, cluster, database):
-                click.echo(stmt + ";\n")
+    if print_only:
+        settings_cluster = None if cluster else _configured_cluster()
+        name = cluster or settings_cluster
+        if not name:
+            fail(ConfigError("--print prints the cluster variant: give --cluster NAME "
+                             "(or set ICEWATCH_CLICKHOUSE__CLUSTER)"))
+        db = database or "icewatch"
+        try:
+            check_identifier(name, "--cluster")
+            check_identifier(db, "--database")
+            click.echo("-- The cluster variant, for reading: it records nothing in schema_migrations, so\n"
+                       "-- apply it with `icewatch migrate --cluster NAME`, which sends only what is pending.")
+            click.echo(create_database_statement(name, db) + ";\n")
+            click.echo(cluster_migrations_table(name, db) + ";\n")
+            for mig in load_migrations():
+                click.echo(f"-- {mig.version:04d}_{mig.name}")
+                for stmt in cluster_statements(mig.sql, name, db):
+                    click.echo(stmt + ";\n")
+        except IcewatchError as exc:
+            fail(exc)
         return
     settings = current_settings()
+    ch = settings.clickhouse
+    name = cluster or (ch.cluster if ch else None)
+    if name:
+        if ch is None:
+            fail(ConfigError("a cluster is migrated through one of its nodes: set ICEWATCH_CLICKHOUSE__HOST "
+                             "(and __PORT, __USER, __PASSWORD, __DATABASE), or print the DDL with --print"))
+        ch = ch.model_copy(update={"cluster": name, "database": database or ch.database})
+        try:
+            check_identifier(name, "--cluster")
+            check_identifier(ch.database, "ICEWATCH_CLICKHOUSE__DATABASE")
+            # ON CLUSTER DDL waits for every node (distributed_ddl_task_timeout, 180 s by default)
+            boot = connect_server(ch, database="default", send_receive_timeout=600.0)
+            try:
+                boot.execute(create_database_statement(name, ch.database))
+            finally:
+                boot.close()
+            sink = connect_server(ch, send_receive_timeout=600.0)
+            try:
+                done = migrate_cluster(sink, name, ch.database)
+            finally:
+                sink.close()
+        except StorageUnavailable as exc:
+            fail(unreachable(ch, exc))
+        except IcewatchError as exc:
+            fail(exc)
+        click.echo(f"cluster {name}, database {ch.database}: applied {len(done)} migration(s)"
+                   + "".join(f"\n  {m.version:04d}_{m.name}" for m in done))
+        return
+    if database:
+        fail(ConfigError("--database names the cluster variant's database; for one server set "
+                         "ICEWATCH_CLICKHOUSE__DATABASE"))
     try:
         sink = open_store(settings, apply_migrations=False)
         done = apply(sink)
@@ -90,6 +156,15 @@ def migrate(cluster: str | None, database: str) -> None:
         fail(exc)
     click.echo(f"applied {len(done)} migration(s)" + "".join(f"\n  {m.version:04d}_{m.name}" for m in done))
     sink.close()
+
+
+def _configured_cluster() -> str | None:
+    """ICEWATCH_CLICKHOUSE__CLUSTER when the settings load (--print needs no server)."""
+    try:
+        ch = current_settings().clickhouse
+    except (IcewatchError, SystemExit, click.ClickException):
+        return None
+    return ch.cluster if ch else None
 
 
 def _from_the_data(settings: Settings, url: str | None, ask: Callable[[str], T], read: Callable[[Sink], T]) -> T:

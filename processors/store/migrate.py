@@ -2,18 +2,24 @@
 
 Files: processors/store/migrations/NNNN_name.sql; each statement ends with ';' at the end of a line.
 An applied file whose checksum changed stops the run: write a new file instead of editing one.
-The cluster variant (Replicated engines + Distributed tables) is generated from the same files.
+The cluster variant (Replicated engines + Distributed tables) is generated from the same files and
+applied by ``migrate_cluster`` (``icewatch migrate`` with ICEWATCH_CLICKHOUSE__CLUSTER or --cluster),
+which records each version in a ``schema_migrations`` table replicated to every node; services with a
+cluster configured never migrate, ``check_cluster_schema`` refuses a schema that is behind.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.errors import ConfigError
+from collector.errors import ConfigError, StoreError
 from processors.store.sink import Sink
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -67,22 +73,29 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
+def _applied(sink: Sink) -> dict[int, str]:
+    """version -> checksum of what ``schema_migrations`` records (``max(checksum)``: a version
+    recorded twice, e.g. by two runs racing, counts once)."""
+    rows = sink.query("SELECT version, max(checksum) AS checksum FROM schema_migrations GROUP BY version")
+    return {int(r["version"]): str(r["checksum"]) for r in rows}
+
+
+def _pending(applied: dict[int, str], migrations: list[Migration]) -> list[Migration]:
+    """The migrations not recorded yet; an applied one whose file changed stops the run first."""
+    for mig in migrations:
+        if mig.version in applied and applied[mig.version] != mig.checksum:
+            raise ConfigError(
+                f"migration {mig.version:04d}_{mig.name} was edited after it was applied; "
+                "migrations are immutable: restore it and add a new numbered file"
+            )
+    return [mig for mig in migrations if mig.version not in applied]
+
+
 def migrate(sink: Sink, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply pending migrations in order; return those applied now."""
     sink.execute(MIGRATIONS_TABLE)
-    applied = {
-        int(r["version"]): str(r["checksum"])
-        for r in sink.query("SELECT version, checksum FROM schema_migrations")
-    }
     done: list[Migration] = []
-    for mig in load_migrations(directory):
-        if mig.version in applied:
-            if applied[mig.version] != mig.checksum:
-                raise ConfigError(
-                    f"migration {mig.version:04d}_{mig.name} was edited after it was applied; "
-                    "migrations are immutable: restore it and add a new numbered file"
-                )
-            continue
+    for mig in _pending(_applied(sink), load_migrations(directory)):
         for stmt in mig.statements():
             sink.execute(stmt)
         sink.insert(
@@ -167,3 +180,87 @@ def cluster_statements(sql: str, cluster: str, database: str = "icewatch") -> li
         else:
             raise ConfigError(f"no cluster variant for this kind of statement: {stmt[:60]!r}")
     return out
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def check_identifier(value: str, what: str) -> str:
+    """A cluster or database name goes into DDL text: letters, digits and '_' only."""
+    if not _IDENTIFIER.match(value):
+        raise ConfigError(f"{what} must be letters, digits and '_' (at most 64, not starting with a digit), "
+                          f"got {value[:70]!r}")
+    return value
+
+
+def cluster_migrations_table(cluster: str, database: str) -> str:
+    """``schema_migrations`` on a cluster: one replicated table on every node (one Keeper path, no
+    ``{shard}`` in it), so whichever node a service connects to reads the same record. It needs the
+    ``{replica}`` macro to be unique across the whole cluster (the usual hostname)."""
+    check_identifier(cluster, "the cluster name")
+    check_identifier(database, "the database name")
+    return (
+        f"CREATE TABLE IF NOT EXISTS schema_migrations ON CLUSTER {cluster}\n"
+        "(version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))\n"
+        f"ENGINE = ReplicatedMergeTree('/clickhouse/tables/{database}/schema_migrations', '{{replica}}') "
+        "ORDER BY version"
+    )
+
+
+def create_database_statement(cluster: str, database: str) -> str:
+    return (f"CREATE DATABASE IF NOT EXISTS {check_identifier(database, 'the database name')} "
+            f"ON CLUSTER {check_identifier(cluster, 'the cluster name')}")
+
+
+def migrate_cluster(sink: Sink, cluster: str, database: str,
+                    directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Apply the cluster variant of the pending migrations through one node (every statement is ON
+    CLUSTER), recording each version after its last statement; return those applied now.
+
+    ``sink`` is connected to ``database`` (unqualified names land there on every node). A migration
+    that stops half-way is not recorded: the next run sends it again whole, which its statements
+    allow (IF [NOT] EXISTS everywhere, RENAME COLUMN IF EXISTS)."""
+    sink.execute(cluster_migrations_table(cluster, database))
+    done: list[Migration] = []
+    for mig in _pending(_applied(sink), load_migrations(directory)):
+        for stmt in cluster_statements(mig.sql, cluster, database):
+            sink.execute(stmt)
+        sink.insert(
+            "schema_migrations",
+            [{"version": mig.version, "name": mig.name, "checksum": mig.checksum}],
+        )
+        done.append(mig)
+    return done
+
+
+def check_cluster_schema(sink: Sink, cluster: str, directory: Path = MIGRATIONS_DIR) -> None:
+    """A service's start on a cluster: the recorded schema must hold every migration of this build.
+
+    Behind (or never migrated), or a recorded migration that differs from this build's file: refuse,
+    naming the command. Ahead (versions this build does not know, written by a newer release's
+    migration Job while this one still runs during a rolling upgrade): start, with a warning."""
+    command = f"icewatch migrate --cluster {cluster}"
+    try:
+        applied = _applied(sink)
+    except StoreError as exc:
+        raise ConfigError(f"the ClickHouse cluster {cluster!r} has no readable schema_migrations table "
+                          f"({str(exc).splitlines()[0][:200]}): run `{command}` (the chart's migration Job "
+                          "does) before starting this service") from exc
+    migrations = load_migrations(directory)
+    try:
+        pending = _pending(applied, migrations)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; the cluster's schema was migrated by another build than this one "
+                          f"(ICEWATCH_CLICKHOUSE__CLUSTER={cluster})") from exc
+    if pending:
+        have = max(applied, default=0)
+        raise ConfigError(
+            f"the schema on the ClickHouse cluster {cluster!r} is behind this build (recorded up to "
+            f"{have:04d}, missing {', '.join(f'{m.version:04d}_{m.name}' for m in pending)}): run "
+            f"`{command}` (the chart's migration Job does) before starting this service")
+    known = {m.version for m in migrations}
+    newer = sorted(v for v in applied if v not in known)
+    if newer:
+        log.warning("the schema on the ClickHouse cluster %r is ahead of this build (migrations %s are not in "
+                    "it): starting, as during a rolling upgrade; upgrade this service", cluster,
+                    ", ".join(f"{v:04d}" for v in newer))

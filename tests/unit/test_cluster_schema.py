@@ -16,7 +16,14 @@ import pytest
 
 from collector.errors import ConfigError
 from processors.store.chdb import ChdbSink
-from processors.store.migrate import SHARD_COLUMNS, cluster_statements, load_migrations, split_statements
+from processors.store.migrate import (
+    SHARD_COLUMNS,
+    cluster_statements,
+    create_database_statement,
+    load_migrations,
+    migrate_cluster,
+    split_statements,
+)
 
 CLUSTER = "prod"
 DATABASE = "icewatch"
@@ -268,3 +275,22 @@ def test_column_alters_change_both_tables_and_other_alters_only_the_local_one(
 def test_a_statement_without_a_cluster_variant_stops_the_run(sql: str) -> None:
     with pytest.raises(ConfigError, match="no cluster variant"):
         cluster_statements(sql, CLUSTER)
+
+
+def test_everything_icewatch_migrate_sends_to_a_cluster_parses_and_runs_on_every_node() -> None:
+    """What `icewatch migrate --cluster` sends (tests/unit/test_cluster_migrate.py: which, in which
+    order), through ClickHouse's parser: the database, the replicated schema_migrations, every
+    migration's statements; the record is one table on every node (Replicated, no {shard})."""
+    from tests.unit.test_cluster_migrate import RecordingSink
+
+    sink = RecordingSink(table_exists=False)
+    migrate_cluster(sink, CLUSTER, DATABASE)
+    sent = [create_database_statement(CLUSTER, DATABASE), *sink.sent]
+    assert len(sent) == 2 + sum(len(cluster_statements(m.sql, CLUSTER, DATABASE)) for m in load_migrations())
+    for stmt in sent:
+        assert f" ON CLUSTER {CLUSTER}" in formatted(stmt), stmt[:100]
+    record = ast(sent[1])
+    fn = engine(record)
+    assert fn.text == "ReplicatedMergeTree"
+    assert [a.text for a in args(fn)] == ["'/clickhouse/tables/icewatch/schema_migrations'", "'{replica}'"]
+    assert sink.inserts and all(table == "schema_migrations" for table, _ in sink.inserts)
