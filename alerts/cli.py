@@ -5,12 +5,21 @@ from __future__ import annotations
 import signal
 import tempfile
 import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from collector.cli_base import current_settings, fail
 from collector.errors import ConfigError, IcewatchError
+from collector.settings import Settings
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from alerts.evaluator import Evaluator
+    from processors.store.sink import Sink
 
 
 @click.group()
@@ -55,6 +64,11 @@ def run() -> None:
     """Evaluate the rules against the ClickHouse server (ICEWATCH_CLICKHOUSE__*) until SIGTERM,
     delivering to ICEWATCH_ALERTS__ALERTMANAGER_URLS and/or the signed webhook.
 
+    On ICEWATCH_HOST:ICEWATCH_METRICS_PORT (0: none) it serves /metrics, /healthz and the built-in
+    pages: /alerts (what it evaluates), /runbooks/{id} and the dashboards, where the links of its
+    alerts lead (ICEWATCH_ALERTS__EXTERNAL_URL: the address users reach this port at). The pages'
+    data need an API key when ICEWATCH_API_KEYS is set.
+
     With the embedded store, `icewatch run` evaluates the rules itself (the store admits one process).
 
     Example: ICEWATCH_CLICKHOUSE__HOST=ch1 ICEWATCH_ALERTS__ALERTMANAGER_URLS=http://am:9093 icewatch alerts run
@@ -63,7 +77,6 @@ def run() -> None:
 
     from alerts.metrics import EvaluatorCollector
     from alerts.service import evaluator_for
-    from collector.metrics_server import serve_metrics
     from processors.store.open import open_store
 
     settings = current_settings()
@@ -78,7 +91,11 @@ def run() -> None:
         evaluator = evaluator_for(settings, sink)
         registry = CollectorRegistry()
         registry.register(EvaluatorCollector(evaluator))
-        stop_metrics = serve_metrics(settings.host, settings.metrics_port, registry)
+        try:
+            server = serve_evaluator(settings, sink, evaluator, registry)
+        except ConfigError:
+            sink.close()
+            raise
     except IcewatchError as exc:
         fail(exc)
     if not evaluator.notifiers:
@@ -89,8 +106,30 @@ def run() -> None:
         stop.wait()
     finally:
         evaluator.stop()
-        stop_metrics()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
         sink.close()
+
+
+def serve_evaluator(settings: Settings, sink: Sink, evaluator: Evaluator,
+                    registry: CollectorRegistry) -> ThreadingHTTPServer | None:
+    """/metrics, /healthz and the built-in pages (with the evaluator's alerts and the runbooks) on
+    ICEWATCH_HOST:ICEWATCH_METRICS_PORT; None when the port is 0."""
+    from alerts.rules import RUNBOOKS_DIR
+    from dashboards.pages.handler import Pages
+    from processors.service.health import serve_health
+
+    if not settings.metrics_port:
+        return None
+    pages = Pages(sink, settings.api_key_values(), registries=[registry], alerts=evaluator.snapshot,
+                  runbooks=RUNBOOKS_DIR)
+    try:
+        return serve_health(settings.metrics_port, registry, lambda: True, host=settings.host,
+                            pages=lambda path, query, headers: pages.answer(path, query, headers).parts())
+    except OSError as exc:
+        raise ConfigError(f"cannot serve /metrics and the pages on {settings.host}:{settings.metrics_port} "
+                          f"({exc.strerror or exc}): set ICEWATCH_METRICS_PORT to a free port, or 0 for none") from exc
 
 
 @alerts.command("export-grafana")
