@@ -22,7 +22,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 VENV="${VENV:-$REPO/.venv}"
 PYTHON="${PYTHON:-python3}"
-PACKAGES=(clickhouse-server coturn chromium iproute2 nftables prometheus-alertmanager docker-compose)
+PACKAGES=(clickhouse-server coturn chromium iproute2 nftables prometheus-alertmanager prometheus docker-compose)  # prometheus: promtool
 
 say() { echo "bootstrap: $*"; }
 die() { echo "bootstrap: ERROR: $*" >&2; exit 1; }

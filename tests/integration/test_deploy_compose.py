@@ -4,7 +4,9 @@
   variable interpolation) with the example env file, and refuses it without the secrets;
 - what docker-compose cannot know: every ICEWATCH_* variable of an icewatch container is a real
   setting with a valid value, every command a real `icewatch` command line, the Grafana files it
-  mounts are the ones `icewatch dashboards build` writes, the tailer reads the file coturn writes.
+  mounts are the ones `icewatch dashboards build` writes, the tailer reads the file coturn writes,
+  Prometheus scrapes every long-running icewatch service where its settings serve /metrics
+  (promtool checks its config), the alert links lead to the published port of the pages.
 
 The Dockerfile: hadolint finds nothing in it; the files its COPY lines bring build the package
 (pip wheel) with its data.
@@ -79,7 +81,7 @@ def env_example() -> dict[str, str]:
 def test_docker_compose_renders_every_service(rendered: dict[str, Any]) -> None:
     assert set(rendered["services"]) == {
         "kafka", "clickhouse", "migrate", "collector", "processor-call-reports", "processor-turn-events",
-        "processor-probe-results", "evaluator", "alertmanager", "grafana", "coturn", "turn-tailer",
+        "processor-probe-results", "evaluator", "alertmanager", "prometheus", "grafana", "coturn", "turn-tailer",
     }
     # Every icewatch container is built from the one Dockerfile.
     for name, svc in icewatch_services(rendered).items():
@@ -152,8 +154,7 @@ def test_healthchecks_ask_the_ports_the_settings_open(rendered: dict[str, Any]) 
         command = " ".join(svc["healthcheck"]["test"])
         kind = svc["command"][0]
         port = settings.port if kind == "collector" else settings.metrics_port
-        path = "/metrics" if kind == "alerts" else "/healthz"  # the evaluator serves only /metrics
-        assert f"http://127.0.0.1:{port}{path}" in command, (name, command)
+        assert f"http://127.0.0.1:{port}/healthz" in command, (name, command)
         checked += 1
     assert checked == 6
 
@@ -359,3 +360,95 @@ def test_the_dockerfile_copies_what_exists_and_serves_the_pages_assets() -> None
     rel = UPLOT_DIST.relative_to(REPO)
     assert f"site-packages/{rel.as_posix()}" in text
     assert 'ENTRYPOINT ["icewatch"]' in text
+
+
+PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    path = shutil.which("promtool")
+    if path is None:
+        raise ToolsError("promtool not found on PATH: run deploy/local/bootstrap.sh --packages (Debian package "
+                         "'prometheus')")
+    return subprocess.run([path, *args], capture_output=True, text=True, timeout=60, check=False,
+                          stdin=subprocess.DEVNULL)
+
+
+def scrape_targets(config: dict[str, Any]) -> dict[str, set[str]]:
+    """job name -> its static targets."""
+    return {job["job_name"]: {t for sc in job["static_configs"] for t in sc["targets"]}
+            for job in config["scrape_configs"]}
+
+
+def metrics_address(svc: dict[str, Any]) -> tuple[str, int]:
+    """(the host it binds, the port) where an icewatch service serves /metrics (docs/metrics.md)."""
+    settings = settings_from(svc["environment"])
+    port = settings.port if svc["command"][0] == "collector" else settings.metrics_port
+    return settings.host, port
+
+
+def test_prometheus_scrapes_every_long_running_icewatch_service_where_it_serves_metrics(
+    rendered: dict[str, Any],
+) -> None:
+    prometheus = rendered["services"]["prometheus"]
+    assert bind_mounts(prometheus)["/etc/prometheus/prometheus.yml"] == str(PROMETHEUS_CONFIG)
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    targets = scrape_targets(yaml.safe_load(PROMETHEUS_CONFIG.read_text()))
+    everything = set().union(*targets.values())
+    expected: set[str] = set()
+    for name, svc in icewatch_services(rendered).items():
+        if name == "migrate":  # it exits when done
+            continue
+        host, port = metrics_address(svc)
+        assert port, f"{name} serves no /metrics"
+        # loopback would be out of reach of the prometheus container
+        assert host == "0.0.0.0", f"{name}: ICEWATCH_HOST is {host}"
+        expected.add(f"{name}:{port}")
+    assert len(expected) == 6
+    assert everything == expected  # every service once, and no target that is not one
+    # Grafana's provisioned Prometheus datasource reads this service on its default port.
+    datasource = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/icewatch.yaml").read_text())
+    url = next(d for d in datasource["datasources"] if d["type"] == "prometheus")["url"]
+    assert url == "http://prometheus:9090"
+    assert not any(arg.startswith("--web.listen-address") for arg in prometheus["command"])
+
+
+def test_promtool_accepts_the_scrape_config_and_rejects_a_broken_copy(tmp_path: Path) -> None:
+    result = promtool("check", "config", str(PROMETHEUS_CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / "prometheus.yml"
+    broken.write_text(PROMETHEUS_CONFIG.read_text().replace("static_configs:", "static_config:", 1))
+    result = promtool("check", "config", str(broken))
+    assert result.returncode != 0 and "static_config" in result.stdout + result.stderr
+
+
+def test_the_alert_links_lead_to_the_evaluators_published_pages(rendered: dict[str, Any]) -> None:
+    """The evaluator serves /, /alerts and /runbooks on its metrics port (tests/unit/
+    test_evaluator_pages.py); its alerts link to ICEWATCH_ALERTS__EXTERNAL_URL, which must be where
+    that port is published; the pages' data need the API keys."""
+    svc = rendered["services"]["evaluator"]
+    settings = settings_from(svc["environment"])
+    published: dict[int, tuple[str, int]] = {}
+    for port in svc["ports"]:
+        if isinstance(port, dict):  # long syntax
+            published[int(port["target"])] = (port.get("host_ip", ""), int(port["published"]))
+        else:
+            ip, outside, target = str(port).rsplit(":", 2)
+            published[int(target.removesuffix("/tcp"))] = (ip, int(outside))
+    host_ip, host_port = published[settings.metrics_port]
+    assert settings.alerts.external_url == f"http://{host_ip}:{host_port}"
+    assert settings.host == "0.0.0.0"
+    assert settings.api_keys and set(settings.api_keys) == set(settings_from(
+        rendered["services"]["collector"]["environment"]).api_keys)
+    # no other service publishes the same host port
+    for name, other in rendered["services"].items():
+        if name != "evaluator":
+            assert not any(f":{host_port}:" in str(p) for p in other.get("ports", [])), name
+
+
+def test_the_tailer_takes_uploads_only_with_a_key_now_that_it_listens_beyond_loopback(
+    rendered: dict[str, Any],
+) -> None:
+    settings = settings_from(rendered["services"]["turn-tailer"]["environment"])
+    assert settings.host == "0.0.0.0" and settings.api_keys
+    assert "ports" not in rendered["services"]["turn-tailer"]
