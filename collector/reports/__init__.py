@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from collector.contract import FORMATS, CallReport
 from collector.errors import InvalidInput
 from collector.reports import rtcstats, telnyx, w3c, webrtc_internals
+from collector.reports.budget import INTERVAL_BYTES, Budget
 from collector.reports.context import UploadContext
 from collector.reports.sniff import sniff as _sniff
 
@@ -50,16 +51,17 @@ def _parse(body: bytes, ctx: UploadContext) -> list[CallReport]:
 
 def _parse_format(body: bytes, ctx: UploadContext) -> list[CallReport]:
     found = _sniff(body, ctx.format_hint, ctx.max_bytes)
+    budget = Budget.for_body(len(found.body))  # the work this upload may cause (collector/reports/budget.py)
     if found.format == "telnyx":
-        return telnyx.parse(found.document, ctx)
+        return telnyx.parse(found.document, ctx, Budget.for_body(len(found.body), INTERVAL_BYTES))
     if found.format == "w3c":
-        return w3c.parse(found.document, ctx)
+        return w3c.parse(found.document, ctx, budget)
     if found.format == "webrtc-internals":
-        return webrtc_internals.parse(found.document, ctx, _dump_base(found.body, ctx))
+        return webrtc_internals.parse(found.document, ctx, _dump_base(found.body, ctx), budget)
     base = _dump_base(found.body, ctx)
     if found.rtcstats_version == 3:
-        return rtcstats.parse_v3(found.body, ctx, base)
-    return rtcstats.parse_v1(found.body, ctx, base)
+        return rtcstats.parse_v3(found.body, ctx, base, budget)
+    return rtcstats.parse_v1(found.body, ctx, base, budget)
 
 
 def parse_upload(body: bytes, ctx: UploadContext) -> list[CallReport]:

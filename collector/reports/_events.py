@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import orjson
 
-from collector.contract import CandidateError, StateKind
+from collector.contract import MAX_CANDIDATE_ERRORS, MAX_CANDIDATES, MAX_SAMPLES, MAX_STATES, CandidateError, StateKind
 from collector.errors import PayloadTooLarge
 from collector.reports import candidates as cand
 from collector.reports._values import count, integer, text
@@ -34,6 +34,9 @@ STATE_EVENTS: dict[str, StateKind] = {
 _STANDARD_MARKERS = frozenset({"candidate-pair", "transport"})
 # A real hour-long call polled every second has ~3600 snapshots of ~50-300 objects.
 MAX_STATS_OBJECTS = 3_000_000
+# Candidate events of one peer connection: a report holds MAX_CANDIDATES candidates, events and
+# stats objects of the same candidate merge, so twice that many events is already a broken client.
+MAX_CANDIDATE_EVENTS = 2 * MAX_CANDIDATES
 
 
 # Old Chrome's webrtc-internals wrote state enum names ("ICEConnectionStateConnected",
@@ -134,6 +137,8 @@ class PeerConnectionLog:
         value = decode_json_text(value)
         line = value.get("candidate") if isinstance(value, dict) else value
         if isinstance(line, str):
+            if len(self.events.candidates) >= MAX_CANDIDATE_EVENTS:
+                raise PayloadTooLarge(f"more than {MAX_CANDIDATE_EVENTS} candidate events in one peer connection")
             c = cand.from_sdp(line, is_remote, at)
             if c is not None:
                 self.events.candidates.append(c)
@@ -141,6 +146,8 @@ class PeerConnectionLog:
     def add_state(self, at: datetime, kind: StateKind, value: object) -> None:
         state = unquote_state(value)
         if state:
+            if len(self.events.states) >= MAX_STATES:
+                raise PayloadTooLarge(f"more than {MAX_STATES} state changes in one peer connection")
             self.events.states.append(state_change(at, kind, state))
 
     def add_error(self, at: datetime | None, value: object) -> None:
@@ -148,9 +155,14 @@ class PeerConnectionLog:
         if isinstance(value, dict):
             err = candidate_error(at, value)
             if err is not None:
+                if len(self.events.errors) >= MAX_CANDIDATE_ERRORS:
+                    raise PayloadTooLarge(f"more than {MAX_CANDIDATE_ERRORS} candidate errors in one peer connection")
                 self.events.errors.append(err)
 
     def add_snapshot(self, at: datetime, stats: dict[str, dict[str, Any]]) -> None:
+        """Each snapshot becomes one sample of the report: beyond MAX_SAMPLES it could not be stored."""
+        if len(self.snapshots) >= MAX_SAMPLES:
+            raise PayloadTooLarge(f"more than {MAX_SAMPLES} getStats snapshots in one peer connection")
         self.stats_objects += len(stats)
         if self.stats_objects > MAX_STATS_OBJECTS:
             raise PayloadTooLarge(f"more than {MAX_STATS_OBJECTS} stats objects in one peer connection")

@@ -27,6 +27,7 @@ from collector.contract import MAX_PEER_CONNECTIONS, CallReport
 from collector.errors import InvalidInput, PayloadTooLarge, UnsupportedFormat
 from collector.reports._events import PeerConnectionLog
 from collector.reports._values import browser_from_user_agent, epoch_ms, num, text, when
+from collector.reports.budget import Budget, check_properties
 from collector.reports.context import UploadContext
 from collector.reports.stats_series import SeriesMeta, build_report
 
@@ -142,9 +143,16 @@ def _reports(
 class _Dump:
     """The peer connections of a dump and each one's current (decompressed) stats."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: Budget) -> None:
         self.pcs: dict[str, PeerConnectionLog] = {}
         self.current: dict[str, dict[str, dict[str, Any]]] = {}
+        self.budget = budget
+
+    def charge(self, pc_key: str, objects: int) -> None:
+        """Before a snapshot of ``objects`` objects is built: one sample, and its objects."""
+        self._admit(pc_key)
+        self.budget.charge_samples(1)
+        self.budget.charge_objects(objects)
 
     def snapshot(self, pc_key: str, at: datetime, stats: dict[str, dict[str, Any]], report_ts: object) -> None:
         """Record decompressed stats; the newest report timestamp, when given, is their time."""
@@ -184,8 +192,23 @@ def _pc_id(value: object) -> str | None:
     return None
 
 
-def parse_v1(body: bytes, ctx: UploadContext, base: str) -> list[CallReport]:
-    dump = _Dump()
+def _v1_stats(previous: dict[str, dict[str, Any]], delta: dict[str, Any], n: int) -> dict[str, dict[str, Any]]:
+    """jitsi: only changed properties are sent; an id absent from the delta is gone."""
+    stats: dict[str, dict[str, Any]] = {}
+    for sid, report in delta.items():
+        if isinstance(report, dict):
+            known = previous.get(sid)
+            if known:
+                check_properties(len(known) + len(report), f"line[{n}].{sid}")
+                stats[sid] = {**known, **report}
+            else:
+                check_properties(len(report), f"line[{n}].{sid}")
+                stats[sid] = report
+    return stats
+
+
+def parse_v1(body: bytes, ctx: UploadContext, base: str, budget: Budget | None = None) -> list[CallReport]:
+    dump = _Dump(budget or Budget.for_body(len(body)))
     user_agent: str | None = None
     for n, raw in enumerate(body.splitlines(), start=1):
         if not raw.strip():
@@ -202,18 +225,12 @@ def parse_v1(body: bytes, ctx: UploadContext, base: str) -> list[CallReport]:
         if method not in ("getstats", "getStats"):
             dump.event(pc_key, method, at, value)
         elif isinstance(value, dict) and at is not None:
-            # jitsi: only changed properties are sent; an id absent from the delta is gone.
-            previous = dump.current.get(pc_key, {})
-            stats: dict[str, dict[str, Any]] = {}
-            for sid, report in value.items():
-                if isinstance(report, dict):
-                    known = previous.get(sid)
-                    stats[sid] = {**known, **report} if known else report
-            dump.snapshot(pc_key, at, stats, value.get("timestamp"))
+            dump.charge(pc_key, len(value))
+            dump.snapshot(pc_key, at, _v1_stats(dump.current.get(pc_key, {}), value, n), value.get("timestamp"))
     return _reports(dump.pcs, base, user_agent, ctx)
 
 
-def _v3_stats(previous: dict[str, dict[str, Any]], delta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _v3_stats(previous: dict[str, dict[str, Any]], delta: dict[str, Any], n: int) -> dict[str, dict[str, Any]]:
     stats = dict(previous)
     for sid, report in delta.items():
         if report is None:
@@ -221,18 +238,19 @@ def _v3_stats(previous: dict[str, dict[str, Any]], delta: dict[str, Any]) -> dic
             continue
         if not isinstance(report, dict):
             continue
+        known = stats.get(sid)
+        check_properties(len(report) + (len(known) if known else 0), f"line[{n}].{sid}")
         expanded: dict[str, Any] = {}
         for name, v in report.items():
             prop = _V3_PROPERTIES.get(name) or str(name)
             if prop == "type" and isinstance(v, int):
                 v = _V3_TYPES.get(v, v)
             expanded[prop] = v
-        known = stats.get(sid)
         stats[sid] = {**known, **expanded} if known else expanded
     return stats
 
 
-def parse_v3(body: bytes, ctx: UploadContext, base: str) -> list[CallReport]:
+def parse_v3(body: bytes, ctx: UploadContext, base: str, budget: Budget | None = None) -> list[CallReport]:
     lines = body.splitlines()
     if len(lines) < 2:
         raise UnsupportedFormat("no peer connections in this dump")
@@ -243,7 +261,7 @@ def parse_v3(body: bytes, ctx: UploadContext, base: str) -> list[CallReport]:
     if not isinstance(meta, dict):
         raise InvalidInput("the second line of an RTCStatsDump must be a JSON object", path="line[2]")
     user_agent = text(meta.get("userAgent"))
-    dump = _Dump()
+    dump = _Dump(budget or Budget.for_body(len(body)))
     clock = 0.0
     for n, raw in enumerate(lines[2:], start=3):
         if not raw.strip():
@@ -261,5 +279,7 @@ def parse_v3(body: bytes, ctx: UploadContext, base: str) -> list[CallReport]:
         if method != "getStats":
             dump.event(pc_key, method, at, value)
         elif isinstance(value, dict) and at is not None:
-            dump.snapshot(pc_key, at, _v3_stats(dump.current.get(pc_key, {}), value), value.get("t"))
+            previous = dump.current.get(pc_key, {})
+            dump.charge(pc_key, len(previous) + len(value))  # an absent id is unchanged: all are copied
+            dump.snapshot(pc_key, at, _v3_stats(previous, value, n), value.get("t"))
     return _reports(dump.pcs, base, user_agent, ctx)

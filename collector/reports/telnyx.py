@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from collector.contract import (
+    MAX_CANDIDATES,
     MAX_SAMPLES,
     MAX_STATES,
     CallReport,
@@ -63,6 +64,7 @@ from collector.reports._values import (
     text,
     when,
 )
+from collector.reports.budget import Budget
 from collector.reports.context import UploadContext
 from collector.reports.stats_series import state_change
 from collector.reports.telnyx_logs import merge_states, notes, read_logs, timed_states
@@ -132,6 +134,8 @@ def _candidate(
         cid = f"telnyx-{side}-{ctype}-{info.get('protocol')}-{info.get('address') or info.get('ip')}-{info.get('port')}"
     found = known.get(cid)
     if found is None:
+        if len(known) >= MAX_CANDIDATES:  # a report holds no more: refused before more are built
+            raise PayloadTooLarge(f"more than {MAX_CANDIDATES} distinct candidates in one report", path=path)
         found = cand.from_stats(cid, info, is_remote)
         if found is not None:
             known[cid] = found
@@ -317,7 +321,8 @@ def _id_notes(d: dict[str, Any], ctx: UploadContext) -> list[ReportNote]:
     return out
 
 
-def parse(document: object, ctx: UploadContext) -> list[CallReport]:
+def parse(document: object, ctx: UploadContext, budget: Budget | None = None) -> list[CallReport]:
+    budget = budget or Budget.for_body(0)
     d = require_obj(document, "$")
     summary = _block(d, "summary", "")
     android_extra = d.get("android_extra")
@@ -336,6 +341,7 @@ def parse(document: object, ctx: UploadContext) -> list[CallReport]:
     stats = require_list(d.get("stats"), "stats") if d.get("stats") is not None else []
     if len(stats) > MAX_SAMPLES:
         raise PayloadTooLarge(f"{len(stats)} stats intervals; at most {MAX_SAMPLES} per segment", path="stats")
+    budget.charge_samples(len(stats))
     call = _Call()
     # A later segment starts mid-call: its first cumulative values are not deltas.
     deltas = DeltaTracker(unknown_baseline=bool(segment))

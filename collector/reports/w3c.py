@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.contract import MAX_SAMPLES, CallReport, Candidate
+from collector.contract import MAX_CANDIDATE_ERRORS, MAX_SAMPLES, MAX_STATES, CallReport, Candidate
 from collector.errors import InvalidInput, PayloadTooLarge
 from collector.reports import candidates as cand
-from collector.reports._events import STATE_EVENTS, candidate_error, transport_policy
+from collector.reports._events import MAX_CANDIDATE_EVENTS, STATE_EVENTS, candidate_error, transport_policy
 from collector.reports._values import (
     browser_from_user_agent,
     optional_text,
@@ -23,6 +23,7 @@ from collector.reports._values import (
     require_time,
     text,
 )
+from collector.reports.budget import Budget, check_properties
 from collector.reports.context import UploadContext
 from collector.reports.stats_series import SeriesEvents, SeriesMeta, Snapshot, build_report, state_change
 
@@ -63,6 +64,10 @@ def _candidate(value: dict[str, Any], path: str, at: Any) -> Candidate | None:
     return cand.from_stats(cid, {**value, "candidateType": ctype}, is_remote, at)
 
 
+def _too_many(what: str, limit: int, path: str) -> PayloadTooLarge:
+    return PayloadTooLarge(f"more than {limit} {what} events in one report", path=path)
+
+
 def _events(value: object) -> SeriesEvents:
     events = SeriesEvents()
     for i, raw in enumerate(require_list(value, "events")):
@@ -72,16 +77,22 @@ def _events(value: object) -> SeriesEvents:
         typ = require_text(ev.get("type"), f"{path}.type")
         kind = STATE_EVENTS.get(typ)
         if kind is not None:
+            if len(events.states) >= MAX_STATES:
+                raise _too_many("state change", MAX_STATES, path)
             events.states.append(state_change(at, kind, require_text(ev.get("state"), f"{path}.state")))
         elif typ == "icecandidateerror":
             err = candidate_error(at, ev)
             if err is None:
                 raise InvalidInput("expected an integer errorCode", path=f"{path}.errorCode")
+            if len(events.errors) >= MAX_CANDIDATE_ERRORS:
+                raise _too_many("icecandidateerror", MAX_CANDIDATE_ERRORS, path)
             events.errors.append(err)
         elif typ == "icecandidate":
             c = ev.get("candidate")
             if c is None:
                 continue  # end of gathering
+            if len(events.candidates) >= MAX_CANDIDATE_EVENTS:
+                raise _too_many("icecandidate", MAX_CANDIDATE_EVENTS, path)
             found = _candidate(require_obj(c, f"{path}.candidate"), f"{path}.candidate", at)
             if found is not None:
                 events.candidates.append(found)
@@ -93,20 +104,24 @@ def _stats_object(value: object, path: str, sid: object) -> tuple[str, dict[str,
     sid = o.get("id", sid)
     if not isinstance(sid, str) or not sid:
         raise InvalidInput("expected a non-empty string id", path=f"{path}.id")
+    check_properties(len(o), path)
     require_text(o.get("type"), f"{path}.type")
     return sid, o
 
 
-def _snapshots(value: object) -> list[Snapshot]:
+def _snapshots(value: object, budget: Budget) -> list[Snapshot]:
     out: list[Snapshot] = []
     raws = require_list(value, "snapshots")
     if len(raws) > MAX_SAMPLES:
         raise PayloadTooLarge(f"{len(raws)} snapshots; at most {MAX_SAMPLES} per report", path="snapshots")
+    budget.charge_samples(len(raws))
     for i, raw in enumerate(raws):
         path = f"snapshots[{i}]"
         snap = require_obj(raw, path)
         at = require_time(snap.get("timestamp"), f"{path}.timestamp")
         stats = snap.get("stats")
+        if isinstance(stats, list | dict):
+            budget.charge_objects(len(stats))
         objects: dict[str, dict[str, Any]] = {}
         if isinstance(stats, list):
             for j, o in enumerate(stats):
@@ -122,7 +137,8 @@ def _snapshots(value: object) -> list[Snapshot]:
     return out
 
 
-def parse(document: object, ctx: UploadContext) -> list[CallReport]:
+def parse(document: object, ctx: UploadContext, budget: Budget | None = None) -> list[CallReport]:
+    budget = budget or Budget.for_body(0)
     d = require_obj(document, "$")
     call_id = d.get("call_id", ctx.call_id_hint)
     call_id = require_text(call_id, "call_id")
@@ -147,4 +163,4 @@ def parse(document: object, ctx: UploadContext) -> list[CallReport]:
         ice_transport_policy=transport_policy(policy_raw),
     )
     events = _events(d["events"]) if d.get("events") is not None else SeriesEvents()
-    return [build_report(meta, _snapshots(d.get("snapshots")), events)]
+    return [build_report(meta, _snapshots(d.get("snapshots"), budget), events)]

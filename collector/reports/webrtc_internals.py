@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from collector.contract import MAX_PEER_CONNECTIONS, CallReport
+from collector.contract import MAX_SAMPLES as MAX_REPORT_SAMPLES
 from collector.errors import PayloadTooLarge, UnsupportedFormat
 from collector.reports._events import (
     MAX_STATS_OBJECTS,
@@ -32,6 +33,7 @@ from collector.reports._events import (
     transport_policy,
 )
 from collector.reports._values import browser_from_user_agent, epoch_ms, iso_time, num, require_obj, text
+from collector.reports.budget import MAX_PROPERTIES, Budget, check_properties
 from collector.reports.context import UploadContext
 from collector.reports.stats_series import SeriesMeta, build_report
 
@@ -49,6 +51,7 @@ _SDP_CANDIDATE = re.compile(r"candidate:\S+ \d+ \S+ \d+ \S+ \d+ typ \S+[^,\n]*")
 _OLD_KV = re.compile(r"(\w+): ([^,]*)")
 _URL = re.compile(r"(?:stuns?|turns?):[^\s,'\"\]\}]+")
 _POLICY = re.compile(r"iceTransportPolicy\W+(all|relay)")
+_OLD_TEXT_CHARS = 4096  # an old candidate line or error text is well under 1 KB
 # Samples per property series without a timestamp series; Chrome keeps at most 1000.
 MAX_SAMPLES = 20_000
 # Objects whose own timestamp is a remote (RTCP) time rather than the poll time.
@@ -59,7 +62,7 @@ _LEGACY_CANDIDATE = "?legacy-candidate"
 
 
 def _old_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 64:
         return None
     for fmt in _OLD_TIME_FORMATS:
         try:
@@ -240,7 +243,7 @@ def _polls(objects: dict[str, _Object], timed: bool) -> list[float]:
     return merged
 
 
-def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any]]]]:
+def _fold(stats: dict[str, Any], budget: Budget) -> list[tuple[datetime, dict[str, dict[str, Any]]]]:
     """The per-property series of one peer connection back into getStats snapshots."""
     by_id: dict[str, dict[str, Any]] = {}
     for key, series in stats.items():
@@ -249,7 +252,10 @@ def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any
         sid, sep, prop = key.rpartition("-")
         if not sep or not sid or not prop:
             continue
-        by_id.setdefault(sid, {})[prop] = series
+        props = by_id.setdefault(sid, {})
+        props[prop] = series
+        if len(props) > MAX_PROPERTIES:
+            check_properties(len(props), f"stats.{sid[:80]}")
 
     times = [
         t for props in by_id.values() for p in props.values() for k in ("startTime", "endTime") if (t := _ms(p.get(k)))
@@ -279,8 +285,11 @@ def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any
     _candidate_types(objects)
 
     polls = _polls(objects, timed)
+    if len(polls) > MAX_REPORT_SAMPLES:
+        raise PayloadTooLarge(f"{len(polls)} sample times in one peer connection; at most {MAX_REPORT_SAMPLES}")
     if len(polls) * len(objects) > MAX_STATS_OBJECTS:
         raise PayloadTooLarge(f"{len(polls)} sample times x {len(objects)} stats objects is too large a dump")
+    budget.charge_samples(len(polls))
     present = 1.0 if timed else _SAME_POLL_MS * 2 - 1.0
     snapshots: list[tuple[datetime, dict[str, dict[str, Any]]]] = []
     for p in polls:
@@ -296,6 +305,7 @@ def _fold(stats: dict[str, Any]) -> list[tuple[datetime, dict[str, dict[str, Any
             if i < 0:
                 continue
             snap[sid] = {**o.rows[i], "id": sid, "type": o.type}
+        budget.charge_objects(len(snap))
         snapshots.append((at, snap))
     return snapshots
 
@@ -308,14 +318,16 @@ def _event_time(entry: dict[str, Any]) -> datetime | None:
 
 
 def _old_value(method: str, value: object) -> object:
-    """Old Chrome writes plain text values: candidates and errors as "key: value, ..." text."""
+    """Old Chrome writes plain text values: candidates and errors as "key: value, ..." text. Only
+    their first ``_OLD_TEXT_CHARS`` are searched (a crafted "candidate:candidate:..." would make
+    the candidate pattern retry at every repetition over the rest of the text)."""
     if not isinstance(value, str):
         return value
     if method in ("onicecandidate", "addIceCandidate"):
-        m = _SDP_CANDIDATE.search(value)
+        m = _SDP_CANDIDATE.search(value[:_OLD_TEXT_CHARS])
         return m.group(0) if m else value
     if method == "onicecandidateerror" and not value.startswith("{"):
-        fields: dict[str, object] = {k: v.strip() for k, v in _OLD_KV.findall(value)}
+        fields: dict[str, object] = {k: v.strip() for k, v in _OLD_KV.findall(value[:_OLD_TEXT_CHARS])}
         code = str(fields.get("error_code", ""))
         fields["error_code"] = int(code) if code.isascii() and code.isdigit() and len(code) < 6 else None
         return fields
@@ -343,7 +355,8 @@ def _configure(pc: PeerConnectionLog, config: object) -> None:
     pc.policy = transport_policy(m.group(1)) if m else None
 
 
-def parse(document: object, ctx: UploadContext, base: str) -> list[CallReport]:
+def parse(document: object, ctx: UploadContext, base: str, budget: Budget | None = None) -> list[CallReport]:
+    budget = budget or Budget.for_body(0)
     d = require_obj(document, "$")
     pcs_raw = d.get("PeerConnections")
     if not isinstance(pcs_raw, dict) or not pcs_raw:
@@ -370,7 +383,7 @@ def parse(document: object, ctx: UploadContext, base: str) -> list[CallReport]:
                 value = _old_value(method, value)
             pc.apply(method, at, value)
         stats = pc_obj.get("stats")
-        for at, snap in _fold(stats) if isinstance(stats, dict) else ():
+        for at, snap in _fold(stats, budget) if isinstance(stats, dict) else ():
             pc.add_snapshot(at, snap)
         meta = SeriesMeta(
             call_id=f"{base}:{pc_key}",

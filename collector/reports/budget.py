@@ -1,0 +1,63 @@
+"""The work one upload may cause, in proportion to its size: every reader charges the samples
+(snapshots or intervals, each one a ``Sample`` of a report) and the stats objects it is about to
+build *before* building them, so a crafted body meets ``PayloadTooLarge`` (413) instead of costing
+far more CPU than parsing its JSON.
+
+Why per byte: a sample costs a few microseconds to build and validate, a stats object a fraction
+of one, while parsing a byte of JSON costs nanoseconds. Real captures carry over a kilobyte per
+sample (getStats snapshots of tens of objects, Telnyx intervals of 1-3 KB) and tens of bytes per
+object; a crafted body can ask for a sample in 14 bytes (one timestamp) or for a snapshot of every
+known object in a 16-byte delta line. The floors keep small real uploads far from any limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collector.errors import PayloadTooLarge
+
+SAMPLE_BYTES = 1_024  # body bytes per sample (a getStats snapshot) beyond the floor
+INTERVAL_BYTES = 256  # body bytes per Telnyx interval (older SDKs send ~400-byte intervals)
+MIN_SAMPLES = 2_000
+OBJECT_BYTES = 8  # body bytes per stats object (snapshot entry) beyond the floor
+MIN_OBJECTS = 200_000
+MAX_PROPERTIES = 1_000  # properties of one stats object (Chrome's largest, inbound-rtp video, has ~90)
+
+
+@dataclass
+class Budget:
+    """What is left of one upload's allowance; ``samples``/``objects`` count what was charged."""
+
+    max_samples: int
+    max_objects: int
+    sample_bytes: int = SAMPLE_BYTES
+    samples: int = 0
+    objects: int = 0
+
+    @classmethod
+    def for_body(cls, size: int, sample_bytes: int = SAMPLE_BYTES) -> Budget:
+        return cls(max(MIN_SAMPLES, size // sample_bytes), max(MIN_OBJECTS, size // OBJECT_BYTES), sample_bytes)
+
+    def charge_samples(self, n: int) -> None:
+        """Before building ``n`` more samples (snapshots, intervals) of this upload."""
+        self.samples += n
+        if self.samples > self.max_samples:
+            raise PayloadTooLarge(
+                f"more than {self.max_samples} samples (snapshots or intervals) in one upload of this size: "
+                f"at most {MIN_SAMPLES} or one per {self.sample_bytes} bytes of body"
+            )
+
+    def charge_objects(self, n: int) -> None:
+        """Before building (or copying) ``n`` more stats objects of this upload's snapshots."""
+        self.objects += n
+        if self.objects > self.max_objects:
+            raise PayloadTooLarge(
+                f"more than {self.max_objects} stats objects over the snapshots of one upload of this size: "
+                f"at most {MIN_OBJECTS} or one per {OBJECT_BYTES} bytes of body"
+            )
+
+
+def check_properties(n: int, path: str) -> None:
+    """A stats object with more properties than any real one is refused before it is copied."""
+    if n > MAX_PROPERTIES:
+        raise PayloadTooLarge(f"a stats object with {n} properties; at most {MAX_PROPERTIES}", path=path)
