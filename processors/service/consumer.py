@@ -52,6 +52,7 @@ class Batch:
     # (topic, partition) -> [first offset, last offset]
     ranges: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     messages: int = 0
+    row_count: int = 0  # rows of every table (a TURN batch message holds thousands)
     started: float = field(default_factory=time.monotonic)
     oldest_produced: datetime | None = None
 
@@ -82,6 +83,7 @@ def process_record(rec: Record, row_fn: RowFn, batch: Batch) -> None:
         batch.dead.append((_dead_letter(rec, f"{type(exc).__name__}: {exc}"), env.tenant))
         return
     batch.messages_rows.append((rec, rows, env.tenant))
+    batch.row_count += sum(len(table_rows) for table_rows in rows.values())
     if batch.oldest_produced is None or env.produced_at < batch.oldest_produced:
         batch.oldest_produced = env.produced_at
 
@@ -172,6 +174,9 @@ class ConsumerLoop:
     metrics: ProcessorMetrics
     max_batch_messages: int = 2000
     max_batch_seconds: float = 1.0
+    # Memory bound when messages carry many rows (turn_event_batch): a batch is written once it
+    # holds this many rows, whatever its message count (one poll may pass it by a fetch's worth).
+    max_batch_rows: int = 50_000
     retry_backoff_s: float = 1.0
     max_retry_backoff_s: float = 30.0
     stopping: bool = False
@@ -188,7 +193,7 @@ class ConsumerLoop:
                 for records in polled.values():
                     for rec in records:
                         process_record(rec, self.row_fn, batch)
-                full = batch.messages >= self.max_batch_messages
+                full = batch.messages >= self.max_batch_messages or batch.row_count >= self.max_batch_rows
                 due = time.monotonic() - batch.started >= self.max_batch_seconds
                 if batch.messages and (full or due):
                     self.flush(batch)
