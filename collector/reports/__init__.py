@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from collector.contract import FORMATS, CallReport
 from collector.errors import InvalidInput
 from collector.reports import rtcstats, telnyx, w3c, webrtc_internals
-from collector.reports.budget import INTERVAL_BYTES, Budget
+from collector.reports.budget import DUMP_OBJECT_BYTES, INTERVAL_BYTES, Budget
 from collector.reports.context import UploadContext
 from collector.reports.sniff import sniff as _sniff
 
@@ -57,6 +57,7 @@ def _parse_format(body: bytes, ctx: UploadContext) -> list[CallReport]:
     if found.format == "w3c":
         return w3c.parse(found.document, ctx, budget)
     if found.format == "webrtc-internals":
+        budget = Budget.for_body(len(found.body), object_bytes=DUMP_OBJECT_BYTES)
         return webrtc_internals.parse(found.document, ctx, _dump_base(found.body, ctx), budget)
     base = _dump_base(found.body, ctx)
     if found.rtcstats_version == 3:

@@ -20,6 +20,9 @@ SAMPLE_BYTES = 1_024  # body bytes per sample (a getStats snapshot) beyond the f
 INTERVAL_BYTES = 256  # body bytes per Telnyx interval (older SDKs send ~400-byte intervals)
 MIN_SAMPLES = 2_000
 OBJECT_BYTES = 8  # body bytes per stats object (snapshot entry) beyond the floor
+# webrtc-internals repeats every property of every object at every poll (a value of 2+ bytes each,
+# ~10-90 properties an object), so a real dump carries well over 32 bytes per object and poll.
+DUMP_OBJECT_BYTES = 32
 MIN_OBJECTS = 200_000
 MAX_PROPERTIES = 1_000  # properties of one stats object (Chrome's largest, inbound-rtp video, has ~90)
 
@@ -31,12 +34,15 @@ class Budget:
     max_samples: int
     max_objects: int
     sample_bytes: int = SAMPLE_BYTES
+    object_bytes: int = OBJECT_BYTES
     samples: int = 0
     objects: int = 0
 
     @classmethod
-    def for_body(cls, size: int, sample_bytes: int = SAMPLE_BYTES) -> Budget:
-        return cls(max(MIN_SAMPLES, size // sample_bytes), max(MIN_OBJECTS, size // OBJECT_BYTES), sample_bytes)
+    def for_body(cls, size: int, sample_bytes: int = SAMPLE_BYTES, object_bytes: int = OBJECT_BYTES) -> Budget:
+        return cls(
+            max(MIN_SAMPLES, size // sample_bytes), max(MIN_OBJECTS, size // object_bytes), sample_bytes, object_bytes
+        )
 
     def charge_samples(self, n: int) -> None:
         """Before building ``n`` more samples (snapshots, intervals) of this upload."""
@@ -53,7 +59,7 @@ class Budget:
         if self.objects > self.max_objects:
             raise PayloadTooLarge(
                 f"more than {self.max_objects} stats objects over the snapshots of one upload of this size: "
-                f"at most {MIN_OBJECTS} or one per {OBJECT_BYTES} bytes of body"
+                f"at most {MIN_OBJECTS} or one per {self.object_bytes} bytes of body"
             )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -119,6 +120,8 @@ _ID_PREFIX_TYPES: tuple[tuple[str, str], ...] = (
     ("googcertificate_", "googCertificate"),
     ("googlibjinglesession_", "googLibjingleSession"),
 )
+# Sample times of untimed series by (endTime, startTime, count), shared by one object's properties.
+_TimesCache = dict[tuple[float | None, float | None, int], list[float]]
 # Polls of a dump without per-sample times: series ends closer than this are one poll.
 _SAME_POLL_MS = 500.0
 # The poll spacing a series without timestamps may show (webrtc-internals polls every second).
@@ -142,21 +145,27 @@ class _Object:
         self.type: str | None = None
 
 
-def _series_times(series: dict[str, Any], n: int, grid0: float) -> list[float]:
+def _series_times(series: dict[str, Any], n: int, grid0: float, cache: _TimesCache) -> list[float]:
     """Sample times of a series without a timestamp series: the last one at the series' ``endTime``
     (Chrome appends each poll's value and moves endTime), the others evenly before it. The spacing
     is the series' own, (endTime - startTime) / (n - 1), when that lies between 0.9 s and 120 s:
     1 s for a page polling every second, longer when Chrome throttled the webrtc-internals tab in
     the background; else 1 s. Without endTime, counted from ``startTime``, else from the dump's
-    earliest time."""
+    earliest time. Times are rounded to the microsecond (the poll keys) and computed once per
+    (end, start, count): the properties of one object share them."""
     end, start = _ms(series.get("endTime")), _ms(series.get("startTime"))
+    key = (end, start, n)
+    known = cache.get(key)
+    if known is not None:
+        return known
     step = 1000.0
     if end is not None and start is not None and n > 1 and _MIN_STEP_MS <= (end - start) / (n - 1) <= _MAX_STEP_MS:
         step = (end - start) / (n - 1)
-    if end is not None:
-        return [end - step * (n - 1 - j) for j in range(n)]
-    first = grid0 if start is None else start
-    return [first + step * j for j in range(n)]
+    first = end - step * (n - 1) if end is not None else (grid0 if start is None else start)
+    # floor(x + 0.5) rather than round(x, 3): the same microsecond keys at a tenth of the cost
+    times = [math.floor((first + step * j) * 1000.0 + 0.5) / 1000.0 for j in range(n)]
+    cache[key] = times
+    return times
 
 
 def _timed_object(props: dict[str, dict[str, Any]], ts: list[float]) -> _Object:
@@ -179,7 +188,7 @@ def _too_many_rows() -> PayloadTooLarge:
     return PayloadTooLarge(f"more than {MAX_STATS_OBJECTS} stats object samples in one peer connection")
 
 
-def _untimed_object(props: dict[str, dict[str, Any]], grid0: float, budget: int) -> _Object:
+def _untimed_object(props: dict[str, dict[str, Any]], grid0: float, budget: int, cache: _TimesCache) -> _Object:
     """An object without a ``-timestamp`` series; at most ``budget`` distinct sample times."""
     o = _Object()
     rows: dict[float, dict[str, Any]] = {}
@@ -188,8 +197,11 @@ def _untimed_object(props: dict[str, dict[str, Any]], grid0: float, budget: int)
         if not vals:
             continue
         vals = vals[-MAX_SAMPLES:]  # Chrome keeps the last 1000 of each property
-        for t, v in zip(_series_times(series, len(vals), grid0), vals, strict=True):
-            rows.setdefault(round(t, 3), {})[prop] = v
+        for t, v in zip(_series_times(series, len(vals), grid0, cache), vals, strict=True):
+            row = rows.get(t)
+            if row is None:
+                row = rows[t] = {}
+            row[prop] = v
         if len(rows) > budget:
             raise _too_many_rows()
     o.times = sorted(rows)
@@ -262,6 +274,7 @@ def _fold(stats: dict[str, Any], budget: Budget) -> list[tuple[datetime, dict[st
     ]
     grid0 = min(times) if times else 0.0
     objects: dict[str, _Object] = {}
+    times_cache: _TimesCache = {}
     timed = False
     rows = 0  # sample rows of all objects: bounds memory whatever the series' times say
     for sid, props in by_id.items():
@@ -270,10 +283,12 @@ def _fold(stats: dict[str, Any], budget: Budget) -> list[tuple[datetime, dict[st
         if ts and len(ts) == len(ts_values or ()) and all(a <= b for a, b in itertools.pairwise(ts)):
             if rows + len(ts) > MAX_STATS_OBJECTS:
                 raise _too_many_rows()
+            budget.charge_objects(len(ts))  # each sample time of the object is a poll it is in
             o = _timed_object(props, ts)
             timed = True
         else:
-            o = _untimed_object(props, grid0, MAX_STATS_OBJECTS - rows)
+            o = _untimed_object(props, grid0, MAX_STATS_OBJECTS - rows, times_cache)
+            budget.charge_objects(len(o.times))
         rows += len(o.times)
         o.type = next((t for p in props.values() if isinstance(t := p.get("statsType"), str)), None)
         if o.type is None:
@@ -292,6 +307,7 @@ def _fold(stats: dict[str, Any], budget: Budget) -> list[tuple[datetime, dict[st
     budget.charge_samples(len(polls))
     present = 1.0 if timed else _SAME_POLL_MS * 2 - 1.0
     snapshots: list[tuple[datetime, dict[str, dict[str, Any]]]] = []
+    entries, prepaid = 0, rows  # snapshot entries; the objects' rows were charged as they were read
     for p in polls:
         at = epoch_ms(p)
         if at is None:
@@ -305,7 +321,10 @@ def _fold(stats: dict[str, Any], budget: Budget) -> list[tuple[datetime, dict[st
             if i < 0:
                 continue
             snap[sid] = {**o.rows[i], "id": sid, "type": o.type}
-        budget.charge_objects(len(snap))
+        entries += len(snap)
+        if entries > prepaid:
+            budget.charge_objects(entries - prepaid)
+            prepaid = entries
         snapshots.append((at, snap))
     return snapshots
 
