@@ -26,6 +26,7 @@ from tests.bench.table import Row, emit
 from tests.services import KafkaService
 
 LINES = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+REPEAT = 3  # tailer runs and parse-only runs alike: the best of each
 
 
 def session_rate(lines: list[str]) -> float:
@@ -43,9 +44,9 @@ def session_rate(lines: list[str]) -> float:
 
 
 def parse_only_rate(lines: list[str]) -> float:
-    """The floor: the tailer's parser alone over the same lines, best of three."""
+    """The floor: the tailer's parser alone over the same lines, best of REPEAT."""
     best = 0.0
-    for _ in range(3):
+    for _ in range(REPEAT):
         parse = CoturnParser("bench-turn", b"bench-key").parse
         off = 0
         c0 = time.process_time()
@@ -69,20 +70,23 @@ def main() -> None:
             kafka.create_topic(topics.turn_events, partitions=2)
             kafka.create_topic(topics.dead_letters, partitions=1)
             pub = KafkaPublisher(KafkaSettings(bootstrap=kafka.bootstrap), topics, "bench")
-            log = Path(tmp) / "turn.log"
-            log.write_text("".join(lines))
-            tailer = FileTailer(log, pub, CoturnParser("bench-turn", b"bench-key"), Path(tmp) / "cp.json")
-            c0, w0 = time.process_time(), time.monotonic()
-            while tailer.poll():
-                pass
-            cpu, wall = time.process_time() - c0, time.monotonic() - w0
-            tailer.close()
+            cpu, wall = float("inf"), float("inf")
+            for run in range(REPEAT):  # best of REPEAT, as the floor: the machine is shared
+                log = Path(tmp) / f"turn-{run}.log"
+                log.write_text("".join(lines))
+                tailer = FileTailer(log, pub, CoturnParser("bench-turn", b"bench-key"), Path(tmp) / f"cp-{run}.json")
+                c0, w0 = time.process_time(), time.monotonic()
+                while tailer.poll():
+                    pass
+                cpu, wall = min(cpu, time.process_time() - c0), min(wall, time.monotonic() - w0)
+                tailer.close()
             pub.close()
         finally:
             kafka.stop()
     per_line = cpu / LINES
     parse_rate = parse_only_rate(lines)
-    print(f"tailer file -> parse -> Kafka acknowledged: {LINES / cpu:,.0f} lines/CPU-s ({LINES / wall:,.0f}/s wall)")
+    print(f"tailer file -> parse -> Kafka acknowledged: {LINES / cpu:,.0f} lines/CPU-s ({LINES / wall:,.0f}/s wall; "
+          f"best of {REPEAT})")
     print(f"parse only (CoturnParser.parse on the same lines): {parse_rate:,.0f} lines/CPU-s")
     emit(Row(figure="TURN tailer, file -> parsed -> Kafka acknowledged / parse-only of the same lines",
              ratio=f"{LINES / cpu / parse_rate:.0%}", measured=f"{LINES / cpu:,.0f} lines/CPU-s",
