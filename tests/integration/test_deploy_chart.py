@@ -5,10 +5,11 @@
 - kubernetes-validate 1.37.0 (PyPI; the Kubernetes JSON schemas ship inside it, nothing is fetched):
   every rendered manifest against the strict schemas of Kubernetes 1.30 and 1.37;
 - the rendered manifests read for what matters: a processor Deployment per stream within the
-  partition count, one evaluator with a persisted state volume, the migration Job's `--cluster`
-  (its first step run here for real), secrets only by reference, probes on the real health
-  endpoints, NetworkPolicies selecting the right pods, every ICEWATCH_* variable a real setting and
-  every icewatch command line a real one.
+  partition count, one evaluator with a persisted state volume, the migration Job's `icewatch
+  migrate` with the same ClickHouse cluster settings as every service, secrets only by reference,
+  probes on the real health endpoints, NetworkPolicies selecting the right pods, every long-running
+  pod's scrape annotations on the port its settings serve /metrics, the pages Service and the alert
+  links, every ICEWATCH_* variable a real setting and every icewatch command line a real one.
 
 Not checked here: scheduling, images, admission (PodSecurity), the probes answering in a pod, the
 NetworkPolicies enforced by a CNI, the migration against a real ClickHouse cluster."""
@@ -16,9 +17,9 @@ NetworkPolicies enforced by a CNI, the migration against a real ClickHouse clust
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -312,42 +313,109 @@ def test_one_evaluator_with_persisted_state(tools: dict[str, Path], default: lis
     assert result.returncode != 0 and "additional properties 'replicas' not allowed" in result.stderr, result.stderr
 
 
-def test_the_migration_job_renders_the_cluster_ddl_and_applies_it(default: list[Manifest], tmp_path: Path) -> None:
+def test_the_migration_job_applies_the_cluster_schema_and_every_service_checks_it(default: list[Manifest]) -> None:
+    """The Job runs `icewatch migrate` with the cluster set (it sends the pending migrations ON
+    CLUSTER and records them: tests/unit/test_cluster_migrate.py); every icewatch container that
+    opens the store carries the same server, database and cluster, so it checks that record at start
+    instead of migrating."""
     (job,) = by_kind(default, "Job")
     annotations = job["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
-    (init,) = pod_spec(job)["initContainers"]
-    assert init["image"] == icewatch_image()
-    assert init["command"][:2] == ["sh", "-c"]
-    cluster, database = values()["clickhouse"]["cluster"], values()["clickhouse"]["database"]
-    assert init["args"] == [cluster, database]
-    script = init["command"][2]
-    words = shlex.split(script.replace('"$0"', cluster).replace('"$1"', database))
-    icewatch_args = words[1:words.index(">")]
-    assert words[0] == "icewatch" and icewatch_args[:3] == ["migrate", "--cluster", cluster]
-    assert cli_problem(icewatch_args) is None
-    # The first step for real, with this repository's icewatch: the DDL file it leaves.
-    out_dir = tmp_path / "ddl"
-    out_dir.mkdir()
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # the venv's icewatch
-    run = subprocess.run(["sh", "-c", script.replace("/ddl/", f"{out_dir}/"), *init["args"]], capture_output=True,
-                         text=True, timeout=120, check=False, env=env, stdin=subprocess.DEVNULL)
-    assert run.returncode == 0, run.stderr
-    ddl = (out_dir / "cluster.sql").read_text()
-    assert f"CREATE TABLE IF NOT EXISTS calls_local ON CLUSTER {cluster}" in ddl
-    assert f"ENGINE = Distributed({cluster}, {database}, calls_local, " in ddl
-    # The second step reads that file, in the database it creates on the same cluster.
-    (apply,) = list(containers(job))
-    mount = next(m for m in apply["volumeMounts"] if m["name"] == "ddl")
-    assert mount["readOnly"] is True and "--queries-file /ddl/cluster.sql" in apply["command"][2]
-    env_apply = env_of(apply)
-    assert env_apply["CH_CLUSTER"]["value"] == cluster and env_apply["CH_DATABASE"]["value"] == database
-    assert "CREATE DATABASE IF NOT EXISTS $CH_DATABASE ON CLUSTER $CH_CLUSTER" in apply["command"][2]
-    # The services read the same database.
-    for dep in by_kind(default, "Deployment"):
-        for container in containers(dep):
-            db = env_of(container).get("ICEWATCH_CLICKHOUSE__DATABASE")
-            assert db is None or db["value"] == database
+    assert "initContainers" not in pod_spec(job)
+    (container,) = list(containers(job))
+    assert container["image"] == icewatch_image()
+    assert container["args"] == ["migrate"] and "command" not in container
+    assert cli_problem(container["args"]) is None
+    ch = values()["clickhouse"]
+    env = env_of(container)
+    plain = {k: v["value"] for k, v in env.items() if "value" in v}
+    settings = settings_from(plain)
+    assert settings.clickhouse is not None
+    assert (settings.clickhouse.host, settings.clickhouse.port, settings.clickhouse.database,
+            settings.clickhouse.cluster) == (ch["host"], ch["port"], ch["database"], ch["cluster"])
+    assert env["ICEWATCH_CLICKHOUSE__PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == \
+        values()["secrets"]["keys"]["clickhousePassword"]
+    store_users = 0
+    for workload in by_kind(default, "Deployment") + by_kind(default, "StatefulSet"):
+        for c in containers(workload):
+            c_env = {k: v["value"] for k, v in env_of(c).items() if "value" in v}
+            if "ICEWATCH_CLICKHOUSE__HOST" in c_env:
+                store_users += 1
+                assert {k: c_env[k] for k in c_env if k.startswith("ICEWATCH_CLICKHOUSE__")} == \
+                    {k: plain[k] for k in plain if k.startswith("ICEWATCH_CLICKHOUSE__")}, c["name"]
+    assert store_users == 4  # three processors and the evaluator
+
+
+def test_a_cluster_name_the_migration_would_refuse_is_refused_by_the_chart(tools: dict[str, Path]) -> None:
+    result = template(tools, "--set", "clickhouse.cluster=prod-1")
+    assert result.returncode != 0 and "cluster" in result.stderr
+
+
+def metrics_port(container: dict[str, Any]) -> int:
+    """Where an icewatch container serves /metrics (docs/metrics.md), from its own settings."""
+    env = {k: v["value"] for k, v in env_of(container).items() if "value" in v and k.startswith("ICEWATCH_")}
+    settings = settings_from(env)
+    assert settings.host == "0.0.0.0", (container["name"], settings.host)  # loopback: out of Prometheus' reach
+    return settings.port if container["args"][0] == "collector" else settings.metrics_port
+
+
+@pytest.mark.parametrize("variant", ["default", "daemonset"])
+def test_every_long_running_pod_is_scraped_on_the_port_it_serves_metrics(
+    variant: str, request: pytest.FixtureRequest,
+) -> None:
+    docs: list[Manifest] = request.getfixturevalue(variant)
+    scraped = set()
+    for workload in docs:
+        if workload["kind"] not in ("Deployment", "StatefulSet", "DaemonSet"):
+            continue
+        annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+        assert annotations.get("prometheus.io/scrape") == "true", workload["metadata"]["name"]
+        assert annotations["prometheus.io/path"] == "/metrics"
+        (icewatch,) = [c for c in containers(workload) if c["image"] == icewatch_image()]
+        port = metrics_port(icewatch)
+        assert annotations["prometheus.io/port"] == str(port), workload["metadata"]["name"]
+        assert port in {p["containerPort"] for p in icewatch["ports"]}
+        # the NetworkPolicy of the pod lets Prometheus in on that port
+        own = named(docs, "NetworkPolicy", f"{RELEASE}-icewatch-{component(workload)}")["spec"]
+        assert port in _ports(own["ingress"]), workload["metadata"]["name"]
+        scraped.add(component(workload))
+    expected = {"collector", "processor", "evaluator", "turn" if variant == "default" else "turn-tailer"}
+    assert scraped == expected
+
+
+def test_scrape_from_limits_who_reaches_the_metrics_ports(tools: dict[str, Path]) -> None:
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    docs = render(tools, "--set-json", f"networkPolicy.scrapeFrom=[{json.dumps(peer)}]")
+    processor = named(docs, "NetworkPolicy", f"{RELEASE}-icewatch-processor")["spec"]
+    assert processor["ingress"] == [{"ports": [{"port": values()["processors"]["metricsPort"], "protocol": "TCP"}],
+                                     "from": [peer]}]
+
+
+def test_the_alert_links_lead_to_the_service_of_the_evaluators_pages(
+    tools: dict[str, Path], default: list[Manifest],
+) -> None:
+    """The evaluator serves /, /alerts and /runbooks on its port (tests/unit/test_evaluator_pages.py);
+    the pages Service reaches that port, and ICEWATCH_ALERTS__EXTERNAL_URL is that Service unless
+    evaluator.externalUrl names the address users reach it at."""
+    sts = named(default, "StatefulSet", f"{RELEASE}-icewatch-evaluator")
+    (evaluator,) = list(containers(sts))
+    env = env_of(evaluator)
+    port = metrics_port(evaluator)
+    service = named(default, "Service", f"{RELEASE}-icewatch-pages")["spec"]
+    assert service["selector"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
+    (svc_port,) = service["ports"]
+    container_port = next(p for p in evaluator["ports"] if p["name"] == svc_port["targetPort"])
+    assert container_port["containerPort"] == port
+    assert env["ICEWATCH_ALERTS__EXTERNAL_URL"]["value"] == \
+        f"http://{RELEASE}-icewatch-pages.{NAMESPACE}.svc:{svc_port['port']}"
+    # the pages' data take the API keys
+    assert env["ICEWATCH_API_KEYS"]["valueFrom"]["secretKeyRef"]["key"] == values()["secrets"]["keys"]["apiKeys"]
+    # users reach it: the evaluator's NetworkPolicy admits its port
+    own = named(default, "NetworkPolicy", f"{RELEASE}-icewatch-evaluator")["spec"]
+    assert port in _ports(own["ingress"])
+    custom = render(tools, "--set", "evaluator.externalUrl=https://icewatch.example.com")
+    (c,) = list(containers(named(custom, "StatefulSet", f"{RELEASE}-icewatch-evaluator")))
+    assert env_of(c)["ICEWATCH_ALERTS__EXTERNAL_URL"]["value"] == "https://icewatch.example.com"
 
 
 @pytest.mark.parametrize("variant", ["default", "daemonset"])
@@ -399,7 +467,7 @@ def test_probes_hit_the_health_endpoints(default: list[Manifest], daemonset: lis
                 continue
             env = env_of(container)
             evaluator = container["args"] == ["alerts", "run"]
-            # the evaluator serves only /metrics: no readiness (it takes no traffic), liveness on /metrics
+            # the evaluator: no readiness (it takes no uploads), liveness on /healthz
             kinds = ("livenessProbe",) if evaluator else ("readinessProbe", "livenessProbe")
             assert "readinessProbe" not in container or not evaluator
             for kind in kinds:
@@ -412,8 +480,7 @@ def test_probes_hit_the_health_endpoints(default: list[Manifest], daemonset: lis
                     command = " ".join(probe["exec"]["command"])
                     loopback_port = container["args"][0] in ("processor", "alerts")
                     port_var = "ICEWATCH_METRICS_PORT" if loopback_port else "ICEWATCH_PORT"
-                    path = "/metrics" if evaluator else "/healthz"
-                    assert f"http://127.0.0.1:{env[port_var]['value']}{path}" in command, command
+                    assert f"http://127.0.0.1:{env[port_var]['value']}/healthz" in command, command
 
 
 def test_the_tailer_reads_the_file_coturn_writes(default: list[Manifest], daemonset: list[Manifest]) -> None:
@@ -423,7 +490,7 @@ def test_the_tailer_reads_the_file_coturn_writes(default: list[Manifest], daemon
     log_file = next(a.split("=", 1)[1] for a in coturn["args"] if a.startswith("--log-file="))
     assert "--verbose" in coturn["args"] and "--simple-log" in coturn["args"]
     assert "--static-auth-secret=$(TURN_SECRET)" in coturn["args"]
-    env = {k: v.get("value", "") for k, v in env_of(tailer).items()}
+    env = {k: v["value"] for k, v in env_of(tailer).items() if "value" in v}
     (source,) = settings_from({k: v for k, v in env.items() if k.startswith("ICEWATCH_")}).turn_logs
     assert str(source.path) == log_file and source.server_id == "$(POD_NAME)"
     volume = {m["mountPath"]: m["name"] for m in coturn["volumeMounts"]}[str(Path(log_file).parent)]
@@ -440,7 +507,7 @@ def test_the_tailer_reads_the_file_coturn_writes(default: list[Manifest], daemon
     assert [d for d in daemonset if d["kind"] == "StatefulSet" and component(d) == "turn"] == []
     (ds,) = by_kind(daemonset, "DaemonSet")
     (node_tailer,) = list(containers(ds))
-    node_env = {k: v.get("value", "") for k, v in env_of(node_tailer).items()}
+    node_env = {k: v["value"] for k, v in env_of(node_tailer).items() if "value" in v}
     (node_source,) = settings_from({k: v for k, v in node_env.items() if k.startswith("ICEWATCH_")}).turn_logs
     assert node_source.server_id == "$(NODE_NAME)"
     logs = next(v for v in pod_spec(ds)["volumes"] if v["name"] == "logs")
@@ -480,23 +547,29 @@ def test_network_policies_select_the_right_pods(variant: str, request: pytest.Fi
             assert _ports(own["ingress"]) == {container["ports"][0]["containerPort"]}
             assert egress == {net["dnsPort"], net["kafkaPort"]}
         elif comp == "processor":
-            assert "ingress" not in own and egress == {net["dnsPort"], net["kafkaPort"], net["clickhousePort"]}
+            assert _ports(own["ingress"]) == {values()["processors"]["metricsPort"]}
+            assert egress == {net["dnsPort"], net["kafkaPort"], net["clickhousePort"]}
         elif comp == "evaluator":
-            assert "ingress" not in own
+            assert _ports(own["ingress"]) == {values()["evaluator"]["metricsPort"]}
             assert egress == {net["dnsPort"], net["clickhousePort"], net["alertmanagerPort"]}
         elif comp == "migrate":
             assert "ingress" not in own and egress == {net["dnsPort"], net["clickhousePort"]}
         elif comp == "turn-tailer":
-            assert "ingress" not in own and egress == {net["dnsPort"], net["kafkaPort"]}
+            assert _ports(own["ingress"]) == {values()["turn"]["tailerPort"]}
+            assert egress == {net["dnsPort"], net["kafkaPort"]}
         else:
             assert comp == "turn"
             assert own["egress"] == [{}]  # relayed media goes to any peer
             turn = values()["turn"]
             assert {(p["port"], p.get("endPort")) for p in own["ingress"][0]["ports"]} == {
                 (turn["listeningPort"], None), (turn["minPort"], turn["maxPort"])}
+            assert _ports(own["ingress"][1:]) == {turn["tailerPort"]}  # Prometheus to the tailer
     if variant == "daemonset":
         collector = named(docs, "NetworkPolicy", f"{RELEASE}-icewatch-collector")
         assert collector["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "192.0.2.0/24"}}]
+        # uploads limited to the load balancers, Prometheus still scrapes the same port
+        assert collector["spec"]["ingress"][1] == {"ports": [{"port": values()["collector"]["port"],
+                                                             "protocol": "TCP"}]}
 
 
 @pytest.mark.parametrize("variant", ["default", "daemonset"])

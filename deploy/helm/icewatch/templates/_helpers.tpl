@@ -50,7 +50,28 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version }}
   value: {{ .Values.clickhouse.user | quote }}
 - name: ICEWATCH_CLICKHOUSE__DATABASE
   value: {{ .Values.clickhouse.database | quote }}
+- name: ICEWATCH_CLICKHOUSE__CLUSTER
+  value: {{ .Values.clickhouse.cluster | quote }}
 {{ include "icewatch.secretEnv" (list . "ICEWATCH_CLICKHOUSE__PASSWORD" "clickhousePassword") }}
+{{- end -}}
+
+{{/* Pod annotations a Prometheus with the usual kubernetes_sd relabelling scrapes by (values.yaml,
+"Metrics"), given the port that serves /metrics. */}}
+{{- define "icewatch.scrapeAnnotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ . | quote }}
+prometheus.io/path: /metrics
+{{- end -}}
+
+{{/* Ingress to a port from the peers of networkPolicy.scrapeFrom (none listed: from anywhere),
+given (list <port> <peers>) */}}
+{{- define "icewatch.ingressFrom" -}}
+- ports:
+    - {port: {{ index . 0 }}, protocol: TCP}
+  {{- with index . 1 }}
+  from:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end -}}
 
 {{/* The image runs as uid 10001 (deploy/Dockerfile); nothing needs to write outside its volumes. */}}
@@ -68,7 +89,7 @@ capabilities: {drop: [ALL]}
 {{- end -}}
 
 {{/* An exec probe of a loopback URL, given "<port>/<path>" (processors, the evaluator and the
-tailer bind their HTTP port to 127.0.0.1, out of the kubelet's reach). */}}
+tailer answer on every address for Prometheus, and on loopback for this probe). */}}
 {{- define "icewatch.loopbackProbe" -}}
 exec:
   command:
