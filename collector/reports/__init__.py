@@ -51,18 +51,18 @@ def _parse(body: bytes, ctx: UploadContext) -> list[CallReport]:
 
 def _parse_format(body: bytes, ctx: UploadContext) -> list[CallReport]:
     found = _sniff(body, ctx.format_hint, ctx.max_bytes)
-    budget = Budget.for_body(len(found.body))  # the work this upload may cause (collector/reports/budget.py)
+    size = len(found.body)  # the work the upload may cause is in proportion (collector/reports/budget.py)
     if found.format == "telnyx":
-        return telnyx.parse(found.document, ctx, Budget.for_body(len(found.body), INTERVAL_BYTES))
+        return telnyx.parse(found.document, ctx, Budget.for_body(size, sample_bytes=INTERVAL_BYTES))
     if found.format == "w3c":
-        return w3c.parse(found.document, ctx, budget)
+        return w3c.parse(found.document, ctx, Budget.for_body(size))
     if found.format == "webrtc-internals":
-        budget = Budget.for_body(len(found.body), object_bytes=DUMP_OBJECT_BYTES)
+        budget = Budget.for_body(size, object_bytes=DUMP_OBJECT_BYTES)
         return webrtc_internals.parse(found.document, ctx, _dump_base(found.body, ctx), budget)
     base = _dump_base(found.body, ctx)
     if found.rtcstats_version == 3:
-        return rtcstats.parse_v3(found.body, ctx, base, budget)
-    return rtcstats.parse_v1(found.body, ctx, base, budget)
+        return rtcstats.parse_v3(found.body, ctx, base, Budget.for_body(size))
+    return rtcstats.parse_v1(found.body, ctx, base, Budget.for_body(size))
 
 
 def parse_upload(body: bytes, ctx: UploadContext) -> list[CallReport]:
