@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -71,8 +71,11 @@ def save_checkpoint(path: Path, cp: Checkpoint) -> None:
     Unavailable saying what to fix: the caller keeps its position and retries."""
     tmp = path.with_name(path.name + ".tmp")
     try:
+        # one C-encoded string: json.dump writes chunk by chunk from Python, and asdict deep-copies
+        # the parser state (hundreds of open sessions); cp holds JSON-ready values only
+        text = json.dumps(vars(cp), separators=(",", ":"))
         with open(tmp, "w") as fh:
-            json.dump(asdict(cp), fh, separators=(",", ":"))
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
