@@ -6,6 +6,7 @@ statement with ClickHouse's parser, including the ones these send)."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -250,3 +251,41 @@ def test_migrate_cluster_without_a_server_says_what_to_set(monkeypatch: pytest.M
 def test_migrate_refuses_a_cluster_name_that_is_not_an_identifier() -> None:
     result = CliRunner().invoke(cli, ["migrate", "--cluster", "prod;x", "--print"])
     assert result.exit_code != 0 and "letters, digits and '_'" in result.output
+
+
+def test_migrate_cluster_creates_the_database_then_applies_and_records_through_the_configured_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command's wiring, with the connection replaced by recording sinks: the database ON
+    CLUSTER through a session on `default`, then the migrations in that database; a second run
+    applies nothing."""
+    import processors.store.open as store_open
+
+    opened: list[tuple[str, RecordingSink]] = []
+    record = RecordingSink(table_exists=False)
+
+    def connect(ch: NativeStore, database: str | None = None, send_receive_timeout: float = 30.0) -> RecordingSink:
+        assert ch.cluster == CLUSTER and ch.host == "ch1"
+        assert send_receive_timeout >= 300  # ON CLUSTER waits for every node
+        sink = record if database is None else RecordingSink()
+        opened.append((database or ch.database, sink))
+        return sink
+
+    monkeypatch.setattr(store_open, "connect_server", connect)
+    for name in [k for k in os.environ if k.startswith("ICEWATCH_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ICEWATCH_CLICKHOUSE__HOST", "ch1")
+    monkeypatch.setenv("ICEWATCH_CLICKHOUSE__DATABASE", DATABASE)
+    monkeypatch.setenv("ICEWATCH_CLICKHOUSE__CLUSTER", CLUSTER)
+    result = CliRunner().invoke(cli, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert f"applied {len(load_migrations())} migration(s)" in result.output
+    (boot_db, boot), (db, sink) = opened
+    assert boot_db == "default" and boot.sent == ["CREATE DATABASE IF NOT EXISTS icewatch ON CLUSTER prod"]
+    assert db == DATABASE and sink is record
+    assert sink.sent[1:] == expected_statements(load_migrations())
+    opened.clear()
+    record.sent.clear()
+    again = CliRunner().invoke(cli, ["migrate"])
+    assert again.exit_code == 0 and "applied 0 migration(s)" in again.output, again.output
+    assert len(record.sent) == 1
