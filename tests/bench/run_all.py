@@ -15,7 +15,7 @@ from tests.bench.table import Row, markdown, parse
 
 HERE = Path(__file__).parent
 BENCHES = ["bench_collector", "bench_processor", "bench_turn_parse", "bench_turn_tailer", "bench_embedded",
-           "bench_simulator", "bench_pages", "bench_paging"]
+           "bench_simulator", "bench_pages", "bench_paging", "bench_hostile_parse"]
 
 
 def run(name: str, rows: list[Row]) -> int:
