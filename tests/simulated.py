@@ -4,6 +4,7 @@ coturn lines through the parser, probe results, all into a migrated chDB store."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,7 @@ INVENTORY_PATH = REPO / "deploy" / "inventory.example.yaml"
 INVENTORY = load_inventory(INVENTORY_PATH)
 CALLS = 120
 SEED = 11
+UPLOADERS = 16  # calls uploaded at once by ``Pipeline.feed``
 
 
 @dataclass
@@ -53,12 +55,19 @@ class Pipeline:
         ``unshipped`` never reach icewatch (their log tailer is broken)."""
         fleet = Fleet(INVENTORY, seed)
         plans = [fleet.plan(i, ended, cond, seconds=12) for i in range(calls)]
+
+        def post(plan: CallPlan) -> httpx.Response:
+            path, body, headers = upload(plan)
+            return self.client.post(path, content=body, headers={"Content-Type": "application/json",
+                                                                 "X-Icewatch-App": tenant, **headers})
+
+        # Several clients at once, as a live fleet sends them: the embedded store writes the
+        # uploads that arrive together in one batch (one write per batch, not per call).
+        with ThreadPoolExecutor(UPLOADERS) as pool:
+            for plan, r in zip(plans, pool.map(post, plans), strict=True):
+                assert r.status_code == 202, (plan.call_id, r.text)
         lines: dict[str, list[str]] = {}
         for plan in plans:
-            path, body, headers = upload(plan)
-            r = self.client.post(path, content=body, headers={"Content-Type": "application/json",
-                                                               "X-Icewatch-App": tenant, **headers})
-            assert r.status_code == 202, r.text
             if plan.configured.id not in cond.servers_down:
                 lines.setdefault(plan.configured.id, []).extend(call_lines(plan))
         for server in fleet.turn_servers:

@@ -37,6 +37,7 @@ from unittest import mock
 import pytest
 
 import processors.service.embedded as embedded
+import processors.service.group_commit as group_commit
 from alerts.alert import Alert
 from alerts.evaluator import Evaluator, rule_sql, window
 from alerts.rules import Rule, load_rules
@@ -62,8 +63,9 @@ LAG = timedelta(minutes=5)  # pipeline-consumer-lag: probe results land this lat
 # ------------------------------------------------------------------------------------------ feeding
 @contextmanager
 def landing_at(t: datetime) -> Iterator[None]:
-    """What is published now lands (``ingested_at``) at ``t``."""
-    with mock.patch.object(embedded, "utcnow", lambda: t):
+    """What is published now lands (``ingested_at``) at ``t``: the clock of the publisher and the
+    one its group commit stamps the written rows with."""
+    with mock.patch.object(embedded, "utcnow", lambda: t), mock.patch.object(group_commit, "utcnow", lambda: t):
         yield
 
 
