@@ -78,6 +78,8 @@ def is_legacy_type(value: object) -> bool:
 
 def number(value: object) -> float | None:
     """A legacy stats number: a JSON number or a short decimal string, finite, else None."""
+    if value is None:
+        return None  # most fields of most reports are absent
     f = num(value)
     if f is not None or not isinstance(value, str) or len(value) > _MAX_NUMBER_TEXT:
         return f

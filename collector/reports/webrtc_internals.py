@@ -16,6 +16,7 @@ with a locale time string and plain values).
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 import re
@@ -55,6 +56,8 @@ _POLICY = re.compile(r"iceTransportPolicy\W+(all|relay)")
 _OLD_TEXT_CHARS = 4096  # an old candidate line or error text is well under 1 KB
 # Samples per property series without a timestamp series; Chrome keeps at most 1000.
 MAX_SAMPLES = 20_000
+# Stats ids of one peer connection (a long SFU call with many tracks and candidates has a few thousand).
+MAX_OBJECTS = 20_000
 # Objects whose own timestamp is a remote (RTCP) time rather than the poll time.
 _REMOTE_TYPES = frozenset({"remote-inbound-rtp", "remote-outbound-rtp"})
 # Placeholder types of candidates whose id does not say which side they are on.
@@ -85,10 +88,15 @@ def _values(series: object) -> list[Any] | None:
 
 def _ms(value: object) -> float | None:
     """A series start/end time: ISO string (current Chrome) or epoch ms."""
-    f = num(value)
-    if f is not None:
-        return f
-    dt = iso_time(value) if isinstance(value, str) else None
+    if isinstance(value, str):
+        return _iso_ms(value) if len(value) <= 64 else None
+    return num(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_ms(value: str) -> float | None:
+    """The series of a dump share a few start/end strings: each is read once."""
+    dt = iso_time(value)
     return dt.timestamp() * 1000.0 if dt else None
 
 
@@ -268,6 +276,8 @@ def _fold(stats: dict[str, Any], budget: Budget) -> list[tuple[datetime, dict[st
         props[prop] = series
         if len(props) > MAX_PROPERTIES:
             check_properties(len(props), f"stats.{sid[:80]}")
+    if len(by_id) > MAX_OBJECTS:
+        raise PayloadTooLarge(f"{len(by_id)} stats objects in one peer connection; at most {MAX_OBJECTS}")
 
     times = [
         t for props in by_id.values() for p in props.values() for k in ("startTime", "endTime") if (t := _ms(p.get(k)))

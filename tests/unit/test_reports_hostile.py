@@ -109,11 +109,19 @@ def test_webrtc_internals_long_untimed_series_are_refused_before_any_report(work
     assert work.budget.samples == 20_000  # the polls, charged at once before folding
 
 
-def test_webrtc_internals_one_sample_series_at_distinct_times(work: Work) -> None:
+def test_webrtc_internals_stats_ids_are_counted_before_any_is_read(work: Work) -> None:
     body = hb.wi_many_tiny_series(3 * MB)
-    e = refused(body, r"\d+ sample times in one peer connection; at most 20000")
-    assert int(str(e).split()[0]) > 20_000
+    e = refused(body, r"\d+ stats objects in one peer connection; at most 20000")
+    assert int(str(e).split()[0]) == len(orjson.loads(body)["PeerConnections"]["pc"]["stats"]) > 20_000
+    assert work.snapshots == 0 and work.budget.samples == 0 and work.budget.objects == 0
+
+
+def test_webrtc_internals_one_sample_objects_at_distinct_times(work: Work) -> None:
+    """Under the id limit, every object alone at its own poll: polls x objects is refused before folding."""
+    body = hb.wi_many_tiny_series(19_000 * 110)
+    refused(body, r"\d+ sample times x \d+ stats objects is too large a dump")
     assert work.snapshots == 0 and work.budget.samples == 0
+    assert work.budget.objects < 20_000  # one row per object was read
 
 
 def test_webrtc_internals_candidate_events_stop_at_twice_the_report_limit(work: Work) -> None:
