@@ -196,22 +196,30 @@ def _too_many_rows() -> PayloadTooLarge:
     return PayloadTooLarge(f"more than {MAX_STATS_OBJECTS} stats object samples in one peer connection")
 
 
-def _untimed_object(props: dict[str, dict[str, Any]], grid0: float, budget: int, cache: _TimesCache) -> _Object:
-    """An object without a ``-timestamp`` series; at most ``budget`` distinct sample times."""
+def _untimed_object(
+    props: dict[str, dict[str, Any]], grid0: float, limit: int, budget: Budget, cache: _TimesCache
+) -> _Object:
+    """An object without a ``-timestamp`` series; at most ``limit`` distinct sample times, each
+    charged to the upload's budget as soon as a series adds it."""
     o = _Object()
     rows: dict[float, dict[str, Any]] = {}
+    row_lists: dict[int, list[dict[str, Any]]] = {}  # id of a cached times list -> its rows
+    charged = 0
     for prop, series in props.items():
         vals = _values(series)
         if not vals:
             continue
         vals = vals[-MAX_SAMPLES:]  # Chrome keeps the last 1000 of each property
-        for t, v in zip(_series_times(series, len(vals), grid0, cache), vals, strict=True):
-            row = rows.get(t)
-            if row is None:
-                row = rows[t] = {}
+        times = _series_times(series, len(vals), grid0, cache)
+        row_list = row_lists.get(id(times))
+        if row_list is None:
+            row_list = row_lists[id(times)] = [rows.get(t) or rows.setdefault(t, {}) for t in times]
+        for row, v in zip(row_list, vals, strict=True):
             row[prop] = v
-        if len(rows) > budget:
+        if len(rows) > limit:
             raise _too_many_rows()
+        budget.charge_objects(len(rows) - charged)
+        charged = len(rows)
     o.times = sorted(rows)
     o.rows = [rows[t] for t in o.times]
     return o
@@ -297,8 +305,7 @@ def _fold(stats: dict[str, Any], budget: Budget) -> list[tuple[datetime, dict[st
             o = _timed_object(props, ts)
             timed = True
         else:
-            o = _untimed_object(props, grid0, MAX_STATS_OBJECTS - rows, times_cache)
-            budget.charge_objects(len(o.times))
+            o = _untimed_object(props, grid0, MAX_STATS_OBJECTS - rows, budget, times_cache)
         rows += len(o.times)
         o.type = next((t for p in props.values() if isinstance(t := p.get("statsType"), str)), None)
         if o.type is None:

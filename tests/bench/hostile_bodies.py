@@ -59,6 +59,20 @@ def wi_long_untimed(size: int) -> bytes:
     return _dumps({"PeerConnections": {"pc": {"updateLog": [], "stats": stats}}})
 
 
+def wi_long_untimed_shifted(size: int) -> bytes:
+    """As ``wi_long_untimed``, but every series ends a millisecond later than the one before, so no
+    two share their sample times."""
+    n = 8_000
+    vals = orjson.dumps([1] * n).decode()
+    props = max(1, size // (len(vals) + 110))
+    stats = {}
+    for i in range(props):
+        end = datetime.fromtimestamp((T0_MS + 1000 * n + i) / 1000, UTC).isoformat()
+        stats[f"RTCTransport_{i % 8}-p{i}"] = {"values": vals, "startTime": T0_ISO, "endTime": end,
+                                                "statsType": "transport"}
+    return _dumps({"PeerConnections": {"pc": {"updateLog": [], "stats": stats}}})
+
+
 def wi_many_tiny_series(size: int) -> bytes:
     """webrtc-internals (no timestamp series): many objects of one sample each, all at distinct
     times, so the polls x objects product explodes."""
@@ -139,6 +153,30 @@ def rtcstats_v1_legacy(size: int) -> bytes:
     return b"\n".join(lines)
 
 
+def rtcstats_v1_many_events(size: int) -> bytes:
+    """rtcstats v1: state changes and candidates spread over the most peer connections, each one
+    under its own limits."""
+    line = "candidate:1 1 udp 2122260223 10.0.0.1 {} typ host generation 0"
+    lines = []
+    for i in range(max(1, size // 90)):
+        pc = f"p{i % 64}"
+        if i % 2:
+            lines.append(_dumps(["oniceconnectionstatechange", pc, "checking", T0_MS + i]))
+        else:
+            lines.append(_dumps(["onicecandidate", pc, {"candidate": line.format(i % 60000)}, T0_MS + i]))
+    return b"\n".join(lines)
+
+
+def w3c_deep_nesting(size: int) -> bytes:
+    """W3C: stats objects whose unread properties nest as deep as the JSON parser allows."""
+    deep = "[" * 1000 + "]" * 1000
+    obj = '{"id":"o%d","type":"transport","x":' + deep + "}"
+    per = max(1, size // 2000 // (len(obj) + 4))
+    stats = ",".join(obj % j for j in range(per))
+    snaps = ",".join(f'{{"timestamp":{T0_MS + 1000 * i},"stats":[{stats}]}}' for i in range(2000))
+    return ('{"call_id":"hostile","snapshots":[' + snaps + "]}").encode()
+
+
 def w3c_many_objects(size: int) -> bytes:
     """W3C: the most snapshots a report holds, each with as many small objects as fit."""
     snaps = 20_000
@@ -189,6 +227,7 @@ CASES: dict[str, Callable[[int], bytes]] = {
     "webrtc-internals: 64 peer connections": wi_many_pcs,
     "webrtc-internals: many timed objects": wi_many_ids_timed,
     "webrtc-internals: long untimed series": wi_long_untimed,
+    "webrtc-internals: long untimed series, shifted times": wi_long_untimed_shifted,
     "webrtc-internals: many one-sample series": wi_many_tiny_series,
     "webrtc-internals: many events": wi_many_events,
     "webrtc-internals: huge strings": wi_huge_strings,
@@ -196,7 +235,9 @@ CASES: dict[str, Callable[[int], bytes]] = {
     "rtcstats v1: legacy goog* reports": rtcstats_v1_legacy,
     "rtcstats v3: many ids, empty deltas": rtcstats_v3_many_ids,
     "rtcstats v3: 64 peer connections, empty deltas": rtcstats_v3_many_pcs,
+    "rtcstats v1: many events, 64 peer connections": rtcstats_v1_many_events,
     "w3c: many objects": w3c_many_objects,
+    "w3c: deep nesting": w3c_deep_nesting,
     "w3c: many events": w3c_many_events,
     "telnyx: many intervals": telnyx_many_intervals,
     "telnyx: many log entries": telnyx_many_logs,
