@@ -13,6 +13,7 @@ from collector.contract import MAX_CANDIDATE_ERRORS, MAX_CANDIDATES, MAX_SAMPLES
 from collector.errors import PayloadTooLarge
 from collector.reports import candidates as cand
 from collector.reports._values import count, integer, text
+from collector.reports.budget import Budget
 from collector.reports.legacy_stats import is_legacy_type, to_standard
 from collector.reports.stats_series import SeriesEvents, Snapshot, state_change
 
@@ -127,6 +128,7 @@ class PeerConnectionLog:
     legacy_stats: bool = False
     standard_stats: bool = False
     stats_objects: int = 0  # summed over snapshots: bounds the work a crafted dump can cause
+    budget: Budget | None = None  # the upload's, shared by its peer connections: charged per event
 
     def configure(self, config: object) -> None:
         if isinstance(config, dict):
@@ -139,6 +141,8 @@ class PeerConnectionLog:
         if isinstance(line, str):
             if len(self.events.candidates) >= MAX_CANDIDATE_EVENTS:
                 raise PayloadTooLarge(f"more than {MAX_CANDIDATE_EVENTS} candidate events in one peer connection")
+            if self.budget is not None:
+                self.budget.charge_event()
             c = cand.from_sdp(line, is_remote, at)
             if c is not None:
                 self.events.candidates.append(c)
@@ -148,6 +152,8 @@ class PeerConnectionLog:
         if state:
             if len(self.events.states) >= MAX_STATES:
                 raise PayloadTooLarge(f"more than {MAX_STATES} state changes in one peer connection")
+            if self.budget is not None:
+                self.budget.charge_event()
             self.events.states.append(state_change(at, kind, state))
 
     def add_error(self, at: datetime | None, value: object) -> None:
@@ -157,6 +163,8 @@ class PeerConnectionLog:
             if err is not None:
                 if len(self.events.errors) >= MAX_CANDIDATE_ERRORS:
                     raise PayloadTooLarge(f"more than {MAX_CANDIDATE_ERRORS} candidate errors in one peer connection")
+                if self.budget is not None:
+                    self.budget.charge_event()
                 self.events.errors.append(err)
 
     def add_snapshot(self, at: datetime, stats: dict[str, dict[str, Any]]) -> None:

@@ -1,6 +1,6 @@
 """The work one upload may cause, in proportion to its size: every reader charges the samples
-(snapshots or intervals, each one a ``Sample`` of a report) and the stats objects it is about to
-build *before* building them, so a crafted body meets ``PayloadTooLarge`` (413) instead of costing
+(snapshots or intervals, each one a ``Sample`` of a report), the stats objects and the dump events
+it is about to build *before* building them, so a crafted body meets ``PayloadTooLarge`` (413) instead of costing
 far more CPU than parsing its JSON.
 
 Why per byte: a sample costs a few microseconds to build and validate, a stats object a fraction
@@ -24,6 +24,8 @@ OBJECT_BYTES = 8  # body bytes per stats object (snapshot entry) beyond the floo
 # ~10-90 properties an object), so a real dump carries well over 32 bytes per object and poll.
 DUMP_OBJECT_BYTES = 32
 MIN_OBJECTS = 200_000
+EVENT_BYTES = 256  # body bytes per peer-connection event (state change, candidate, error) beyond the floor
+MIN_EVENTS = 10_000
 MAX_PROPERTIES = 1_000  # properties of one stats object (Chrome's largest, inbound-rtp video, has ~90)
 
 
@@ -35,13 +37,19 @@ class Budget:
     max_objects: int
     sample_bytes: int = SAMPLE_BYTES
     object_bytes: int = OBJECT_BYTES
+    max_events: int = MIN_EVENTS
     samples: int = 0
     objects: int = 0
+    events: int = 0
 
     @classmethod
     def for_body(cls, size: int, sample_bytes: int = SAMPLE_BYTES, object_bytes: int = OBJECT_BYTES) -> Budget:
         return cls(
-            max(MIN_SAMPLES, size // sample_bytes), max(MIN_OBJECTS, size // object_bytes), sample_bytes, object_bytes
+            max(MIN_SAMPLES, size // sample_bytes),
+            max(MIN_OBJECTS, size // object_bytes),
+            sample_bytes,
+            object_bytes,
+            max(MIN_EVENTS, size // EVENT_BYTES),
         )
 
     def charge_samples(self, n: int) -> None:
@@ -60,6 +68,16 @@ class Budget:
             raise PayloadTooLarge(
                 f"more than {self.max_objects} stats objects over the snapshots of one upload of this size: "
                 f"at most {MIN_OBJECTS} or one per {self.object_bytes} bytes of body"
+            )
+
+
+    def charge_event(self) -> None:
+        """Before building one more state change, candidate or candidate error of a dump."""
+        self.events += 1
+        if self.events > self.max_events:
+            raise PayloadTooLarge(
+                f"more than {self.max_events} peer-connection events in one upload of this size: "
+                f"at most {MIN_EVENTS} or one per {EVENT_BYTES} bytes of body"
             )
 
 

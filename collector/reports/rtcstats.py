@@ -159,12 +159,12 @@ class _Dump:
         self._admit(pc_key)
         self.current[pc_key] = stats
         ts = num(report_ts)
-        pc = self.pcs.setdefault(pc_key, PeerConnectionLog())
+        pc = self.pcs.setdefault(pc_key, PeerConnectionLog(budget=self.budget))
         pc.add_snapshot((epoch_ms(ts) if ts else None) or at, stats)
 
     def event(self, pc_key: str, method: str, at: datetime | None, value: object) -> None:
         """A non-stats line; a peer connection is only listed once an event icewatch uses arrives."""
-        pc = self.pcs.get(pc_key) or PeerConnectionLog()
+        pc = self.pcs.get(pc_key) or PeerConnectionLog(budget=self.budget)
         if pc.apply(method, at, value):
             self._admit(pc_key)
             self.pcs.setdefault(pc_key, pc)

@@ -405,7 +405,7 @@ def parse(document: object, ctx: UploadContext, base: str, budget: Budget | None
         )
     for pc_key, raw in pcs_raw.items():
         pc_obj = require_obj(raw, f"PeerConnections.{pc_key}")
-        pc = PeerConnectionLog()
+        pc = PeerConnectionLog(budget=budget)
         _configure(pc, pc_obj.get("rtcConfiguration"))
         log = pc_obj.get("updateLog")
         for entry in log if isinstance(log, list) else ():

@@ -129,6 +129,17 @@ def test_webrtc_internals_candidate_events_stop_at_twice_the_report_limit(work: 
     assert work.sdp_lines == 4_000
 
 
+def test_rtcstats_events_of_all_peer_connections_share_one_budget(work: Work) -> None:
+    """Each of 64 peer connections under its own limits, together far past what the body pays for."""
+    body = hb.rtcstats_v1_many_events(4 * MB)
+    refused(body, r"more than \d+ peer-connection events in one upload of this size: at most 10000 or one per 256")
+    b = work.budget
+    assert b.max_events == len(body) // 256
+    assert b.events == b.max_events + 1  # the refused event was charged, never built
+    assert work.sdp_lines <= b.max_events // 2 + 1  # every other event is a candidate
+    assert work.snapshots == 0
+
+
 class _Searches:
     """A compiled pattern that records the length of every text it searched."""
 
