@@ -87,6 +87,8 @@ _TIMELINE_KINDS: dict[str, Any] = {
     "SIGNALING": "signaling",
 }
 _EMPTY: dict[str, Any] = {}
+# Android connectionTimeline entries read: a real call has tens; a report holds MAX_STATES changes.
+MAX_TIMELINE_ENTRIES = MAX_STATES
 
 
 def _block(parent: dict[str, Any], key: str, path: str) -> dict[str, Any]:
@@ -151,6 +153,7 @@ class _Call:
         self.states: list[StateChange] = []  # seen by the stats intervals (stamped at their end)
         self.last_state: dict[str, str] = {}
         self.exact_states: list[StateChange] = []  # timed by the client (Android connectionTimeline)
+        self.timeline_skipped = 0  # connectionTimeline entries beyond MAX_TIMELINE_ENTRIES, not read
         self.pair_changes: int | None = None
 
     def pair(self, at: datetime, pair_id: str | None, local: Candidate | None, remote: Candidate | None) -> None:
@@ -278,9 +281,12 @@ def _interval(call: _Call, deltas: DeltaTracker, iv_raw: object, path: str, andr
 
 
 def _android(call: _Call, extra: dict[str, Any], at: datetime | None) -> str | None:
-    """States and the selected pair from ``android_extra``; returns the device user agent."""
+    """States and the selected pair from ``android_extra``; returns the device user agent. At most
+    ``MAX_TIMELINE_ENTRIES`` timeline entries are read (the rest are counted in a note)."""
     timeline = extra.get("connectionTimeline")
-    for i, entry in enumerate(timeline if isinstance(timeline, list) else ()):
+    entries = timeline if isinstance(timeline, list) else []
+    call.timeline_skipped = max(0, len(entries) - MAX_TIMELINE_ENTRIES)
+    for i, entry in enumerate(entries[:MAX_TIMELINE_ENTRIES]):
         if not isinstance(entry, dict) or not isinstance(entry.get("event"), str):
             continue
         m = _TIMELINE.match(entry["event"])
@@ -378,6 +384,10 @@ def parse(document: object, ctx: UploadContext, budget: Budget | None = None) ->
     if dropped:
         text = f"{dropped} state changes beyond the {MAX_STATES} a report holds were not kept (the latest ones)"
         report_notes.append(ReportNote(source="reader", code="states-trimmed", text=text))
+    if call.timeline_skipped:
+        text = (f"{call.timeline_skipped} android_extra.connectionTimeline entries beyond the first "
+                f"{MAX_TIMELINE_ENTRIES} were not read")
+        report_notes.append(ReportNote(source="reader", code="timeline-trimmed", text=text))
 
     report = CallReport(
         call_id=call_id,

@@ -223,6 +223,13 @@ def telnyx_many_logs(size: int) -> bytes:
     return _dumps({"summary": {"callId": "hostile"}, "stats": [], "logs": entries})
 
 
+def telnyx_android_timeline(size: int) -> bytes:
+    """Telnyx Android: a connectionTimeline of alternating states far past what a report holds."""
+    events = [{"event": "ICE_CONNECTED" if i % 2 else "ICE_CHECKING", "timestamp": T0_MS + i}
+              for i in range(max(1, size // 50))]
+    return _dumps({"summary": {"callId": "hostile"}, "stats": [], "android_extra": {"connectionTimeline": events}})
+
+
 CASES: dict[str, Callable[[int], bytes]] = {
     "webrtc-internals: 64 peer connections": wi_many_pcs,
     "webrtc-internals: many timed objects": wi_many_ids_timed,
@@ -241,4 +248,5 @@ CASES: dict[str, Callable[[int], bytes]] = {
     "w3c: many events": w3c_many_events,
     "telnyx: many intervals": telnyx_many_intervals,
     "telnyx: many log entries": telnyx_many_logs,
+    "telnyx android: long connection timeline": telnyx_android_timeline,
 }

@@ -227,3 +227,28 @@ def test_real_sized_uploads_keep_their_floor() -> None:
         b.charge_samples(1)
     with pytest.raises(PayloadTooLarge):
         b.charge_objects(1)
+
+
+class _Matches:
+    """A compiled pattern that counts the texts it was asked to match."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.calls = 0
+
+    def match(self, text: str) -> re.Match[str] | None:
+        self.calls += 1
+        return self.pattern.match(text)
+
+
+def test_telnyx_android_timeline_is_read_up_to_the_state_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connectionTimeline of 30,000 flapping entries: the first 10,000 are read, the rest counted."""
+    matches = _Matches(telnyx._TIMELINE)
+    monkeypatch.setattr(telnyx, "_TIMELINE", matches)
+    (report,) = parse_upload(hb.telnyx_android_timeline(30_000 * 50), UploadContext())
+    entries = 30_000 * 50 // 50
+    assert matches.calls == telnyx.MAX_TIMELINE_ENTRIES == 10_000
+    assert len(report.states) == 10_000
+    note = next(n for n in report.notes if n.code == "timeline-trimmed")
+    assert note.text == (f"{entries - 10_000} android_extra.connectionTimeline entries beyond the first 10000 "
+                         "were not read")
