@@ -12,7 +12,8 @@ from typing import Any
 from collector.contract import DeadLetter, Model, TurnEvent, TurnEventBatch, message_key, schema_of
 from collector.errors import BrokerUnavailable, PayloadTooLarge
 from collector.settings import KafkaSettings, Topics
-from collector.turn.batch_wire import encode_turn_batches
+from collector.turn.batch_wire import encode_turn_batches, encode_turn_rows
+from collector.turn.coturn import TurnRow
 from collector.wire import encode
 
 log = logging.getLogger(__name__)
@@ -51,17 +52,35 @@ class KafkaPublisher:
             return self._producer
 
     def publish(self, payloads: Sequence[Model], tenant: str = "default") -> None:
-        from kafka.errors import KafkaError
-
-        encoded: list[tuple[str, bytes | None, bytes]] = []
         turn: list[TurnEvent] = []
+        others: list[Model] = []
         for p in payloads:
             if isinstance(p, TurnEvent):
                 turn.append(p)
-                continue
-            if isinstance(p, TurnEventBatch):
+            elif isinstance(p, TurnEventBatch):
                 turn.extend(p.events)
-                continue
+            else:
+                others.append(p)
+        encoded = self._encode(others, tenant)
+        if turn:
+            batches = encode_turn_batches(turn, source_host=self._source_host, tenant=tenant,
+                                          max_bytes=self._kafka.max_message_bytes)
+            encoded.extend((self._topics.turn_events, key.encode(), value) for key, value, _ in batches)
+        self._send(encoded)
+
+    def publish_turn_rows(self, rows: Sequence[TurnRow], others: Sequence[Model], tenant: str = "default") -> None:
+        """``publish`` for TURN events already made rows (``CoturnParser.parse_row``) plus other
+        payloads (the tailer's dead letters): the same messages, without an object per line."""
+        encoded = self._encode(others, tenant)
+        if rows:
+            batches = encode_turn_rows(rows, source_host=self._source_host, tenant=tenant,
+                                       max_bytes=self._kafka.max_message_bytes)
+            encoded.extend((self._topics.turn_events, key.encode(), value) for key, value, _ in batches)
+        self._send(encoded)
+
+    def _encode(self, payloads: Sequence[Model], tenant: str) -> list[tuple[str, bytes | None, bytes]]:
+        encoded: list[tuple[str, bytes | None, bytes]] = []
+        for p in payloads:
             value = encode(p, source_host=self._source_host, tenant=tenant)
             if len(value) > self._kafka.max_message_bytes:
                 if isinstance(p, DeadLetter):
@@ -74,10 +93,11 @@ class KafkaPublisher:
                     )
             key = message_key(p)
             encoded.append((self._topics.for_schema(schema_of(p)), key.encode() if key else None, value))
-        if turn:
-            batches = encode_turn_batches(turn, source_host=self._source_host, tenant=tenant,
-                                          max_bytes=self._kafka.max_message_bytes)
-            encoded.extend((self._topics.turn_events, key.encode(), value) for key, value, _ in batches)
+        return encoded
+
+    def _send(self, encoded: list[tuple[str, bytes | None, bytes]]) -> None:
+        from kafka.errors import KafkaError
+
         producer = self._get_producer()
         try:
             futures = [producer.send(topic, key=key, value=value) for topic, key, value in encoded]

@@ -6,7 +6,7 @@ acknowledged, or raises ``collector.errors.Unavailable`` (nothing may be assumed
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from collector.contract import Model
 
@@ -17,3 +17,13 @@ class Publisher(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class TurnRowPublisher(Publisher, Protocol):
+    """A Publisher that also takes TURN events as rows (``CoturnParser.parse_row``): the file
+    tailer uses it when the publisher has it (Kafka), so no object is made per line."""
+
+    def publish_turn_rows(self, rows: Sequence[tuple[Any, ...]], others: Sequence[Model],
+                          tenant: str = "default") -> None:
+        """Durably publish the rows and the other payloads together, or raise Unavailable."""
+        ...

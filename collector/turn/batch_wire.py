@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from operator import itemgetter
+from typing import Any
 
 import orjson
 
@@ -19,8 +20,10 @@ from collector.errors import PayloadTooLarge
 
 SCHEMA = "turn_event_batch"
 _row_of = itemgetter(*TURN_EVENT_COLUMNS)
+_SERVER = TURN_EVENT_COLUMNS.index("server_id")
 _COLUMNS_JSON = orjson.dumps(list(TURN_EVENT_COLUMNS))
 _TAIL = b"]}}"
+_Row = tuple[Any, ...]
 
 
 def _head(source_host: str, tenant: str, produced_at: datetime) -> bytes:
@@ -40,18 +43,34 @@ def encode_turn_batches(
 ) -> list[tuple[str, bytes, int]]:
     """``(key, message, events in it)`` for every message, each at most ``max_bytes`` long.
     Raises PayloadTooLarge when one event alone does not fit."""
+    return encode_turn_rows([_row_of(ev.__dict__) for ev in events], source_host=source_host, tenant=tenant,
+                            max_bytes=max_bytes, produced_at=produced_at, max_rows=max_rows)
+
+
+def encode_turn_rows(
+    rows: Sequence[_Row],
+    *,
+    source_host: str,
+    tenant: str,
+    max_bytes: int,
+    produced_at: datetime | None = None,
+    max_rows: int = MAX_TURN_BATCH,
+) -> list[tuple[str, bytes, int]]:
+    """``encode_turn_batches`` for events already made rows (``CoturnParser.parse_row``: the values
+    in the order of ``TURN_EVENT_COLUMNS``)."""
     head = _head(source_host, tenant, produced_at or utcnow())
     by_server: dict[str, list[_Row]] = {}
-    for ev in events:
-        by_server.setdefault(ev.server_id, []).append(_row_of(ev.__dict__))
+    for row in rows:
+        server_id = row[_SERVER]
+        same = by_server.get(server_id)
+        if same is None:
+            same = by_server[server_id] = []
+        same.append(row)
     out: list[tuple[str, bytes, int]] = []
-    for server_id, rows in by_server.items():
-        for i in range(0, len(rows), max_rows):
-            _fit(server_id, rows[i : i + max_rows], head, max_bytes, out)
+    for server_id, same in by_server.items():
+        for i in range(0, len(same), max_rows):
+            _fit(server_id, same[i : i + max_rows], head, max_bytes, out)
     return out
-
-
-_Row = tuple[object, ...]
 
 
 def _fit(key: str, rows: list[_Row], head: bytes, max_bytes: int, out: list[tuple[str, bytes, int]]) -> None:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from collector.contract import MAX_TURN_BATCH, TURN_EVENT_COLUMNS, TurnEvent, TurnEventBatch, message_key
 from collector.errors import PayloadTooLarge
-from collector.turn.batch_wire import encode_turn_batches
+from collector.turn.batch_wire import encode_turn_batches, encode_turn_rows
 from collector.turn.coturn import CoturnParser
 from collector.wire import decode
 from processors.rows.turn import rows_for_turn_batch, rows_for_turn_event
@@ -145,3 +145,18 @@ def test_parsed_events_copy_like_validated_ones_without_touching_each_other() ->
     assert c.model_fields_set is not a.model_fields_set and "region" in c.model_fields_set
     assert a.model_fields_set == b.model_fields_set == set(TURN_EVENT_COLUMNS)
     assert copy.deepcopy(b) == b == TurnEvent.model_validate(b.model_dump())
+
+
+def test_rows_from_parse_row_make_the_same_messages_as_events() -> None:
+    at = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    parser = CoturnParser("turn-1", b"key")
+    rows = []
+    off = 0
+    for ln in LOG:
+        row = parser.parse_row(ln, source="8:9:0", offset=off)
+        off += len(ln.encode())
+        assert isinstance(row, tuple)
+        rows.append(row)
+    by_rows = encode_turn_rows(rows, source_host="h", tenant="t", max_bytes=2_000, produced_at=at)
+    by_events = encode_turn_batches(events(), source_host="h", tenant="t", max_bytes=2_000, produced_at=at)
+    assert by_rows == by_events and len(by_rows) > 1
