@@ -122,21 +122,22 @@ def test_kill_9_processor_mid_stream_exactly_once(kafka: KafkaService, tmp_path:
     create_topics(kafka, topics)
     group = f"g-{uuid.uuid4().hex[:8]}"
     publisher = KafkaPublisher(KafkaSettings(bootstrap=kafka.bootstrap), topics, source_host="test")
-    total = 10_000
+    # Half before the processor starts, half while it works; its batches hold 500 (processor_env).
+    total, first = 6000, 3000
     reports = [make_report(i) for i in range(total)]
-    for k in range(0, 5000, 500):
+    for k in range(0, first, 500):
         publisher.publish(reports[k:k + 500])
 
     env = processor_env(kafka, topics, tmp_path / "data", group)
     log = tmp_path / "processor.log"
     proc = start_processor(env, log)
     try:
-        wait_for(lambda: committed_total(kafka, group + ".call_reports") >= 1500, 120, "first commits", proc, log)
+        wait_for(lambda: committed_total(kafka, group + ".call_reports") >= first // 2, 120, "first commits", proc, log)
         health = httpx.get(f"http://127.0.0.1:{env['ICEWATCH_METRICS_PORT']}/healthz", timeout=5)
         assert health.status_code == 200, health.text
         scraped = httpx.get(f"http://127.0.0.1:{env['ICEWATCH_METRICS_PORT']}/metrics", timeout=5).text
         assert "icewatch_processor_rows_total" in scraped
-        for k in range(5000, total, 500):  # keep the stream going while the processor works
+        for k in range(first, total, 500):  # keep the stream going while the processor works
             publisher.publish(reports[k:k + 500])
         proc.send_signal(signal.SIGKILL)  # mid-stream: uncommitted batches are in flight
         proc.wait(timeout=10)
