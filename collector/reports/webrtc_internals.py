@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import itertools
 import math
 import re
 from datetime import UTC, datetime
@@ -176,6 +175,20 @@ def _series_times(series: dict[str, Any], n: int, grid0: float, cache: _TimesCac
     return times
 
 
+def _timestamps(values: list[Any] | None) -> list[float]:
+    """A ``-timestamp`` series as epoch ms, or [] unless every value is a finite number in order.
+    (Checked with C-level passes: a crafted series may hold a million values.)"""
+    if not values or not set(map(type, values)) <= {int, float}:  # bool is not a number
+        return []
+    try:
+        ts = list(map(float, values))
+    except OverflowError:
+        return []
+    if not all(map(math.isfinite, ts)) or ts != sorted(ts):
+        return []
+    return ts
+
+
 def _timed_object(props: dict[str, dict[str, Any]], ts: list[float]) -> _Object:
     """An object with a ``-timestamp`` series: each property's values placed on those times."""
     o = _Object()
@@ -296,9 +309,8 @@ def _fold(stats: dict[str, Any], budget: Budget) -> list[tuple[datetime, dict[st
     timed = False
     rows = 0  # sample rows of all objects: bounds memory whatever the series' times say
     for sid, props in by_id.items():
-        ts_values = _values(props.get("timestamp"))
-        ts = [f for v in ts_values if (f := num(v)) is not None] if ts_values else []
-        if ts and len(ts) == len(ts_values or ()) and all(a <= b for a, b in itertools.pairwise(ts)):
+        ts = _timestamps(_values(props.get("timestamp")))
+        if ts:
             if rows + len(ts) > MAX_STATS_OBJECTS:
                 raise _too_many_rows()
             budget.charge_objects(len(ts))  # each sample time of the object is a poll it is in
@@ -325,19 +337,25 @@ def _fold(stats: dict[str, Any], budget: Budget) -> list[tuple[datetime, dict[st
     present = 1.0 if timed else _SAME_POLL_MS * 2 - 1.0
     snapshots: list[tuple[datetime, dict[str, dict[str, Any]]]] = []
     entries, prepaid = 0, rows  # snapshot entries; the objects' rows were charged as they were read
+    # per object: id, times, rows, type, first time, last time it is still present at
+    spans = [
+        (sid, o.times, o.rows, o.type, o.times[0], o.times[-1] + (5000.0 if o.type in _REMOTE_TYPES else present))
+        for sid, o in objects.items()
+    ]
+    bisect_right = bisect.bisect_right
     for p in polls:
         at = epoch_ms(p)
         if at is None:
             continue
         snap: dict[str, dict[str, Any]] = {}
-        for sid, o in objects.items():
-            slack = 5000.0 if o.type in _REMOTE_TYPES else present
-            if p + 1.0 < o.times[0] or p > o.times[-1] + slack:
+        q = p + 1.0
+        for sid, times, obj_rows, typ, first, last in spans:
+            if q < first or p > last:
                 continue
-            i = bisect.bisect_right(o.times, p + 1.0) - 1
+            i = bisect_right(times, q) - 1
             if i < 0:
                 continue
-            snap[sid] = {**o.rows[i], "id": sid, "type": o.type}
+            snap[sid] = {**obj_rows[i], "id": sid, "type": typ}
         entries += len(snap)
         if entries > prepaid:
             budget.charge_objects(entries - prepaid)

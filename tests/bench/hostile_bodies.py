@@ -45,6 +45,19 @@ def wi_many_ids_timed(size: int) -> bytes:
     return _dumps({"PeerConnections": {"pc": {"updateLog": [], "stats": stats}}})
 
 
+def wi_largest_accepted(size: int) -> bytes:
+    """webrtc-internals: as many polls and objects as the upload's budget allows (one sample per KiB,
+    one object per 32 bytes), the rest of the body one long string: accepted, with the most work."""
+    polls = size // 1024 - 10
+    objects = max(1, (size // 32) // polls - 1)
+    ts = orjson.dumps([T0_MS + 1000 * i for i in range(polls)]).decode()
+    stats: dict[str, object] = {f"RTCTransport_{i}-timestamp": {"values": ts, "statsType": "transport"}
+                                for i in range(objects)}
+    used = len(_dumps({"PeerConnections": {"pc": {"updateLog": [], "stats": stats}}}))
+    stats["pad-x"] = {"values": orjson.dumps(["x" * max(0, size - used - 100)]).decode()}
+    return _dumps({"PeerConnections": {"pc": {"updateLog": [], "stats": stats}}})
+
+
 def wi_long_untimed(size: int) -> bytes:
     """webrtc-internals (no timestamp series): few objects with very long series, each a property
     of its own, on a 1 s grid from its endTime."""
@@ -233,6 +246,7 @@ def telnyx_android_timeline(size: int) -> bytes:
 CASES: dict[str, Callable[[int], bytes]] = {
     "webrtc-internals: 64 peer connections": wi_many_pcs,
     "webrtc-internals: many timed objects": wi_many_ids_timed,
+    "webrtc-internals: largest accepted dump": wi_largest_accepted,
     "webrtc-internals: long untimed series": wi_long_untimed,
     "webrtc-internals: long untimed series, shifted times": wi_long_untimed_shifted,
     "webrtc-internals: many one-sample series": wi_many_tiny_series,
