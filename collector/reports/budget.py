@@ -20,9 +20,10 @@ SAMPLE_BYTES = 1_024  # body bytes per sample (a getStats snapshot) beyond the f
 INTERVAL_BYTES = 256  # body bytes per Telnyx interval (older SDKs send ~400-byte intervals)
 MIN_SAMPLES = 2_000
 OBJECT_BYTES = 8  # body bytes per stats object (snapshot entry) beyond the floor
-# webrtc-internals repeats every property of every object at every poll (a value of 2+ bytes each,
-# ~10-90 properties an object), so a real dump carries well over 32 bytes per object and poll.
-DUMP_OBJECT_BYTES = 32
+# webrtc-internals repeats every property of every object at every poll, timestamp included: a
+# codec (6 properties) takes ~100 bytes a poll, a candidate ~150, a certificate over 1,000, an RTP
+# stream (30-90 properties) several hundred; a whole real dump averages far above 64 per object.
+DUMP_OBJECT_BYTES = 64
 MIN_OBJECTS = 200_000
 EVENT_BYTES = 256  # body bytes per peer-connection event (state change, candidate, error) beyond the floor
 MIN_EVENTS = 10_000

@@ -255,6 +255,7 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
     deltas = DeltaTracker()
     reported_changes: int | None = None
     evidence = _PairEvidence(snapshots=len(series))
+    seen_types: set[str] = set()  # the types already noted in evidence (checked once per object)
     prev_t = _first_start(meta, series, events)
 
     for t, stats in series:
@@ -264,7 +265,8 @@ def build_report(meta: SeriesMeta, snapshots: Iterable[Snapshot], events: Series
         inbound: list[tuple[str, StatsObject]] = []
         for sid, s in stats.items():
             typ = s.get("type")
-            if isinstance(typ, str) and len(evidence.types) < 64:
+            if isinstance(typ, str) and typ not in seen_types and len(seen_types) < 64:
+                seen_types.add(typ)
                 evidence.types.add(typ[:40])
             if typ == "candidate-pair":
                 pairs[sid] = s

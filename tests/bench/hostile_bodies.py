@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from collector.reports.budget import DUMP_OBJECT_BYTES, Budget
+
 T0_MS = int((datetime.now(UTC) - timedelta(hours=1)).timestamp() * 1000)
 T0_ISO = datetime.fromtimestamp(T0_MS / 1000, UTC).isoformat()
 
@@ -46,10 +48,11 @@ def wi_many_ids_timed(size: int) -> bytes:
 
 
 def wi_largest_accepted(size: int) -> bytes:
-    """webrtc-internals: as many polls and objects as the upload's budget allows (one sample per KiB,
-    one object per 32 bytes), the rest of the body one long string: accepted, with the most work."""
-    polls = size // 1024 - 10
-    objects = max(1, (size // 32) // polls - 1)
+    """webrtc-internals: as many polls and objects as the upload's budget allows
+    (collector/reports/budget.py), the rest of the body one long string: accepted, with the most work."""
+    budget = Budget.for_body(size, object_bytes=DUMP_OBJECT_BYTES)
+    polls = budget.max_samples - 10
+    objects = max(1, budget.max_objects // polls - 1)
     ts = orjson.dumps([T0_MS + 1000 * i for i in range(polls)]).decode()
     stats: dict[str, object] = {f"RTCTransport_{i}-timestamp": {"values": ts, "statsType": "transport"}
                                 for i in range(objects)}
