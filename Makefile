@@ -3,7 +3,8 @@
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
-PYTEST_ARGS ?=
+# two workers, a whole test file each (module fixtures and in-file order stay as written); PYTEST_ARGS= for one process
+PYTEST_ARGS ?= -n 2 --dist loadfile -p no:randomly
 
 .PHONY: run demo test lint typecheck unit bench bootstrap clean screenshots
 
