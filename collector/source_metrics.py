@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 class TailerCounts(Protocol):
     published: int
     dead_letters: int
+    errors: int
 
 
 class SyslogCounts(Protocol):
@@ -52,11 +53,16 @@ class SourcesCollector(Collector):
             dead = CounterMetricFamily(
                 "icewatch_turn_tailer_dead_letters", "TURN log lines published as dead letters (not coturn lines)",
                 labels=["server_id"])
+            errors = CounterMetricFamily(
+                "icewatch_turn_tailer_errors", "Tailer polls that failed and were retried from the checkpoint",
+                labels=["server_id"])
             for server_id, tailer in self.tailers:
                 published.add_metric([server_id], tailer.published)
                 dead.add_metric([server_id], tailer.dead_letters)
+                errors.add_metric([server_id], tailer.errors)
             yield published
             yield dead
+            yield errors
         if self.syslog is not None:
             yield CounterMetricFamily("icewatch_syslog_received", "Syslog messages received",
                                       value=self.syslog.received)

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 SIG_BYTES = 32  # bytes before the read position kept to recognise a truncated-and-rewritten file
 MAX_RAW = 64 * 1024
+ERROR_RETRY_S = 5.0  # wait after a failed poll other than Unavailable
 
 
 @dataclass
@@ -130,6 +131,7 @@ class FileTailer:
         self.start_at_end = start_at_end
         self.clock = clock
         self.published = 0  # payloads acknowledged by the publisher
+        self.errors = 0  # polls that failed with anything but Unavailable (retried)
         self.dead_letters = 0
         self._fh: BinaryIO | None = None
         self._cp: Checkpoint | None = None  # what is durable
@@ -374,13 +376,24 @@ class FileTailer:
         return True
 
     def run(self, stop: threading.Event, interval: float = 0.25) -> None:
-        """Poll until ``stop`` is set; wait ``retry_after`` when the publisher is unavailable."""
+        """Poll until ``stop`` is set; wait ``retry_after`` when the publisher is unavailable.
+
+        Any other error (the store refusing a batch, a read error) is logged, counted in
+        ``errors`` (icewatch_turn_tailer_errors_total) and retried after ERROR_RETRY_S from the
+        durable checkpoint, instead of ending the thread: a tailer that stopped silently would
+        lose nothing but would also read nothing more until the process restarts."""
         while not stop.is_set():
             try:
                 self.poll()
             except Unavailable as exc:
                 log.warning("publisher unavailable, retrying in %.1fs: %s", exc.retry_after, exc)
                 stop.wait(exc.retry_after)
+                continue
+            except Exception:
+                self.errors += 1
+                log.exception("TURN log tailer for %s failed; retrying from the checkpoint in %.0fs",
+                              self.checkpoint_path, ERROR_RETRY_S)
+                stop.wait(ERROR_RETRY_S)
                 continue
             stop.wait(interval)
 

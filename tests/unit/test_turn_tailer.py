@@ -283,3 +283,41 @@ def test_glob_pattern_follows_coturns_dated_file_names(tmp_path: Path) -> None:
     for _ in range(3):
         t2.poll()
     assert uptimes(pub) == [1, 2, 3, 4, 5]  # the newer mtime of day 1 does not make it read again
+
+
+def test_run_loop_survives_an_error_other_than_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store refusing a batch (any error but Unavailable) used to end the tailer's thread for good:
+    now it is counted, retried from the checkpoint, and every line arrives once."""
+    import collector.turn.tailer as tailer_module
+
+    monkeypatch.setattr(tailer_module, "ERROR_RETRY_S", 0.01)
+
+    class RefusingOnce(RecordingPublisher):
+        refused = 0
+
+        def publish(self, payloads: Sequence[Model], tenant: str = "default") -> None:
+            if not self.refused:
+                self.refused += 1
+                raise RuntimeError("store refused the batch")
+            super().publish(payloads, tenant)
+
+    log = tmp_path / "turn.log"
+    pub = RefusingOnce()
+    append(log, line(1) + line(2))
+    t = make(tmp_path, pub)
+    stop = threading.Event()
+    th = threading.Thread(target=t.run, args=(stop, 0.01))
+    th.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(pub.events) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        append(log, line(3))
+        while len(pub.events) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert th.is_alive()
+    finally:
+        stop.set()
+        th.join(5)
+    assert uptimes(pub) == [1, 2, 3] and t.errors == 1 and pub.refused == 1
+    assert load_checkpoint(tmp_path / "turn.ckpt") is not None
