@@ -19,7 +19,8 @@ from collector.errors import PayloadTooLarge
 SAMPLE_BYTES = 1_024  # body bytes per sample (a getStats snapshot) beyond the floor
 INTERVAL_BYTES = 256  # body bytes per Telnyx interval (older SDKs send ~400-byte intervals)
 MIN_SAMPLES = 2_000
-OBJECT_BYTES = 8  # body bytes per stats object (snapshot entry) beyond the floor
+OBJECT_BYTES = 16  # body bytes per stats object (snapshot entry) beyond the floor: rtcstats v3 carries an
+# unchanged object over at no cost, a real one changes several objects of ~20 a poll (~30 bytes an object)
 # webrtc-internals repeats every property of every object at every poll, timestamp included: a
 # codec (6 properties) takes ~100 bytes a poll, a candidate ~150, a certificate over 1,000, an RTP
 # stream (30-90 properties) several hundred; a whole real dump averages far above 64 per object.

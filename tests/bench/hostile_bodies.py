@@ -156,6 +156,21 @@ def rtcstats_v3_many_pcs(size: int) -> bytes:
     return b"\n".join(head + lines)
 
 
+def rtcstats_v3_largest_accepted(size: int) -> bytes:
+    """rtcstats v3: as many snapshots and objects as the upload's budget allows, each delta line
+    empty (every object carried over), the first line padded to the size."""
+    budget = Budget.for_body(size)
+    polls = budget.max_samples - 10
+    per = max(1, budget.max_objects // polls - 1)
+    ids = {f"T{i}": {"type": 5, "iceState": "connected", "selectedCandidatePairId": "P"} for i in range(per)}
+    ids["P"] = {"type": 6, "localCandidateId": "L", "remoteCandidateId": "R", "pad": ""}
+    head = [b"RTCStatsDump", b"{}"]
+    lines = [_dumps(["g", "pc", {}, 1000]) for _ in range(polls)]
+    used = sum(len(x) + 1 for x in head + lines) + len(_dumps(["g", "pc", ids, T0_MS]))
+    ids["P"]["pad"] = "x" * max(0, size - used - 16)
+    return b"\n".join([*head, _dumps(["g", "pc", ids, T0_MS]), *lines])
+
+
 def rtcstats_v1_legacy(size: int) -> bytes:
     """rtcstats v1 of Chrome's legacy reports: every line a fresh full set of goog* reports."""
     reports = {}
@@ -191,6 +206,18 @@ def w3c_deep_nesting(size: int) -> bytes:
     stats = ",".join(obj % j for j in range(per))
     snaps = ",".join(f'{{"timestamp":{T0_MS + 1000 * i},"stats":[{stats}]}}' for i in range(2000))
     return ('{"call_id":"hostile","snapshots":[' + snaps + "]}").encode()
+
+
+def w3c_largest_accepted(size: int) -> bytes:
+    """W3C: as many snapshots as the upload's budget allows, each with a transport and its pair,
+    the rest of the body one long string."""
+    polls = Budget.for_body(size).max_samples - 10
+    stats = [{"id": "T", "type": "transport", "selectedCandidatePairId": "P", "iceState": "connected"},
+             {"id": "P", "type": "candidate-pair", "localCandidateId": "L", "remoteCandidateId": "R",
+              "currentRoundTripTime": 0.05, "bytesSent": 1000}]
+    snaps = [{"timestamp": T0_MS + 1000 * i, "stats": stats} for i in range(polls)]
+    used = len(_dumps({"call_id": "hostile", "snapshots": snaps}))
+    return _dumps({"call_id": "hostile", "pad": "x" * max(0, size - used - 20), "snapshots": snaps})
 
 
 def w3c_many_objects(size: int) -> bytes:
@@ -259,8 +286,10 @@ CASES: dict[str, Callable[[int], bytes]] = {
     "rtcstats v1: legacy goog* reports": rtcstats_v1_legacy,
     "rtcstats v3: many ids, empty deltas": rtcstats_v3_many_ids,
     "rtcstats v3: 64 peer connections, empty deltas": rtcstats_v3_many_pcs,
+    "rtcstats v3: largest accepted dump": rtcstats_v3_largest_accepted,
     "rtcstats v1: many events, 64 peer connections": rtcstats_v1_many_events,
     "w3c: many objects": w3c_many_objects,
+    "w3c: largest accepted report": w3c_largest_accepted,
     "w3c: deep nesting": w3c_deep_nesting,
     "w3c: many events": w3c_many_events,
     "telnyx: many intervals": telnyx_many_intervals,

@@ -176,7 +176,7 @@ def test_rtcstats_v3_empty_deltas_stop_at_the_object_budget(work: Work) -> None:
     """Each empty delta line would copy every known object: the copy is charged before it is made."""
     refused(hb.rtcstats_v3_many_ids(4 * MB), r"stats objects over the snapshots of one upload of this size")
     b = work.budget
-    assert b.max_objects == 4 * MB // 8
+    assert b.max_objects == 4 * MB // 16
     assert b.max_objects < b.objects <= b.max_objects + 4 * MB // 40 + 1  # the refused line's copy was never made
     assert work.snapshots == 0
 
