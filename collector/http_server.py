@@ -11,7 +11,9 @@ connection opened or the previous response finished. Bodies are bounded by the a
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import threading
 from typing import Any
 
 import uvicorn
@@ -68,9 +70,22 @@ def run_server(app: Any, host: str, port: int, *, max_connections: int, keepaliv
     the address cannot be listened on (uvicorn would only log it and exit)."""
     check_listen(host, port)
     protocol = type("IngestH11", (HeaderDeadlineH11,), {"header_timeout_s": header_timeout_s})
-    uvicorn.run(app, host=host, port=port, log_config=None, http=protocol,
-                limit_concurrency=max_connections, timeout_keep_alive=int(max(1, keepalive_timeout_s)),
-                h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+    # uvicorn handles SIGTERM itself (finishing in-flight requests), then raises it again with the
+    # handler found at start: the default one would kill the process before the caller's cleanup
+    # (closing the publisher, the evaluator, the store) runs. This one ends it as a normal exit.
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_normally) if in_main else None
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None, http=protocol,
+                    limit_concurrency=max_connections, timeout_keep_alive=int(max(1, keepalive_timeout_s)),
+                    h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_normally(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def check_listen(host: str, port: int) -> None:

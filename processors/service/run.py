@@ -72,3 +72,4 @@ def run_all_in_one(settings: Settings) -> None:
         publisher.close()
         if settings.kafka is not None:
             sink.close()  # the embedded publisher closed it already
+        log.info("icewatch run stopped: evaluator, publisher and store closed")

@@ -66,6 +66,11 @@ def embedded(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+        pytest.fail(f"icewatch run did not stop on SIGTERM within 30 s:\n{log.read_text()[-3000:]}")
+    # SIGTERM is a normal stop: the cleanup after the server ran (uvicorn used to re-raise the
+    # signal and kill the process before it)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    assert "icewatch run stopped: evaluator, publisher and store closed" in log.read_text()
 
 
 def post(base: str, body: bytes) -> tuple[int, dict[str, object]]:
