@@ -232,8 +232,7 @@ def test_embedded_store_on_a_full_disk_answers_503_and_keeps_every_202_and_every
             client.close()
         finally:
             stop_process(proc, grace=30)
-        # uvicorn re-raises the SIGTERM it handled once the server and the store are closed
-        assert proc.returncode in (0, -15), run_log.read_text()[-3000:]
+        assert proc.returncode == 0, run_log.read_text()[-3000:]  # SIGTERM is a normal stop
 
         sink = ChdbSink(fs / "data" / "store")
         try:
