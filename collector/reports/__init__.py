@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from collector.contract import FORMATS, CallReport
 from collector.errors import InvalidInput
 from collector.reports import rtcstats, telnyx, w3c, webrtc_internals
-from collector.reports.budget import DUMP_OBJECT_BYTES, INTERVAL_BYTES, Budget
+from collector.reports.budget import DUMP_OBJECT_BYTES, DUMP_SAMPLE_BYTES, Budget
 from collector.reports.context import UploadContext
 from collector.reports.sniff import sniff as _sniff
 
@@ -53,11 +53,11 @@ def _parse_format(body: bytes, ctx: UploadContext) -> list[CallReport]:
     found = _sniff(body, ctx.format_hint, ctx.max_bytes)
     size = len(found.body)  # the work the upload may cause is in proportion (collector/reports/budget.py)
     if found.format == "telnyx":
-        return telnyx.parse(found.document, ctx, Budget.for_body(size, sample_bytes=INTERVAL_BYTES))
+        return telnyx.parse(found.document, ctx, Budget.for_body(size))
     if found.format == "w3c":
         return w3c.parse(found.document, ctx, Budget.for_body(size))
     if found.format == "webrtc-internals":
-        budget = Budget.for_body(size, object_bytes=DUMP_OBJECT_BYTES)
+        budget = Budget.for_body(size, sample_bytes=DUMP_SAMPLE_BYTES, object_bytes=DUMP_OBJECT_BYTES)
         return webrtc_internals.parse(found.document, ctx, _dump_base(found.body, ctx), budget)
     base = _dump_base(found.body, ctx)
     if found.rtcstats_version == 3:

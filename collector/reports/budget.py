@@ -16,8 +16,12 @@ from dataclasses import dataclass
 
 from collector.errors import PayloadTooLarge
 
-SAMPLE_BYTES = 1_024  # body bytes per sample (a getStats snapshot) beyond the floor
-INTERVAL_BYTES = 256  # body bytes per Telnyx interval (older SDKs send ~400-byte intervals)
+# Body bytes per sample beyond the floor. webrtc-internals repeats every property of every object
+# at every poll (kilobytes a poll); rtcstats deltas carry only what changed (an audio-only call
+# polled every second: ~800 bytes), a W3C client may send only the objects icewatch reads (a few
+# hundred bytes), older Telnyx SDKs ~400-byte intervals.
+DUMP_SAMPLE_BYTES = 1_024
+SAMPLE_BYTES = 256
 MIN_SAMPLES = 2_000
 OBJECT_BYTES = 16  # body bytes per stats object (snapshot entry) beyond the floor: rtcstats v3 carries an
 # unchanged object over at no cost, a real one changes several objects of ~20 a poll (~30 bytes an object)

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from collector.reports.budget import DUMP_OBJECT_BYTES, Budget
+from collector.contract import MAX_SAMPLES
+from collector.reports.budget import DUMP_OBJECT_BYTES, DUMP_SAMPLE_BYTES, Budget
 
 T0_MS = int((datetime.now(UTC) - timedelta(hours=1)).timestamp() * 1000)
 T0_ISO = datetime.fromtimestamp(T0_MS / 1000, UTC).isoformat()
@@ -50,7 +51,7 @@ def wi_many_ids_timed(size: int) -> bytes:
 def wi_largest_accepted(size: int) -> bytes:
     """webrtc-internals: as many polls and objects as the upload's budget allows
     (collector/reports/budget.py), the rest of the body one long string: accepted, with the most work."""
-    budget = Budget.for_body(size, object_bytes=DUMP_OBJECT_BYTES)
+    budget = Budget.for_body(size, sample_bytes=DUMP_SAMPLE_BYTES, object_bytes=DUMP_OBJECT_BYTES)
     polls = budget.max_samples - 10
     objects = max(1, budget.max_objects // polls - 1)
     ts = orjson.dumps([T0_MS + 1000 * i for i in range(polls)]).decode()
@@ -160,7 +161,7 @@ def rtcstats_v3_largest_accepted(size: int) -> bytes:
     """rtcstats v3: as many snapshots and objects as the upload's budget allows, each delta line
     empty (every object carried over), the first line padded to the size."""
     budget = Budget.for_body(size)
-    polls = budget.max_samples - 10
+    polls = min(budget.max_samples, MAX_SAMPLES) - 10
     per = max(1, budget.max_objects // polls - 1)
     ids = {f"T{i}": {"type": 5, "iceState": "connected", "selectedCandidatePairId": "P"} for i in range(per)}
     ids["P"] = {"type": 6, "localCandidateId": "L", "remoteCandidateId": "R", "pad": ""}
@@ -211,7 +212,7 @@ def w3c_deep_nesting(size: int) -> bytes:
 def w3c_largest_accepted(size: int) -> bytes:
     """W3C: as many snapshots as the upload's budget allows, each with a transport and its pair,
     the rest of the body one long string."""
-    polls = Budget.for_body(size).max_samples - 10
+    polls = min(Budget.for_body(size).max_samples, MAX_SAMPLES) - 10
     stats = [{"id": "T", "type": "transport", "selectedCandidatePairId": "P", "iceState": "connected"},
              {"id": "P", "type": "candidate-pair", "localCandidateId": "L", "remoteCandidateId": "R",
               "currentRoundTripTime": 0.05, "bytesSent": 1000}]
