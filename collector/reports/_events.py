@@ -174,7 +174,8 @@ class PeerConnectionLog:
         self.stats_objects += len(stats)
         if self.stats_objects > MAX_STATS_OBJECTS:
             raise PayloadTooLarge(f"more than {MAX_STATS_OBJECTS} stats objects in one peer connection")
-        for s in stats.values():
+        # once standard objects were seen the legacy ones are never read (stats_series): no more to learn
+        for s in () if self.standard_stats else stats.values():
             typ = s.get("type")
             if isinstance(typ, str):
                 if typ in _STANDARD_MARKERS:

@@ -113,12 +113,15 @@ def _pick_jitter(objs: list[StatsObject]) -> float | None:
 
 
 def _selected_pair_id(transports: list[tuple[str, StatsObject]], pairs: Mapping[str, StatsObject]) -> str | None:
-    named = [n for _, t in transports if (n := text(t.get("selectedCandidatePairId")))]
-    if named:
-        for pid in named:
+    first: str | None = None  # the first transport's choice, when none names a pair the stats hold
+    for _, t in transports:
+        pid = t.get("selectedCandidatePairId")
+        if isinstance(pid, str) and pid:
             if pid in pairs:
                 return pid
-        return named[0]
+            first = first or pid
+    if first is not None:
+        return first
     for pid, p in pairs.items():
         if p.get("selected") is True:
             return pid
