@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -94,19 +95,36 @@ def test_webrtc_internals_timed_objects_stop_at_the_object_budget(work: Work) ->
     """Hundreds of objects x 1,000 polls: rows are charged as they are read, so the refusal comes
     after one object's rows beyond the budget, before any snapshot is folded."""
     body = hb.wi_many_ids_timed(8 * MB)
-    refused(body, r"more than \d+ stats objects over the snapshots of one upload of this size: at most 200000 "
+    refused(body, r"more than \d+ stats objects over the snapshots of one upload of this size: at most 100000 "
                   r"or one per 64 bytes of body")
     b = work.budget
-    assert b.max_objects == 200_000 > len(body) // 64
+    assert b.max_objects == len(body) // 64 > 100_000
     assert b.objects <= b.max_objects + 1_000  # one object's timestamp series past the limit
     assert work.snapshots == 0
 
 
 def test_webrtc_internals_long_untimed_series_are_refused_before_any_report(work: Work) -> None:
+    """8 objects of 20,000 samples each: the rows are charged series by series, so the refusal
+    comes one series past the object budget, before the polls are even counted."""
     body = hb.wi_long_untimed(2 * MB)
-    refused(body, r"samples \(snapshots or intervals\)")
+    refused(body, r"more than 100000 stats objects over the snapshots")
+    assert work.snapshots == 0 and work.budget.samples == 0
+    assert work.budget.objects <= 100_000 + 20_000
+
+
+def test_webrtc_internals_long_untimed_series_under_the_object_budget_meet_the_sample_budget(work: Work) -> None:
+    """Two objects of 20,000 samples: within the object budget, but the 20,000 polls are charged at
+    once, before any snapshot is folded."""
+    n = 20_000
+    end = datetime.fromtimestamp((hb.T0_MS + 1000 * n) / 1000, UTC).isoformat()
+    values = orjson.dumps([1] * n).decode()
+    series = {"values": values, "startTime": hb.T0_ISO, "endTime": end, "statsType": "transport"}
+    doc = {"PeerConnections": {"pc": {"updateLog": [], "stats": {f"RTCTransport_{i % 2}-p{i}": series
+                                                                 for i in range(20)}}}}
+    refused(orjson.dumps(doc), r"more than 2000 samples \(snapshots or intervals\) .* one per 1024 bytes")
     assert work.snapshots == 0
-    assert work.budget.samples == 20_000  # the polls, charged at once before folding
+    assert work.budget.samples == 20_000
+    assert work.budget.objects == 40_000  # two objects' rows
 
 
 def test_webrtc_internals_stats_ids_are_counted_before_any_is_read(work: Work) -> None:
@@ -219,10 +237,10 @@ def test_telnyx_distinct_candidates_stop_at_the_report_limit(work: Work) -> None
 
 
 def test_real_sized_uploads_keep_their_floor() -> None:
-    """The floors: a small upload may always hold 2,000 samples and 200,000 stats objects."""
+    """The floors: a small upload may always hold 2,000 samples and 100,000 stats objects."""
     b = Budget.for_body(10)
     b.charge_samples(2_000)
-    b.charge_objects(200_000)
+    b.charge_objects(100_000)
     with pytest.raises(PayloadTooLarge):
         b.charge_samples(1)
     with pytest.raises(PayloadTooLarge):
