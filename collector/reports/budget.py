@@ -29,7 +29,7 @@ OBJECT_BYTES = 16  # body bytes per stats object (snapshot entry) beyond the flo
 # codec (6 properties) takes ~100 bytes a poll, a candidate ~150, a certificate over 1,000, an RTP
 # stream (30-90 properties) several hundred; a whole real dump averages far above 64 per object.
 DUMP_OBJECT_BYTES = 64
-MIN_OBJECTS = 100_000  # a 1-hour call polled every second with ~30 objects a poll
+MIN_OBJECTS = 100_000  # a 1-hour call polled every second with ~25 objects a poll
 EVENT_BYTES = 256  # body bytes per peer-connection event (state change, candidate, error) beyond the floor
 MIN_EVENTS = 10_000
 MAX_PROPERTIES = 1_000  # properties of one stats object (Chrome's largest, inbound-rtp video, has ~90)
