@@ -1,13 +1,14 @@
 """The work one upload may cause, in proportion to its size: every reader charges the samples
 (snapshots or intervals, each one a ``Sample`` of a report), the stats objects and the dump events
-it is about to build *before* building them, so a crafted body meets ``PayloadTooLarge`` (413) instead of costing
-far more CPU than parsing its JSON.
+it is about to build *before* building them, so a crafted body meets ``PayloadTooLarge`` (413)
+instead of costing far more CPU than decoding its JSON.
 
-Why per byte: a sample costs a few microseconds to build and validate, a stats object a fraction
-of one, while parsing a byte of JSON costs nanoseconds. Real captures carry over a kilobyte per
-sample (getStats snapshots of tens of objects, Telnyx intervals of 1-3 KB) and tens of bytes per
-object; a crafted body can ask for a sample in 14 bytes (one timestamp) or for a snapshot of every
-known object in a 16-byte delta line. The floors keep small real uploads far from any limit.
+Why per byte: building and validating a sample costs ~4-15 us, a stats object of a snapshot
+~0.5-2 us, an event a few us, while decoding a byte of JSON costs a few ns. A crafted body can ask
+for a sample in 14 bytes (one timestamp) or for a snapshot of every known object in a 16-byte
+rtcstats v3 delta line. The allowances below stay well under what real captures carry, and the
+floors keep small real uploads far from any limit. tests/bench/bench_hostile_parse.py measures
+what the edge costs.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from collector.errors import PayloadTooLarge
 DUMP_SAMPLE_BYTES = 1_024
 SAMPLE_BYTES = 256
 MIN_SAMPLES = 2_000
-OBJECT_BYTES = 16  # body bytes per stats object (snapshot entry) beyond the floor: rtcstats v3 carries an
-# unchanged object over at no cost, a real one changes several objects of ~20 a poll (~30 bytes an object)
+# Body bytes per stats object of a snapshot beyond the floor. rtcstats v3 carries an unchanged
+# object over at no cost; a real poll changes several of its ~20 objects (~30 bytes an object).
+OBJECT_BYTES = 16
 # webrtc-internals repeats every property of every object at every poll, timestamp included: a
 # codec (6 properties) takes ~100 bytes a poll, a candidate ~150, a certificate over 1,000, an RTP
-# stream (30-90 properties) several hundred; a whole real dump averages far above 64 per object.
+# stream (30-90 properties) several hundred.
 DUMP_OBJECT_BYTES = 64
 MIN_OBJECTS = 100_000  # a 1-hour call polled every second with ~25 objects a poll
 EVENT_BYTES = 256  # body bytes per peer-connection event (state change, candidate, error) beyond the floor
