@@ -247,7 +247,7 @@ def _interval(call: _Call, deltas: DeltaTracker, iv_raw: object, path: str, andr
     cpath = f"{path}.connection"
     sent_b = deltas.delta(f"{scope}.bs", _counter(conn, "bytesSent", cpath))
     recv_b = deltas.delta(f"{scope}.br", _counter(conn, "bytesReceived", cpath))
-    if any(k in conn for k in ("packetsSent", "packetsReceived", "bytesSent", "bytesReceived")):
+    if "packetsSent" in conn or "packetsReceived" in conn or "bytesSent" in conn or "bytesReceived" in conn:
         sent_p = deltas.delta(f"{scope}.ps", _counter(conn, "packetsSent", cpath))
         recv_p = deltas.delta(f"{scope}.pr", _counter(conn, "packetsReceived", cpath))
     else:
