@@ -127,6 +127,8 @@ _ID_PREFIX_TYPES: tuple[tuple[str, str], ...] = (
     ("googcertificate_", "googCertificate"),
     ("googlibjinglesession_", "googLibjingleSession"),
 )
+# Epoch ms below which sample times are keyed with floor() (year ~33,000; beyond, round()).
+_FAST_KEYS_BELOW = 1e15
 # Sample times of untimed series by (endTime, startTime, count), shared by one object's properties.
 _TimesCache = dict[tuple[float | None, float | None, int], list[float]]
 # Polls of a dump without per-sample times: series ends closer than this are one poll.
@@ -169,8 +171,12 @@ def _series_times(series: dict[str, Any], n: int, grid0: float, cache: _TimesCac
     if end is not None and start is not None and n > 1 and _MIN_STEP_MS <= (end - start) / (n - 1) <= _MAX_STEP_MS:
         step = (end - start) / (n - 1)
     first = end - step * (n - 1) if end is not None else (grid0 if start is None else start)
-    # floor(x + 0.5) rather than round(x, 3): the same microsecond keys at a tenth of the cost
-    times = [math.floor((first + step * j) * 1000.0 + 0.5) / 1000.0 for j in range(n)]
+    last = first + step * (n - 1)
+    if abs(first) < _FAST_KEYS_BELOW and abs(last) < _FAST_KEYS_BELOW:
+        # floor(x + 0.5) rather than round(x, 3): the same microsecond keys at a tenth of the cost
+        times = [math.floor((first + step * j) * 1000.0 + 0.5) / 1000.0 for j in range(n)]
+    else:  # far outside any real time (dropped later): round() copes with every finite value
+        times = [round(first + step * j, 3) for j in range(n)]
     cache[key] = times
     return times
 

@@ -270,3 +270,13 @@ def test_telnyx_android_timeline_is_read_up_to_the_state_limit(monkeypatch: pyte
     note = next(n for n in report.notes if n.code == "timeline-trimmed")
     assert note.text == (f"{entries - 10_000} android_extra.connectionTimeline entries beyond the first 10000 "
                          "were not read")
+
+
+@pytest.mark.parametrize("end", [1.797693134862316e305, -1.797693134862316e305, 9e15])
+def test_untimed_series_far_outside_any_time_are_dropped_not_an_error(end: float) -> None:
+    """Sample times beyond any datetime: keyed without overflow, then dropped as times nobody can store."""
+    series = {"values": "[1,2,3]", "endTime": end, "statsType": "transport"}
+    ok = {"values": "[1,2,3]", "endTime": hb.T0_MS + 2000, "statsType": "transport"}
+    doc = {"PeerConnections": {"pc": {"updateLog": [], "stats": {"T-bytesSent": series, "U-bytesSent": ok}}}}
+    (report,) = parse_upload(orjson.dumps(doc), UploadContext())
+    assert len(report.samples) == 3  # the good object's three polls only
