@@ -21,9 +21,12 @@ JsonObject = dict[str, Any]
 _MAX_EPOCH_MS = 253_402_300_799_000.0
 
 
+_NUMBER = (int, float)  # a tuple: `int | float` would build a union object on every call
+
+
 def num(value: object) -> float | None:
     """A finite number (bool is not a number), else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
         return None
     f = float(value)
     return f if math.isfinite(f) else None
