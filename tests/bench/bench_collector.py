@@ -4,7 +4,7 @@ The collector runs as its own process (`icewatch collector`, one uvicorn worker)
 broker; its CPU time comes from /proc, so the load generator and the broker are not counted.
 Sizing rule: every call uploads one 300-interval segment every 5 minutes, so
 concurrent calls per core = 300 / (collector CPU-seconds per segment).
-The parse-only ceiling is orjson.loads of the same bodies in this process.
+The parse-only ceiling is orjson.loads of the same bodies in this process (best of 3 passes).
 """
 
 from __future__ import annotations
@@ -46,11 +46,16 @@ def load(base: str, bodies: list[bytes], path: str = "/v1/call-reports", workers
             return list(pool.map(one, bodies))
 
 
-def ceiling(bodies: list[bytes]) -> float:
-    t = time.process_time()
-    for b in bodies:
-        orjson.loads(b)
-    return (time.process_time() - t) / len(bodies)
+def ceiling(bodies: list[bytes], passes: int = 3) -> float:
+    """CPU seconds per body of orjson.loads, the best of ``passes`` passes: a load spike on the
+    shared machine during one pass would raise the floor and flatter the ratio."""
+    best = float("inf")
+    for _ in range(passes):
+        t = time.process_time()
+        for b in bodies:
+            orjson.loads(b)
+        best = min(best, (time.process_time() - t) / len(bodies))
+    return best
 
 
 def main() -> None:
