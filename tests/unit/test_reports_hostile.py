@@ -5,6 +5,7 @@ snapshots handed to the report builder, candidates parsed, characters searched. 
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -280,3 +281,12 @@ def test_untimed_series_far_outside_any_time_are_dropped_not_an_error(end: float
     doc = {"PeerConnections": {"pc": {"updateLog": [], "stats": {"T-bytesSent": series, "U-bytesSent": ok}}}}
     (report,) = parse_upload(orjson.dumps(doc), UploadContext())
     assert len(report.samples) == 3  # the good object's three polls only
+
+
+def test_a_gzip_body_is_budgeted_by_its_decompressed_size(work: Work) -> None:
+    """A crafted dump compresses well: the allowance follows the bytes decoded, not the bytes sent."""
+    body = hb.wi_many_pcs(4 * MB)
+    packed = gzip.compress(body)
+    assert len(packed) * 20 < len(body)
+    refused(packed, r"more than \d+ samples \(snapshots or intervals\) in one upload of this size")
+    assert work.budget.max_samples == len(body) // 1024 > 2_000  # not the floor
