@@ -74,11 +74,12 @@ class IngestConfig:
 
 
 # Collections of the youngest generation after this many new container objects (CPython's
-# default: 700). One 300-interval Telnyx upload makes ~40,000 dicts and lists that live for the
-# whole request, so the default ran ~57 young collections per upload, each promoting the live
-# document, and older-generation passes over everything the process holds; measured 2026-11-26
-# (2-core shared machine, issue 15): ~2.5 ms of ~15 ms CPU per segment. The older generations
-# keep their default multipliers, so cyclic garbage still goes within a few uploads.
+# default: 700). A 300-interval Telnyx upload's parsed document holds thousands of dicts for the
+# whole request: the default ran ~6 young collections per upload in one thread (gc.get_stats),
+# more when uploads overlap, each promoting the live documents towards the older generations,
+# whose passes walk everything the process holds. Measured 2026-11-26 (2-core shared machine,
+# issue 15): ~2.5 ms of ~15 ms CPU per segment in the collector, most of it inside orjson's
+# allocations. The older generations keep their multipliers, so cyclic garbage still goes.
 GC_YOUNG_THRESHOLD = 10_000
 
 
