@@ -86,6 +86,63 @@ def encode_rows(rows: Sequence[Row]) -> bytes:
     return b"\n".join(orjson.dumps(r, option=orjson.OPT_NAIVE_UTC) for r in rows)
 
 
+# Below this many rows an insert goes as JSON: handing chDB Arrow columns costs a fixed ~11 ms more per
+# insert (measured 2026-11-26, 2-core AMD EPYC: 10-100 rows into call_samples 23 ms vs 12 ms as JSON,
+# even at 600, 30 vs 52 ms at 3,000, 102 vs 276 ms at 20,000).
+ARROW_MIN_ROWS = 1000
+
+
+def _plain_arrow_type(t: Any) -> bool:
+    """Arrow types whose cast into the table's column ClickHouse does as its JSON reader would."""
+    import pyarrow as pa
+
+    if pa.types.is_list(t):
+        return bool(pa.types.is_string(t.value_type) or pa.types.is_null(t.value_type))
+    return bool(pa.types.is_string(t) or pa.types.is_boolean(t) or pa.types.is_int64(t)
+                or pa.types.is_float64(t) or pa.types.is_timestamp(t))
+
+
+def arrow_columns(rows: Sequence[Row], column_types: Mapping[str, str]) -> Any | None:
+    """The rows as one Arrow table (columns chDB reads in place, no text to parse), or None when the
+    JSON path must take them, so that every refusal and conversion stays the JSON reader's: a key the
+    table lacks, a value Arrow cannot type (mixed types, integers beyond Int64, nested objects),
+    text bound for a date column (parsed best effort as JSON). Columns with no value in any row are
+    left out: the column's default, as a missing JSON key. NaN becomes NULL, as orjson writes it.
+    Naive datetimes are UTC (OPT_NAIVE_UTC)."""
+    import pyarrow as pa
+
+    keys: dict[str, None] = dict.fromkeys(rows[0])
+    first = rows[0].keys()
+    if not all(r.keys() == first for r in rows):
+        for r in rows:
+            keys.update(dict.fromkeys(r))
+    arrays = {}
+    try:
+        for key in keys:
+            target = column_types.get(key)
+            if target is None:
+                return None
+            values = [r.get(key) for r in rows]
+            arr = pa.array(values, from_pandas=True)
+            if pa.types.is_null(arr.type):
+                continue
+            if not _plain_arrow_type(arr.type) or ("DateTime" in target and not pa.types.is_timestamp(arr.type)):
+                return None
+            if pa.types.is_list(arr.type):
+                if arr.flatten().null_count:
+                    return None  # NULL inside an array: the JSON reader's defaults decide
+                if arr.null_count:  # a NULL array is the column's default (empty), as in JSON
+                    arr = pa.array([[] if v is None else v for v in values], type=arr.type)
+                if pa.types.is_null(arr.type.value_type):  # only empty arrays: typed as text arrays
+                    arr = arr.cast(pa.list_(pa.string()))
+            if pa.types.is_timestamp(arr.type) and arr.type.tz is None:
+                arr = arr.cast(pa.timestamp(arr.type.unit, tz="UTC"))
+            arrays[key] = arr
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        return None
+    return pa.table(arrays) if arrays else None
+
+
 class ChdbSink:
     """Sink on chDB. One process may open a data directory at a time (chDB's own rule)."""
 
@@ -96,13 +153,17 @@ class ChdbSink:
         self._path = Path(path)
         self._lock = threading.Lock()
         self._out_of_space = False  # logged once per episode, not once per refused write
+        self._columns: dict[str, dict[str, str]] = {}
         try:
             self._session = session.Session(str(path))  # type: ignore[no-untyped-call]
         except Exception as exc:  # chDB raises its own types; all mean "cannot open the store"
             raise StorageUnavailable(f"cannot open the embedded store at {path}: {exc}") from exc
         self._run("SET output_format_json_quote_64bit_integers = 0")
 
-    def _run(self, sql: str, fmt: str = "CSV", params: Mapping[str, Any] | None = None) -> bytes:
+    def _run(self, sql: str, fmt: str = "CSV", params: Mapping[str, Any] | None = None,
+             icewatch_rows: Any = None) -> bytes:
+        """``icewatch_rows``: an Arrow table the statement reads as ``Python(icewatch_rows)`` (chDB finds
+        it by name among the caller's locals)."""
         with self._lock:
             try:
                 bound = {k: _param_text(v) for k, v in params.items()} if params else None
@@ -136,8 +197,14 @@ class ChdbSink:
             if not _TOKEN.match(dedup_token):
                 raise ValueError(f"invalid deduplication token: {dedup_token!r}")
             settings += f", insert_deduplication_token = '{dedup_token}'"
-        sql = f"INSERT INTO {check_identifier(table)} SETTINGS {settings} FORMAT JSONEachRow\n"
-        self._run(sql + encode_rows(rows).decode())
+        check_identifier(table)
+        columns = arrow_columns(rows, self._column_types(table)) if len(rows) >= ARROW_MIN_ROWS else None
+        if columns is not None:
+            names = ", ".join(f"`{name}`" for name in columns.column_names)
+            self._run(f"INSERT INTO {table} ({names}) SETTINGS {settings} SELECT {names} FROM Python(icewatch_rows)",
+                      icewatch_rows=columns)
+        else:
+            self._run(f"INSERT INTO {table} SETTINGS {settings} FORMAT JSONEachRow\n" + encode_rows(rows).decode())
         if self._out_of_space:
             log.warning("the embedded store at %s takes writes again", self._path.resolve())
             self._out_of_space = False
@@ -153,7 +220,20 @@ class ChdbSink:
         columns = [(str(c["name"]), str(c["type"])) for c in doc.get("meta", [])]
         return Table(columns, [list(r) for r in doc.get("data", [])])
 
+    def _column_types(self, table: str) -> dict[str, str]:
+        """Column name -> ClickHouse type, read once per table (until the next statement through execute)."""
+        found = self._columns.get(table)
+        if found is None:
+            database, _, name = table.rpartition(".")
+            rows = self.query("SELECT name, type FROM system.columns WHERE database = "
+                              + ("{d:String}" if database else "currentDatabase()") + " AND table = {t:String}",
+                              {"d": database, "t": name} if database else {"t": name})
+            found = {str(r["name"]): str(r["type"]) for r in rows}
+            self._columns[table] = found
+        return found
+
     def execute(self, sql: str) -> None:
+        self._columns.clear()  # DDL may change a table's columns
         self._run(sql)
 
     def close(self) -> None:
