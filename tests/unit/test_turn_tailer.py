@@ -245,6 +245,13 @@ def test_run_loop_waits_out_an_unavailable_publisher(tmp_path: Path) -> None:
     pub.fail_next = 3
     append(log, line(1) + line(2))
     t = make(tmp_path, pub)
+    assert run_then_append_third(t, pub, log)
+    assert uptimes(pub) == [1, 2, 3] and pub.fail_next == 0
+
+
+def run_then_append_third(t: FileTailer, pub: RecordingPublisher, log: Path) -> bool:
+    """Run the tailer's loop on a thread until lines 1-2 arrive, append line 3 and wait for it;
+    whether the thread was still running at the end."""
     stop = threading.Event()
     th = threading.Thread(target=t.run, args=(stop, 0.01))
     th.start()
@@ -255,10 +262,10 @@ def test_run_loop_waits_out_an_unavailable_publisher(tmp_path: Path) -> None:
         append(log, line(3))
         while len(pub.events) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
+        return th.is_alive()
     finally:
         stop.set()
         th.join(5)
-    assert uptimes(pub) == [1, 2, 3] and pub.fail_next == 0
 
 
 def test_glob_pattern_follows_coturns_dated_file_names(tmp_path: Path) -> None:
@@ -305,19 +312,6 @@ def test_run_loop_survives_an_error_other_than_unavailable(tmp_path: Path, monke
     pub = RefusingOnce()
     append(log, line(1) + line(2))
     t = make(tmp_path, pub)
-    stop = threading.Event()
-    th = threading.Thread(target=t.run, args=(stop, 0.01))
-    th.start()
-    try:
-        deadline = time.monotonic() + 10
-        while len(pub.events) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        append(log, line(3))
-        while len(pub.events) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert th.is_alive()
-    finally:
-        stop.set()
-        th.join(5)
+    assert run_then_append_third(t, pub, log)
     assert uptimes(pub) == [1, 2, 3] and t.errors == 1 and pub.refused == 1
     assert load_checkpoint(tmp_path / "turn.ckpt") is not None
