@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,9 +95,14 @@ def _pending(applied: dict[int, str], migrations: list[Migration]) -> list[Migra
 def migrate(sink: Sink, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply pending migrations in order; return those applied now."""
     sink.execute(MIGRATIONS_TABLE)
+    return _apply_pending(sink, directory, Migration.statements)
+
+
+def _apply_pending(sink: Sink, directory: Path, statements: Callable[[Migration], list[str]]) -> list[Migration]:
+    """Send each pending migration's ``statements`` in order, recording its version after its last."""
     done: list[Migration] = []
     for mig in _pending(_applied(sink), load_migrations(directory)):
-        for stmt in mig.statements():
+        for stmt in statements(mig):
             sink.execute(stmt)
         sink.insert(
             "schema_migrations",
@@ -221,16 +227,7 @@ def migrate_cluster(sink: Sink, cluster: str, database: str,
     that stops half-way is not recorded: the next run sends it again whole, which its statements
     allow (IF [NOT] EXISTS everywhere, RENAME COLUMN IF EXISTS)."""
     sink.execute(cluster_migrations_table(cluster, database))
-    done: list[Migration] = []
-    for mig in _pending(_applied(sink), load_migrations(directory)):
-        for stmt in cluster_statements(mig.sql, cluster, database):
-            sink.execute(stmt)
-        sink.insert(
-            "schema_migrations",
-            [{"version": mig.version, "name": mig.name, "checksum": mig.checksum}],
-        )
-        done.append(mig)
-    return done
+    return _apply_pending(sink, directory, lambda mig: cluster_statements(mig.sql, cluster, database))
 
 
 def check_cluster_schema(sink: Sink, cluster: str, directory: Path = MIGRATIONS_DIR) -> None:
