@@ -32,10 +32,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class OneLineConnectionFailure(logging.Filter):
+    """clickhouse-driver logs every failed connect attempt with its whole traceback (~30 lines a try
+    while ClickHouse is down); the reason fits on the line: keep it, drop the traceback. Our own
+    code logs and counts the StorageUnavailable that follows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}: {record.exc_info[1]}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def setup_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    driver = logging.getLogger("clickhouse_driver.connection")
+    if not any(isinstance(f, OneLineConnectionFailure) for f in driver.filters):
+        driver.addFilter(OneLineConnectionFailure())
 
 
 class SettingsHolder:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from dataclasses import dataclass
 
 import pytest
+from clickhouse_driver import Client
+from clickhouse_driver.errors import NetworkError
 
-from collector.cli_base import JsonFormatter
+from collector.cli_base import JsonFormatter, setup_logging
 from processors.service.consumer import Batch, write_batch
 from processors.store.chdb import ChdbSink
 
@@ -72,3 +75,23 @@ def test_json_lines_keep_extra_fields_and_never_break_on_odd_values() -> None:
     assert line["labels"] == {"tenant": "t", "region": "eu"} and line["call_id"] == "c-1"
     assert line["odd"].startswith("<object object")
     assert set(line) == {"ts", "level", "logger", "msg", "labels", "call_id", "odd"}
+
+
+def test_a_refused_clickhouse_connection_logs_one_line_without_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    setup_logging("warning")
+    try:
+        with pytest.raises(NetworkError):
+            Client(host="127.0.0.1", port=port, connect_timeout=1).execute("SELECT 1")
+    finally:
+        logging.basicConfig(force=True)  # leave the root logger as pytest's own
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    failed = [line for line in lines if line["logger"] == "clickhouse_driver.connection"]
+    assert failed, lines
+    assert failed[0]["msg"].startswith(f"Failed to connect to 127.0.0.1:{port}: ")
+    assert "refused" in failed[0]["msg"].lower()
+    assert "exc" not in failed[0] and all("Traceback" not in line["msg"] for line in failed)
