@@ -46,6 +46,11 @@ class Topics(BaseModel):
         }[schema]
 
 
+# The broker defaults of group.min.session.timeout.ms and group.max.session.timeout.ms.
+SESSION_TIMEOUT_MIN_MS = 6_000
+SESSION_TIMEOUT_MAX_MS = 1_800_000
+
+
 class KafkaSettings(BaseModel):
     bootstrap: str = Field(description="host:port[,host:port] of the Kafka brokers")
     client_id: str = "icewatch"
@@ -55,6 +60,25 @@ class KafkaSettings(BaseModel):
     ack_timeout_s: float = Field(default=10.0, gt=0)
     # zstd: about a tenth of gzip-9's CPU on the TURN batches, same ratio (needs brokers >= 2.1)
     compression: str | None = "zstd"
+    # Processors: how long the group waits for a member that stopped heartbeating (killed, host
+    # lost) before its partitions go to the others; nothing is read from them meanwhile. A member
+    # that stops cleanly leaves at once. 45 s is kafka-python's default with brokers 3.0+.
+    session_timeout_ms: int = 45_000
+
+    @field_validator("session_timeout_ms")
+    @classmethod
+    def _session_in_broker_range(cls, v: int) -> int:
+        if not SESSION_TIMEOUT_MIN_MS <= v <= SESSION_TIMEOUT_MAX_MS:
+            raise ValueError(
+                f"must be {SESSION_TIMEOUT_MIN_MS}..{SESSION_TIMEOUT_MAX_MS} ms (6 s..30 min), the range Kafka "
+                "brokers accept by default (group.min.session.timeout.ms, group.max.session.timeout.ms); a broker "
+                "configured narrower refuses the processor's join (InvalidSessionTimeoutError)")
+        return v
+
+    @property
+    def heartbeat_interval_ms(self) -> int:
+        """kafka-python's 3 s, or a third of a shorter session (heartbeats must come well inside it)."""
+        return min(3000, self.session_timeout_ms // 3)
 
     @field_validator("bootstrap")
     @classmethod

@@ -54,6 +54,8 @@ def make_consumer(kafka: KafkaSettings, topics: Sequence[str], group_id: str, ma
             max_partition_fetch_bytes=kafka.max_message_bytes + 64 * 1024,
             isolation_level="read_committed",
             metadata_max_age_ms=10_000,  # a topic whose leader was unknown at assignment is picked up soon
+            session_timeout_ms=kafka.session_timeout_ms,  # how long a killed processor's partitions wait
+            heartbeat_interval_ms=kafka.heartbeat_interval_ms,
         )
         # Join the group only once the topics' partitions are known: a join that races the first
         # metadata fetch gets an empty assignment and has to rebalance again.
