@@ -11,7 +11,7 @@ GET, used by the Starlette routes (routes.py) and the processor's stdlib health 
   /api/alerts                        [{rule, title, phase, labels, since, summary, runbook}] (a key's app only)
   /runbooks/{id}                     an alert rule's runbook (alerts/runbooks/{id}.md, as text)
   /static/pages/{app.js,app.css}     the page's own code
-  /static/uplot/{uPlot.iife.min.js,uPlot.min.css}   the chart library (deploy/local/chart_assets.sh)
+  /static/uplot/{uPlot.iife.min.js,uPlot.min.css}   the chart library (deploy/local/npm_assets.sh dashboards/pages)
 
 Auth is the query API's: with API keys configured the data endpoints (panels, variables) need a key
 (``Authorization: Bearer``, or ``X-API-Key``) and read the key's app only (``var-tenant`` is forced
@@ -209,7 +209,7 @@ class Pages:
         try:
             body = file.read_bytes()
         except OSError:
-            hint = " (run deploy/local/chart_assets.sh)" if "uplot" in path else ""
+            hint = " (run deploy/local/npm_assets.sh --force dashboards/pages)" if "uplot" in path else ""
             return _error(404, f"{path} is not installed{hint}")
         etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
         headers = {"Cache-Control": "no-cache", "ETag": etag, **SECURITY_HEADERS}

@@ -3,8 +3,8 @@
 #   packages  Debian packages for the real services (only as root; apt-get update once, then install)
 #   venv      .venv at the repo root + `pip install -e '.[dev]'` (skipped while pyproject.toml is unchanged)
 #   kafka     the Kafka broker jars from Maven Central (deploy/local/kafka.sh fetch, cached)
-#   charts    the dashboard pages' chart library (deploy/local/chart_assets.sh: npm ci, cached)
-#             and, with the dev extras, the Telnyx SDK of test_telnyx_sdk.py (deploy/local/telnyx_sdk.sh)
+#   charts    the dashboard pages' chart library and, with the dev extras, the Telnyx SDK of
+#             test_telnyx_sdk.py (deploy/local/npm_assets.sh: npm ci, cached)
 #   validator the strict Grafana dashboard validator (deploy/local/grafana_validator.sh: go build, cached)
 #   deploy    helm + kubernetes-validate for the deployment tests (deploy/local/deploy_tools.sh, cached)
 #
@@ -126,9 +126,14 @@ if ((want_kafka)); then
   "$HERE/kafka.sh" fetch || die "Kafka jar fetch failed"
 fi
 if ((want_venv)); then ensure_venv; fi
-if ((want_charts)); then "$HERE/chart_assets.sh" || die "chart assets install failed"; fi
+if ((want_charts)); then
+  "$HERE/npm_assets.sh" dashboards/pages node_modules/uplot/dist/uPlot.iife.min.js \
+    node_modules/uplot/dist/uPlot.min.css || die "chart assets install failed"
+fi
 # With the dev extras (make test), also the Telnyx SDK that test_telnyx_sdk.py loads (npm ci, cached).
-if ((want_charts)) && [[ -n "$extras" ]]; then "$HERE/telnyx_sdk.sh" || die "Telnyx SDK install failed"; fi
+if ((want_charts)) && [[ -n "$extras" ]]; then
+  "$HERE/npm_assets.sh" tests/telnyx_sdk node_modules/@telnyx/webrtc/lib/bundle.js || die "Telnyx SDK install failed"
+fi
 if ((want_validator)); then "$HERE/grafana_validator.sh" >/dev/null || die "grafana-validate build failed"; fi
 if ((want_deploy)); then "$HERE/deploy_tools.sh" >/dev/null || die "deploy tools install failed"; fi
 say "done in $((SECONDS - started))s"

@@ -8,7 +8,7 @@ inside the same namespace, so the SDK's call-report collector posts its own body
 ``/call_report`` across origins (CORS preflight included). ``record_sdk_call`` returns what the
 page saw and every upload icewatch received, byte for byte.
 
-Install the SDK with ``bash deploy/local/telnyx_sdk.sh`` (``npm ci``, cached; ``make test`` runs it).
+Install the SDK with ``bash deploy/local/npm_assets.sh tests/telnyx_sdk`` (``npm ci``, cached; ``make test`` runs it).
 Regenerate the committed report bodies with
 ``.venv/bin/python -m tests.telnyx_sdk.sdk_call --fixtures tests/fixtures/telnyx-sdk``.
 """
@@ -106,11 +106,12 @@ def sdk_problems() -> list[str]:
     try:
         version = json.loads((SDK_PACKAGE / "package.json").read_text())["version"]
     except (OSError, ValueError, KeyError):
-        return [f"@telnyx/webrtc is not installed in {HERE}: run `bash deploy/local/telnyx_sdk.sh`"]
+        return [f"@telnyx/webrtc is not installed in {HERE}: run `bash deploy/local/npm_assets.sh tests/telnyx_sdk`"]
     if version != SDK_VERSION:
-        return [f"@telnyx/webrtc {version} is installed in {HERE}, not {SDK_VERSION}: run deploy/local/telnyx_sdk.sh"]
+        return [f"@telnyx/webrtc {version} is installed in {HERE}, not {SDK_VERSION}: "
+                "run `bash deploy/local/npm_assets.sh tests/telnyx_sdk`"]
     if not SDK_BUNDLE.is_file():
-        return [f"{SDK_BUNDLE} is missing: run `bash deploy/local/telnyx_sdk.sh --force`"]
+        return [f"{SDK_BUNDLE} is missing: run `bash deploy/local/npm_assets.sh --force tests/telnyx_sdk`"]
     return []
 
 

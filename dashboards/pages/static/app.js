@@ -1,6 +1,6 @@
 // icewatch's built-in dashboard pages: renders the index, or one dashboard of dashboards/catalog.py
 // from its model (GET api/dashboards/{uid}) and its panels' data (GET .../panels/{key}).
-// Plain JS, no build step; charts by uPlot (static/uplot, installed by deploy/local/chart_assets.sh).
+// Plain JS, no build step; charts by uPlot (static/uplot, installed by deploy/local/npm_assets.sh).
 // Everything the page shows follows from its URL: ?from=now-6h&to=now&var-NAME=v&refresh=1m.
 "use strict";
 
@@ -635,7 +635,7 @@
   function drawTimeseries(entry, doc) {
     const p = entry.panel;
     if (typeof window.uPlot !== "function") {
-      throw new Error("the chart library is not installed (run deploy/local/chart_assets.sh)");
+      throw new Error("the chart library is not installed (run deploy/local/npm_assets.sh --force dashboards/pages)");
     }
     const cols = doc.columns;
     let timeIdx = cols.findIndex((c) => isTimeType(c.type));
