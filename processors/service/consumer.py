@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from collector.contract import DeadLetter, Model, dead_letter_raw
 from collector.errors import InvalidInput, StorageUnavailable, StoreError, Unavailable
 from collector.publisher import Publisher
-from collector.wire import decode_envelope
+from collector.wire import decode_call_report, decode_envelope
 from processors.rows.batch import Rows, merge_rows
 from processors.service.metrics import ProcessorMetrics
 from processors.store.convergence import admit, restamped
@@ -72,13 +72,18 @@ def process_record(rec: Record, row_fn: RowFn, batch: Batch) -> None:
     """Decode one record and add its rows, or a dead letter, to the batch."""
     batch.note(rec)
     bad = (orjson.JSONDecodeError, ValidationError, KeyError, InvalidInput, ValueError, TypeError)
+    payload: Model | None = None
+    decoded = decode_call_report(rec.value)  # one pass for the common case; None: the two steps below
+    if decoded is not None:
+        env, payload = decoded
+    else:
+        try:
+            env = decode_envelope(rec.value)
+        except bad as exc:
+            batch.dead.append((_dead_letter(rec, f"{type(exc).__name__}: {exc}"), "default"))  # no tenant known
+            return
     try:
-        env = decode_envelope(rec.value)
-    except bad as exc:
-        batch.dead.append((_dead_letter(rec, f"{type(exc).__name__}: {exc}"), "default"))  # no tenant known
-        return
-    try:
-        rows = row_fn(env.decode(), env.tenant, env.produced_at)
+        rows = row_fn(env.decode() if payload is None else payload, env.tenant, env.produced_at)
     except bad as exc:
         batch.dead.append((_dead_letter(rec, f"{type(exc).__name__}: {exc}"), env.tenant))
         return
