@@ -8,7 +8,6 @@ consumer loop and the embedded ClickHouse; the broker runs in its own JVM and is
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import threading
 import time
@@ -17,26 +16,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from collector.contract import CallReport, utcnow
+from collector.contract import utcnow
 from collector.kafka_publisher import KafkaPublisher
-from collector.reports import UploadContext, parse_upload
 from collector.settings import KafkaSettings, Topics
-from processors.facts.call_facts import FactsEnv
-from processors.rows.batch import Rows, merge_rows
-from processors.rows.builder import RowBuilder
 from processors.service.assembly import make_consumer
 from processors.service.consumer import ConsumerLoop
 from processors.service.metrics import ProcessorMetrics
 from processors.store.chdb import ChdbSink
 from processors.store.migrate import migrate
 from tests.bench.floors import PREFIX, bare_insert_cpu
+from tests.bench.processor_workload import BATCH, INTERVALS, processor_workload, report_count
 from tests.bench.table import Row, emit
-from tests.bench.workload import w3c_report
 from tests.services import KafkaService
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 400
-INTERVALS = 300
-BATCH = 200  # the consumer loop's max_batch_messages here, and the floor's batch size
+N = report_count()
 
 
 class LagRecorder(ProcessorMetrics):
@@ -62,15 +55,8 @@ def consume_until(loop: ConsumerLoop, done: Any) -> None:
 
 def main() -> None:
     print(f"# processor benchmark, {datetime.now().date()}, {N} reports x {INTERVALS} intervals")
-    reports: list[CallReport] = [
-        parse_upload(w3c_report(f"bench-{i}", INTERVALS, seed=i), UploadContext())[0] for i in range(N)
-    ]
-    builder = RowBuilder(FactsEnv.default())
-    now = utcnow()
-
-    t = time.process_time()
-    all_rows = [builder.rows(r, "derive", now) for r in reports]
-    derive_cpu = time.process_time() - t
+    work = processor_workload(N, "bench")
+    reports, builder, derive_cpu = work.reports, work.builder, work.derive_cpu
     print(f"derive only (facts + rows): {N / derive_cpu:,.0f} reports/CPU-s")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,19 +90,10 @@ def main() -> None:
 
             # 2. the floor: the same rows, bare into plain MergeTree copies of the tables (no views), in
             # batches of the loop's size; and what the views cost: the same batches into the real tables.
-            def batches(tenant: str) -> list[Rows]:
-                out: list[Rows] = []
-                for k in range(0, N, BATCH):
-                    batch: Rows = {}
-                    for rows in all_rows[k:k + BATCH]:
-                        merge_rows(batch, {tb: [dict(r, tenant=tenant) for r in trs] for tb, trs in rows.items()})
-                    out.append(batch)
-                return out
-
-            plain_cpu = bare_insert_cpu(sink, batches("bare"))
+            plain_cpu = bare_insert_cpu(sink, work.batches("bare"))
 
             def sink_cpu(prefix: str, tenant: str) -> float:  # icewatch's insert (Arrow columns when it can)
-                todo = batches(tenant)
+                todo = work.batches(tenant)
                 t = time.process_time()
                 for batch in todo:
                     for tb, trs in batch.items():

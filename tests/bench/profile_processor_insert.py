@@ -10,7 +10,6 @@ Run: ``.venv/bin/python -m tests.bench.profile_processor_insert [reports]``.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -18,18 +17,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from collector.contract import utcnow
-from collector.reports import UploadContext, parse_upload
-from processors.facts.call_facts import FactsEnv
-from processors.rows.batch import Rows, merge_rows
-from processors.rows.builder import RowBuilder
 from processors.store.chdb import ChdbSink, arrow_columns, encode_rows
 from processors.store.migrate import migrate
 from tests.bench.floors import PREFIX, plain_copies
-from tests.bench.workload import w3c_report
+from tests.bench.processor_workload import BATCH, INTERVALS, processor_workload, report_count
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 400
-BATCH = 200
+N = report_count()
 VIEWS = {"call_minute_mv": "calls", "ingest_minute_mv": "calls", "rtt_band_minute_mv": "call_samples"}
 
 
@@ -45,23 +38,12 @@ def cpu(fn: Callable[[], object]) -> float:
 
 
 def main() -> None:
-    print(f"# processor insert profile, {datetime.now().date()}, {N} reports x 300 intervals, batches of {BATCH}")
-    reports = [parse_upload(w3c_report(f"prof-{i}", 300, seed=i), UploadContext())[0] for i in range(N)]
-    builder = RowBuilder(FactsEnv.default())
-    now = utcnow()
-    all_rows: list[Rows] = []
-    derive = cpu(lambda: all_rows.extend(builder.rows(r, "p", now) for r in reports))
+    print(f"# processor insert profile, {datetime.now().date()}, {N} reports x {INTERVALS} intervals, "
+          f"batches of {BATCH}")
+    work = processor_workload(N, "prof")
+    all_rows, batches = work.rows, work.batches
     ms = 1000 / N
-    print(f"derive (facts + rows): {derive * ms:.2f} ms CPU per report")
-
-    def batches(tenant: str) -> list[Rows]:
-        out: list[Rows] = []
-        for k in range(0, N, BATCH):
-            batch: Rows = {}
-            for rows in all_rows[k:k + BATCH]:
-                merge_rows(batch, {tb: [dict(r, tenant=tenant) for r in trs] for tb, trs in rows.items()})
-            out.append(batch)
-        return out
+    print(f"derive (facts + rows): {work.derive_cpu * ms:.2f} ms CPU per report")
 
     tables = sorted({t for rows in all_rows for t, trs in rows.items() if trs})
     per_table = {t: sum(len(r.get(t, [])) for r in all_rows) for t in tables}
