@@ -123,12 +123,15 @@ def test_kill_9_processor_mid_stream_exactly_once(kafka: KafkaService, tmp_path:
     group = f"g-{uuid.uuid4().hex[:8]}"
     publisher = KafkaPublisher(KafkaSettings(bootstrap=kafka.bootstrap), topics, source_host="test")
     # Half before the processor starts, half while it works; its batches hold 500 (processor_env).
-    total, first = 6000, 3000
+    total, first = 10_000, 5000
     reports = [make_report(i) for i in range(total)]
     for k in range(0, first, 500):
         publisher.publish(reports[k:k + 500])
 
     env = processor_env(kafka, topics, tmp_path / "data", group)
+    # The killed member's partitions wait for its session to expire before the restarted processor
+    # gets them: 6 s (the brokers' default minimum) instead of the default 45 s.
+    env["ICEWATCH_KAFKA__SESSION_TIMEOUT_MS"] = "6000"
     log = tmp_path / "processor.log"
     proc = start_processor(env, log)
     try:
