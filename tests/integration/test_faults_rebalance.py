@@ -13,13 +13,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from collector.contract import CallReport
 from collector.kafka_publisher import KafkaPublisher
-from collector.settings import KafkaSettings, Settings
+from collector.settings import KafkaSettings, Settings, Topics
 from processors.service.assembly import build_loop
 from processors.service.consumer import ConsumerLoop
 from processors.service.metrics import ProcessorMetrics
@@ -87,20 +89,60 @@ def wait_until(cond: object, timeout: float, what: str, group: list[Member]) -> 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def test_processors_joining_and_leaving_mid_stream_count_every_report_once(kafka: KafkaService,
-                                                                           tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class Stream:
+    """A call_reports stream of 4 partitions on the real broker, for a group of processors that all
+    write into one chDB store: the settings they run with, the reports to send, the test's publisher,
+    the processors' dead-letter publisher."""
+
+    kafka: KafkaService
+    topics: Topics
+    settings: Settings
+    reports: list[CallReport]
+    publisher: KafkaPublisher
+    dlq: KafkaPublisher
+    sink: ChdbSink
+
+    @property
+    def group(self) -> str:
+        """The Kafka consumer group of the processors' call_reports loop."""
+        return self.settings.group_id + ".call_reports"
+
+    def assert_each_report_stored_once(self) -> None:
+        """Every report's offset committed; calls, call_samples and their rollups hold each report once."""
+        total = len(self.reports)
+        assert committed_total(self.kafka, self.group) == total
+        assert self.sink.query("SELECT count() AS n FROM calls FINAL")[0]["n"] == total
+        assert self.sink.query("SELECT uniqExactMerge(calls) AS n FROM call_minute")[0]["n"] == total
+        assert self.sink.query("SELECT count() AS n FROM call_samples FINAL")[0]["n"] == 3 * total
+        assert self.sink.query("SELECT uniqExactMerge(samples) AS n FROM rtt_band_minute")[0]["n"] == 3 * total
+
+
+@contextmanager
+def report_stream(kafka: KafkaService, tmp_path: Path, total: int, **settings: Any) -> Iterator[Stream]:
+    """Fresh topics and group, ``total`` reports, a migrated store; ``settings`` go to Settings."""
     topics = unique_topics(partitions=4)
     create_topics(kafka, topics)
-    settings = Settings(kafka=KafkaSettings(bootstrap=kafka.bootstrap), topics=topics,
-                        group_id=f"g-{uuid.uuid4().hex[:8]}")
-    group = settings.group_id + ".call_reports"
-    total = 6000
-    reports = [make_report(i) for i in range(total)]
-    publisher = KafkaPublisher(settings.kafka, topics, source_host="test")  # type: ignore[arg-type]
-    dlq = KafkaPublisher(settings.kafka, topics, source_host="processor")  # type: ignore[arg-type]
+    config = Settings(kafka=KafkaSettings(bootstrap=kafka.bootstrap), topics=topics,
+                      group_id=f"g-{uuid.uuid4().hex[:8]}", **settings)
+    publisher = KafkaPublisher(config.kafka, topics, source_host="test")  # type: ignore[arg-type]
+    dlq = KafkaPublisher(config.kafka, topics, source_host="processor")  # type: ignore[arg-type]
     sink = ChdbSink(tmp_path / "store")
     try:
         migrate(sink)
+        yield Stream(kafka, topics, config, [make_report(i) for i in range(total)], publisher, dlq, sink)
+    finally:
+        publisher.close()
+        dlq.close()
+        sink.close()
+
+
+def test_processors_joining_and_leaving_mid_stream_count_every_report_once(kafka: KafkaService,
+                                                                           tmp_path: Path) -> None:
+    total = 6000
+    with report_stream(kafka, tmp_path, total) as stream:
+        topics, settings, group, reports = stream.topics, stream.settings, stream.group, stream.reports
+        publisher, dlq, sink = stream.publisher, stream.dlq, stream.sink
         for k in range(0, 2000, 500):
             publisher.publish(reports[k:k + 500])
         with members() as group_members:
@@ -136,23 +178,14 @@ def test_processors_joining_and_leaving_mid_stream_count_every_report_once(kafka
             second.stop()
             restarted.stop()
 
-        assert committed_total(kafka, group) == total
+        stream.assert_each_report_stored_once()
         # Every member did part of the work; together at least everything: a batch whose partition
         # moved before its commit is consumed again by the new owner (with the default batch size and
         # time, 104 and 519 of the 6000 were, in two runs on 2026-11-26, 2-core shared machine).
         assert consumed_before_restart > 0 and second.consumed > 0 and restarted.consumed > 0
         assert first.consumed + second.consumed + restarted.consumed >= total
-
-        assert sink.query("SELECT count() AS n FROM calls FINAL")[0]["n"] == total
         assert sink.query("SELECT uniqExact(call_id) AS n FROM calls")[0]["n"] == total
-        assert sink.query("SELECT uniqExactMerge(calls) AS n FROM call_minute")[0]["n"] == total
         assert sink.query("SELECT uniqExactIfMerge(relayed) AS n FROM call_minute")[0]["n"] == total
-        assert sink.query("SELECT count() AS n FROM call_samples FINAL")[0]["n"] == 3 * total
-        assert sink.query("SELECT uniqExactMerge(samples) AS n FROM rtt_band_minute")[0]["n"] == 3 * total
-    finally:
-        publisher.close()
-        dlq.close()
-        sink.close()
 
 
 class SlowStore:
@@ -186,19 +219,11 @@ class SlowStore:
 
 def test_a_rebalance_during_a_slow_write_neither_stops_the_processor_nor_loses_its_batch(
         kafka: KafkaService, tmp_path: Path) -> None:
-    topics = unique_topics(partitions=4)
-    create_topics(kafka, topics)
-    settings = Settings(kafka=KafkaSettings(bootstrap=kafka.bootstrap), topics=topics,
-                        group_id=f"g-{uuid.uuid4().hex[:8]}")
-    group = settings.group_id + ".call_reports"
     total = 3000
-    reports = [make_report(i) for i in range(total)]
-    publisher = KafkaPublisher(settings.kafka, topics, source_host="test")  # type: ignore[arg-type]
-    dlq = KafkaPublisher(settings.kafka, topics, source_host="processor")  # type: ignore[arg-type]
-    sink = ChdbSink(tmp_path / "store")
-    slow_store = SlowStore(sink, delay_s=6.0)  # longer than two heartbeat intervals (3 s)
-    try:
-        migrate(sink)
+    with report_stream(kafka, tmp_path, total) as stream:
+        settings, group, reports = stream.settings, stream.group, stream.reports
+        publisher, dlq, sink = stream.publisher, stream.dlq, stream.sink
+        slow_store = SlowStore(sink, delay_s=6.0)  # longer than two heartbeat intervals (3 s)
         publisher.publish(reports[:1000])
         with members() as group_members:
             first = Member(settings, slow_store, dlq)  # type: ignore[arg-type]
@@ -216,15 +241,7 @@ def test_a_rebalance_during_a_slow_write_neither_stops_the_processor_nor_loses_i
             assert first.thread.is_alive() and second.thread.is_alive()
             first.stop()
             second.stop()
-        assert committed_total(kafka, group) == total
-        assert sink.query("SELECT count() AS n FROM calls FINAL")[0]["n"] == total
-        assert sink.query("SELECT uniqExactMerge(calls) AS n FROM call_minute")[0]["n"] == total
-        assert sink.query("SELECT count() AS n FROM call_samples FINAL")[0]["n"] == 3 * total
-        assert sink.query("SELECT uniqExactMerge(samples) AS n FROM rtt_band_minute")[0]["n"] == 3 * total
-    finally:
-        publisher.close()
-        dlq.close()
-        sink.close()
+        stream.assert_each_report_stored_once()
 
 
 def test_a_batch_written_after_its_partitions_moved_does_not_move_their_new_owners_offsets_back(
@@ -232,49 +249,37 @@ def test_a_batch_written_after_its_partitions_moved_does_not_move_their_new_owne
     """The first processor's batch spans the rebalance that gives half its partitions to a second
     one, and its write is slow: the second processor reads those partitions again from their last
     commit and commits past the batch first. The late batch must not commit them back."""
-    topics = unique_topics(partitions=4)
-    create_topics(kafka, topics)
-    # batches closed by time, so that a rebalance falls inside one
-    settings = Settings(kafka=KafkaSettings(bootstrap=kafka.bootstrap), topics=topics,
-                        group_id=f"g-{uuid.uuid4().hex[:8]}", max_batch_messages=20_000, max_batch_seconds=1.5)
-    group = settings.group_id + ".call_reports"
     total = 3000
-    reports = [make_report(i) for i in range(total)]
-    publisher = KafkaPublisher(settings.kafka, topics, source_host="test")  # type: ignore[arg-type]
-    dlq = KafkaPublisher(settings.kafka, topics, source_host="processor")  # type: ignore[arg-type]
-    sink = ChdbSink(tmp_path / "store")
-    slow_store = SlowStore(sink, delay_s=5.0)
     stop_feeding = threading.Event()
+    # batches closed by time, so that a rebalance falls inside one
+    with report_stream(kafka, tmp_path, total, max_batch_messages=20_000, max_batch_seconds=1.5) as stream:
+        topics, settings, group, reports = stream.topics, stream.settings, stream.group, stream.reports
+        publisher, dlq, sink = stream.publisher, stream.dlq, stream.sink
+        slow_store = SlowStore(sink, delay_s=5.0)
 
-    def feed() -> None:  # a steady stream, so that every batch is open for its whole 1.5 s
-        for k in range(1000, total, 100):
-            if stop_feeding.wait(0.1):
-                return
-            publisher.publish(reports[k:k + 100])
+        def feed() -> None:  # a steady stream, so that every batch is open for its whole 1.5 s
+            for k in range(1000, total, 100):
+                if stop_feeding.wait(0.1):
+                    return
+                publisher.publish(reports[k:k + 100])
 
-    feeder = threading.Thread(target=feed, daemon=True)
-    try:
-        migrate(sink)
-        publisher.publish(reports[:1000])
-        with members() as group_members:
-            first = Member(settings, slow_store, dlq)  # type: ignore[arg-type]
-            group_members.append(first)
-            wait_until(lambda: committed_total(kafka, group) >= 1, 90, "the first commit", group_members)
-            feeder.start()
-            slow_store.when = lambda: 0 < first.assigned < topics.partitions  # after it lost partitions
-            second = Member(settings, sink, dlq)
-            group_members.append(second)
-            wait_until(slow_store.inside.is_set, 60, "a write after the rebalance", group_members)
-            feeder.join(timeout=60)
-            wait_until(lambda: committed_total(kafka, group) >= total, 60, "every offset committed", group_members)
-            first.stop()
-            second.stop()
-        assert committed_total(kafka, group) == total
-        assert sink.query("SELECT count() AS n FROM calls FINAL")[0]["n"] == total
-        assert sink.query("SELECT uniqExactMerge(calls) AS n FROM call_minute")[0]["n"] == total
-        assert sink.query("SELECT count() AS n FROM call_samples FINAL")[0]["n"] == 3 * total
-    finally:
-        stop_feeding.set()
-        publisher.close()
-        dlq.close()
-        sink.close()
+        feeder = threading.Thread(target=feed, daemon=True)
+        try:
+            publisher.publish(reports[:1000])
+            with members() as group_members:
+                first = Member(settings, slow_store, dlq)  # type: ignore[arg-type]
+                group_members.append(first)
+                wait_until(lambda: committed_total(kafka, group) >= 1, 90, "the first commit", group_members)
+                feeder.start()
+                slow_store.when = lambda: 0 < first.assigned < topics.partitions  # after it lost partitions
+                second = Member(settings, sink, dlq)
+                group_members.append(second)
+                wait_until(slow_store.inside.is_set, 60, "a write after the rebalance", group_members)
+                feeder.join(timeout=60)
+                wait_until(lambda: committed_total(kafka, group) >= total, 60, "every offset committed",
+                           group_members)
+                first.stop()
+                second.stop()
+        finally:
+            stop_feeding.set()  # before the stream's publisher closes
+        stream.assert_each_report_stored_once()
