@@ -197,6 +197,9 @@ class AlertSettings(BaseModel):
     external_url: str = "http://127.0.0.1:8080"
     state_path: Path | None = None  # None: the evaluator's default under data_dir
     resend_s: float = Field(default=30.0, gt=0, le=600)  # firing alerts are sent again this often
+    # icewatch's evaluator keeps an alert firing at most this long once its condition is gone, below
+    # a rule's own keep_firing_for (None: each rule's own); for short demos and tests
+    keep_firing_for_max_s: float | None = Field(default=None, ge=0, le=86400)
 
     @field_validator("alertmanager_urls", mode="before")
     @classmethod

@@ -7,6 +7,9 @@
 # DEMO_RECOVERY_S (30: normal again after the incident), DEMO_INCIDENT (turn-down:turn-eu-1),
 # DEMO_RATE (200 calls per minute), DEMO_SEED (7). The alert evaluator of `icewatch run` runs the
 # whole time; the demo prints when each alert fired and waits (up to 120 s) for it to resolve.
+# That wait is mostly the rule's keep_firing_for (turn-server-down: 45 s after its probes succeed
+# again); DEMO_KEEP_FIRING_S (unset: each rule's own) caps it through ICEWATCH_ALERTS__KEEP_FIRING_FOR_MAX_S,
+# e.g. 10 (one evaluation interval) for a shorter demo: the alert still fires and resolves.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${VENV:-.venv}/bin
@@ -18,6 +21,7 @@ RECOVERY_S=${DEMO_RECOVERY_S:-30}
 INCIDENT=${DEMO_INCIDENT:-turn-down:turn-eu-1}
 RATE=${DEMO_RATE:-200}
 SEED=${DEMO_SEED:-7}
+KEEP_FIRING=${DEMO_KEEP_FIRING_S:-}
 INVENTORY=deploy/inventory.example.yaml
 
 if "$BIN/python" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
@@ -45,6 +49,7 @@ export ICEWATCH_DATA_DIR="$DEMO/data" ICEWATCH_PORT="$PORT" ICEWATCH_INVENTORY="
        ICEWATCH_GEOIP_DB="$DEMO/demo-geoip.mmdb" ICEWATCH_HASH_KEY="demo-only-hash-key" \
        ICEWATCH_METRICS_PORT=0 ICEWATCH_TURN_LOGS="$TURN_LOGS"
 unset ICEWATCH_KAFKA__BOOTSTRAP ICEWATCH_CLICKHOUSE__HOST ICEWATCH_API_KEYS
+if [[ -n $KEEP_FIRING ]]; then export ICEWATCH_ALERTS__KEEP_FIRING_FOR_MAX_S="$KEEP_FIRING"; fi
 "$BIN/icewatch" --log-level WARNING run >"$DEMO/run.log" 2>&1 &
 RUN_PID=$!
 trap 'kill "$RUN_PID" 2>/dev/null; wait "$RUN_PID" 2>/dev/null || true' EXIT

@@ -1,5 +1,5 @@
-"""The simulator through the real embedded pipeline (HTTP app -> parsers -> facts -> chDB), and
-`make demo` as a newcomer runs it.
+"""The simulator through the real embedded pipeline (HTTP app -> parsers -> facts -> chDB); `make demo`
+itself is tests/integration/test_make_demo.py.
 
 Each scripted incident is replayed next to a baseline: the same seed and the same calls, once
 under normal conditions (tenant "base") and once under the incident (tenant "inc"). Every call
@@ -10,7 +10,6 @@ it says; the TURN logs and probes of other servers must not move.
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,8 +21,7 @@ import pytest
 from collector.simulator.incidents import Conditions, conditions_at, parse_incident
 from collector.simulator.plan import CallPlan
 from collector.simulator.run import Simulator, SimulatorConfig
-from tests.http_server import free_port
-from tests.simulated import INVENTORY, REPO, Pipeline, simulated_pipeline
+from tests.simulated import INVENTORY, Pipeline, simulated_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -107,26 +105,3 @@ def test_the_simulator_drives_a_live_collector_without_a_rejection(tmp_path: Pat
     logs = sim.log_paths()
     assert logs["turn-eu-1"].stat().st_size > 0
 
-
-def test_make_demo_shows_the_incident(tmp_path: Path) -> None:
-    """The README's third command, short: a normal period, then turn-eu-1 down."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ICEWATCH_")}
-    env.update(DEMO_DIR=str(tmp_path / "demo"), DEMO_PORT=str(free_port()), DEMO_NORMAL_S="6",
-               DEMO_INCIDENT_S="25", DEMO_RECOVERY_S="10", DEMO_RATE="600")
-    out = subprocess.run(["bash", str(REPO / "deploy" / "local" / "demo.sh")], env=env, capture_output=True,
-                         text=True, timeout=240, cwd=REPO)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    text = out.stdout
-    assert "$ icewatch query diagnosis" in text and "turn_unreachable" in text
-    probes = text.split("$ icewatch query probes", 1)[1]
-    eu = [line.split() for line in probes.splitlines() if line.startswith("turn-eu-1")]
-    assert eu and any(int(cols[4]) > 0 for cols in eu)  # server, date, time, probes, failures
-    apac = [line.split() for line in probes.splitlines() if line.startswith("turn-apac-1")]
-    assert apac and all(int(cols[4]) == 0 for cols in apac)
-    assert "not accepted 0" in out.stderr
-    # the evaluator of `icewatch run` fired the outage's rule, only that one, and it resolved
-    alerts = text.split("$ alerts", 1)[1].split("\ndemo:", 1)[0]
-    fired = [line.strip() for line in alerts.splitlines() if ": fired at" in line]
-    assert fired and all(line.startswith("turn-server-down") and "turn_server=turn-eu-1" in line
-                         and "resolved at" in line for line in fired), alerts
-    assert {line.split("transport=")[1].split()[0] for line in fired} == {"udp", "tcp", "tls"}
