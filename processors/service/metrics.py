@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sized
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -25,7 +26,7 @@ class ProcessorMetrics:
         self.last_commit = Gauge("icewatch_processor_last_commit_timestamp", "Last commit (unix s)",
                                  registry=r)
 
-    def observe_batch(self, messages: int, rows: dict[str, list[dict[str, object]]], dead: int,
+    def observe_batch(self, messages: int, rows: Mapping[str, Sized], dead: int,
                       seconds: float, oldest: datetime | None) -> None:
         self.messages.inc(messages)
         for table, table_rows in rows.items():

@@ -7,7 +7,7 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -102,27 +102,39 @@ def _plain_arrow_type(t: Any) -> bool:
                 or pa.types.is_float64(t) or pa.types.is_timestamp(t))
 
 
+@runtime_checkable
+class Columnar(Protocol):
+    """Rows already held as columns (processors/rows/batch.py ColumnRows): read column by column."""
+
+    def column_lists(self) -> Mapping[str, Sequence[Any]]: ...
+
+
 def arrow_columns(rows: Sequence[Row], column_types: Mapping[str, str]) -> Any | None:
-    """The rows as one Arrow table (columns chDB reads in place, no text to parse), or None when the
-    JSON path must take them, so that every refusal and conversion stays the JSON reader's: a key the
-    table lacks, a value Arrow cannot type (mixed types, integers beyond Int64, nested objects),
-    text bound for a date column (parsed best effort as JSON). Columns with no value in any row are
-    left out: the column's default, as a missing JSON key. NaN becomes NULL, as orjson writes it.
-    Naive datetimes are UTC (OPT_NAIVE_UTC)."""
+    """The rows (dicts, or ``Columnar`` rows: their columns are taken as they are) as one Arrow table
+    (columns chDB reads in place, no text to parse), or None when the JSON path must take them, so
+    that every refusal and conversion stays the JSON reader's: a key the table lacks, a value Arrow
+    cannot type (mixed types, integers beyond Int64, nested objects), text bound for a date column
+    (parsed best effort as JSON). Columns with no value in any row are left out: the column's
+    default, as a missing JSON key. NaN becomes NULL, as orjson writes it. Naive datetimes are UTC
+    (OPT_NAIVE_UTC)."""
     import pyarrow as pa
 
-    keys: dict[str, None] = dict.fromkeys(rows[0])
-    first = rows[0].keys()
-    if not all(r.keys() == first for r in rows):
-        for r in rows:
-            keys.update(dict.fromkeys(r))
+    lists = rows.column_lists() if isinstance(rows, Columnar) else None
+    if lists is not None:
+        keys: Mapping[str, object] = lists
+    else:
+        keys = dict.fromkeys(rows[0])
+        first = rows[0].keys()
+        if not all(r.keys() == first for r in rows):
+            for r in rows:
+                keys.update(dict.fromkeys(r))
     arrays = {}
     try:
         for key in keys:
             target = column_types.get(key)
             if target is None:
                 return None
-            values = [r.get(key) for r in rows]
+            values = lists[key] if lists is not None else [r.get(key) for r in rows]
             arr = pa.array(values, from_pandas=True)
             if pa.types.is_null(arr.type):
                 continue

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sized
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ class LagRecorder(ProcessorMetrics):
         super().__init__()
         self.lags: list[float] = []
 
-    def observe_batch(self, messages: int, rows: dict[str, list[dict[str, object]]], dead: int, seconds: float,
+    def observe_batch(self, messages: int, rows: Mapping[str, Sized], dead: int, seconds: float,
                       oldest: datetime | None) -> None:
         super().observe_batch(messages, rows, dead, seconds, oldest)
         if oldest is not None:
