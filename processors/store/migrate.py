@@ -114,6 +114,11 @@ def _apply_pending(sink: Sink, directory: Path, statements: Callable[[Migration]
 
 _ENGINE = re.compile(r"ENGINE\s*=\s*(Replacing|Aggregating|Summing)?MergeTree(\(([^)]*)\))?")
 _CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
+_REPLACE_TABLE = re.compile(r"^CREATE OR REPLACE TABLE (\w+)")
+_AS_SELECT = re.compile(r"^AS SELECT\b", re.MULTILINE)
+_INSERT_SELECT = re.compile(r"^INSERT INTO (\w+)\s*(\([^)]*\))?\s*(?=SELECT\b)")
+# A table a query reads (not a database-qualified one such as system.macros).
+_READS = re.compile(r"\b(FROM|JOIN) (\w+)(?![\w.])")
 _ORDER_BY = re.compile(r"^ORDER BY \(?([^)\n]*)\)?\s*$", re.MULTILINE)
 # Column commands are the only ALTERs a Distributed table takes; the others change the local table.
 _COLUMN_ALTER = re.compile(r"^ALTER TABLE \w+ (ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN\b")
@@ -137,8 +142,10 @@ def _shard_key(create_stmt: str) -> str:
 def cluster_statements(sql: str, cluster: str, database: str = "icewatch") -> list[str]:
     """The cluster variant of one migration: tables become ``<name>_local`` with a Replicated
     engine ON CLUSTER plus a Distributed ``<name>`` in front; views read the Distributed tables,
-    materialized views write the local tables of their node. A statement of another kind stops
-    the run (run on one node only, it would leave the cluster's nodes different).
+    materialized views write the local tables of their node. A table rebuilt by CREATE OR REPLACE
+    ... AS SELECT is rebuilt on every node from that node's local tables, its Distributed table
+    re-created; an INSERT ... SELECT is sent once, through the Distributed tables. A statement of
+    another kind stops the run (run on one node only, it would leave the cluster's nodes different).
 
     tests/unit/test_cluster_schema.py reads every statement with ClickHouse's parser; none has run
     on a cluster (Keeper paths and macros, ON CLUSTER DDL, inserts through Distributed). Views that
@@ -148,25 +155,35 @@ def cluster_statements(sql: str, cluster: str, database: str = "icewatch") -> li
     for stmt in split_statements(sql):
         table = _CREATE_TABLE.search(stmt)
         engine = _ENGINE.search(stmt)
+        replace = _REPLACE_TABLE.match(stmt)
+        select = _AS_SELECT.search(stmt)
         if table and engine:
             name = table.group(1)
-            kind = engine.group(1) or ""
-            args = engine.group(3) or ""
-            zk = f"'/clickhouse/tables/{{shard}}/{database}/{name}', '{{replica}}'"
-            new_engine = f"ENGINE = Replicated{kind}MergeTree({zk}{', ' + args if args else ''})"
-            local = (
-                stmt[: table.start()]
-                + f"CREATE TABLE IF NOT EXISTS {name}_local ON CLUSTER {cluster}"
-                + stmt[table.end() : engine.start()]
-                + new_engine
-                + stmt[engine.end() :]
-            )
-            local = local.replace("non_replicated_deduplication_window", "replicated_deduplication_window")
-            out.append(local)
+            zk = f"'/clickhouse/tables/{{shard}}/{database}/{name}'"
+            head = f"CREATE TABLE IF NOT EXISTS {name}_local ON CLUSTER {cluster}"
+            out.append(_replicated(stmt, table, engine, head, zk))
             out.append(
                 f"CREATE TABLE IF NOT EXISTS {name} ON CLUSTER {cluster} AS {name}_local "
                 f"ENGINE = Distributed({cluster}, {database}, {name}_local, {_shard_key(stmt)})"
             )
+        elif replace and engine and select and engine.start() < select.start():
+            # Every node rebuilds its own local table from its own local tables (a view writes on the
+            # node of its source row, so they hold the same shard's rows); the new table is created
+            # beside the old one before the swap, so its Keeper path carries the new table's uuid.
+            # The Distributed table in front is re-created from the new columns.
+            name = replace.group(1)
+            zk = f"'/clickhouse/tables/{{shard}}/{database}/{name}/{{uuid}}'"
+            head = f"CREATE OR REPLACE TABLE {name}_local ON CLUSTER {cluster}"
+            local = _replicated(stmt[: select.start()], replace, engine, head, zk)
+            out.append(local + _READS.sub(r"\1 \2_local", stmt[select.start() :]))
+            out.append(
+                f"CREATE OR REPLACE TABLE {name} ON CLUSTER {cluster} AS {name}_local "
+                f"ENGINE = Distributed({cluster}, {database}, {name}_local, {_shard_key(stmt)})"
+            )
+        elif insert := _INSERT_SELECT.match(stmt):
+            # Sent once, through the Distributed tables: it reads every shard and writes where the
+            # target's sharding key says; it returns after every shard has its rows.
+            out.append(stmt[: insert.end()] + "SETTINGS distributed_foreground_insert = 1\n" + stmt[insert.end() :])
         elif stmt.startswith("CREATE MATERIALIZED VIEW"):
             if re.search(r"\bJOIN\b", stmt):
                 raise ConfigError(f"no cluster variant for a materialized view with a JOIN: {stmt[:60]!r}")
@@ -186,6 +203,15 @@ def cluster_statements(sql: str, cluster: str, database: str = "icewatch") -> li
         else:
             raise ConfigError(f"no cluster variant for this kind of statement: {stmt[:60]!r}")
     return out
+
+
+def _replicated(stmt: str, table: re.Match[str], engine: re.Match[str], head: str, zk_path: str) -> str:
+    """``stmt``'s table as a Replicated local table: ``head`` instead of its CREATE, ``zk_path``."""
+    kind = engine.group(1) or ""
+    args = engine.group(3) or ""
+    new_engine = f"ENGINE = Replicated{kind}MergeTree({zk_path}, '{{replica}}'{', ' + args if args else ''})"
+    local = stmt[: table.start()] + head + stmt[table.end() : engine.start()] + new_engine + stmt[engine.end() :]
+    return local.replace("non_replicated_deduplication_window", "replicated_deduplication_window")
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

@@ -156,11 +156,56 @@ def cluster(parser: None) -> list[tuple[str, str, str]]:
 
 def test_every_cluster_statement_parses_and_runs_on_the_whole_cluster(cluster: list[tuple[str, str, str]]) -> None:
     assert len(cluster) >= 50
-    for mig, _stmt, text in cluster:
+    for mig, stmt, text in cluster:
+        if text.startswith("INSERT INTO"):
+            assert_reaches_every_shard(stmt, text)
+            continue
         head = re.match(r"(CREATE (?:MATERIALIZED )?VIEW IF NOT EXISTS|CREATE TABLE IF NOT EXISTS|ALTER TABLE"
-                        r"|DROP VIEW IF EXISTS) (\w+) ON CLUSTER (\w+)", text)
+                        r"|DROP VIEW IF EXISTS|CREATE OR REPLACE TABLE) (\w+) ON CLUSTER (\w+)", text)
         assert head, f"{mig}: {text[:100]}"
         assert head.group(3) == CLUSTER
+
+
+def assert_reaches_every_shard(stmt: str, text: str) -> None:
+    """An INSERT ... SELECT is sent once: it writes a Distributed table and reads Distributed tables
+    (every shard), and returns only after every shard has its rows."""
+    m = re.match(r"INSERT INTO (\w+) ", text)
+    assert m and not m.group(1).endswith("_local"), text[:100]
+    assert "ON CLUSTER" not in text
+    assert "SETTINGS distributed_foreground_insert = 1 SELECT" in text, text[:200]
+    read = tables_read(ast(stmt))
+    assert read and not any(t.endswith("_local") for t in read), text[:100]
+
+
+def test_a_rebuilt_table_is_rebuilt_on_every_node_from_its_local_tables_and_its_distributed_table_follows(
+    cluster: list[tuple[str, str, str]],
+) -> None:
+    """CREATE OR REPLACE ... AS SELECT (0014): every node rebuilds its local table from its own local
+    tables under a new Keeper path (the old table still holds its own until the swap), then the
+    Distributed table in front is re-created from the new columns; views that write it come after."""
+    rebuilt = [(i, stmt, text) for i, (_m, stmt, text) in enumerate(cluster)
+               if text.startswith("CREATE OR REPLACE TABLE") and "_local ON CLUSTER" in text]
+    assert rebuilt, "no migration rebuilds a table"
+    for i, stmt, text in rebuilt:
+        name = re.match(r"CREATE OR REPLACE TABLE (\w+)_local ON CLUSTER", text).group(1)  # type: ignore[union-attr]
+        single = next(s for m in load_migrations() for s in split_statements(m.sql)
+                      if s.startswith(f"CREATE OR REPLACE TABLE {name}\n"))
+        tree = ast(stmt)
+        fn = engine(tree)
+        assert fn.text.startswith("Replicated"), name
+        assert [a.text for a in args(fn)][:2] == [f"'/clickhouse/tables/{{shard}}/{DATABASE}/{name}/{{uuid}}'",
+                                                  "'{replica}'"]
+        assert columns(tree) == columns(ast(single))
+        assert sorting_key(tree) == sorting_key(ast(single))
+        assert "replicated_deduplication_window" in text and "non_replicated" not in text
+        read = tables_read(tree) - {"system.macros"}
+        assert read == {f"{t}_local" for t in tables_read(ast(single)) - {"system.macros"}}, read
+        assert read and all(t.endswith("_local") for t in read)
+        follow = cluster[i + 1][2]
+        assert follow == (f"CREATE OR REPLACE TABLE {name} ON CLUSTER {CLUSTER} AS {name}_local "
+                          f"ENGINE = Distributed({CLUSTER}, {DATABASE}, {name}_local, rand())")
+        later_views = [t for _m, _s, t in cluster[i + 2:] if f" TO {name}_local " in t]
+        assert later_views, f"no view writes {name} after it is rebuilt"
 
 
 def test_every_table_becomes_a_replicated_local_table_with_the_same_columns_and_keys(
@@ -267,8 +312,9 @@ def test_column_alters_change_both_tables_and_other_alters_only_the_local_one(
 @pytest.mark.parametrize(
     "sql",
     [
-        "INSERT INTO calls SELECT * FROM calls;\n",
+        "INSERT INTO calls VALUES ('t');\n",
         "DROP TABLE IF EXISTS calls;\n",
+        "TRUNCATE TABLE calls;\n",
         "CREATE MATERIALIZED VIEW IF NOT EXISTS m TO t AS SELECT a FROM x JOIN y USING a;\n",
     ],
 )
@@ -288,7 +334,11 @@ def test_everything_icewatch_migrate_sends_to_a_cluster_parses_and_runs_on_every
     sent = [create_database_statement(CLUSTER, DATABASE), *sink.sent]
     assert len(sent) == 2 + sum(len(cluster_statements(m.sql, CLUSTER, DATABASE)) for m in load_migrations())
     for stmt in sent:
-        assert f" ON CLUSTER {CLUSTER}" in formatted(stmt), stmt[:100]
+        text = formatted(stmt)
+        if text.startswith("INSERT INTO"):
+            assert_reaches_every_shard(stmt, text)
+        else:
+            assert f" ON CLUSTER {CLUSTER}" in text, stmt[:100]
     record = ast(sent[1])
     fn = engine(record)
     assert fn.text == "ReplicatedMergeTree"
