@@ -20,7 +20,14 @@ from dashboards.pages.data import _json_value, metric_table, parse_time
 from dashboards.pages.handler import Pages
 from processors.store.chdb import ChdbSink
 
-NOW = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+# The seeded rows sit just before the current hour: the HTTP answers use the pages' own
+# default range (now-6h), so rows at a fixed time would leave it six hours later.
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # whole hour: panels bucket by interval
+FIXED = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)  # for parsing Grafana's time forms
+
+
+def iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 TENANT = Variable("tenant", "App", multi=False, include_all=False, default="default",
                   sql="SELECT DISTINCT tenant FROM t ORDER BY tenant")
 REGION = Variable("region", "Region", sql="SELECT DISTINCT region FROM t WHERE tenant = ${tenant:singlequote} "
@@ -71,7 +78,7 @@ def test_a_panel_answers_rows_with_their_column_types(seeded: ChdbSink) -> None:
     assert panel(seeded, "count", {"region": [ALL]})["rows"] == [[3]]
     series = panel(seeded, "series")
     assert [c["type"] for c in series["columns"]] == ["DateTime('UTC')", "String", "UInt64"]
-    assert series["rows"][0] == ["2026-11-26T03:30:00Z", "eu", 1]  # times as UTC ISO 8601
+    assert series["rows"][0] == [iso(NOW - timedelta(minutes=30)), "eu", 1]  # times as UTC ISO 8601
 
 
 def test_all_is_every_option_where_conditional_all_does_not_drop_it(seeded: ChdbSink) -> None:
@@ -85,7 +92,7 @@ def test_all_is_every_option_where_conditional_all_does_not_drop_it(seeded: Chdb
 def test_values_are_quoted_not_spliced(seeded: ChdbSink) -> None:
     assert panel(seeded, "call", {"call_id": ["c1' OR '1'='1"]})["rows"] == []
     assert panel(seeded, "call", {"call_id": ["c1\\' OR 1=1 --"]})["rows"] == []
-    assert panel(seeded, "call", {"call_id": ["c1"]})["rows"] == [["c1", "2026-11-26T03:30:00Z"]]
+    assert panel(seeded, "call", {"call_id": ["c1"]})["rows"] == [["c1", iso(NOW - timedelta(minutes=30))]]
 
 
 @pytest.mark.parametrize(("selected", "hours", "path"), [
@@ -189,11 +196,11 @@ def test_metric_panels_show_the_registrys_current_samples(seeded: ChdbSink) -> N
 
 
 def test_times_and_values_as_json() -> None:
-    assert parse_time("now-6h", NOW, "from") == NOW - timedelta(hours=6)
-    assert parse_time("now-7d", NOW, "from") == NOW - timedelta(days=7)
-    assert parse_time("now/d", NOW, "from") == datetime(2026, 11, 26, tzinfo=UTC)
-    assert parse_time("1764129600000", NOW, "from") == datetime(2025, 11, 26, 4, 0, tzinfo=UTC)
-    assert parse_time("2026-11-26T01:00:00Z", NOW, "to") == datetime(2026, 11, 26, 1, tzinfo=UTC)
+    assert parse_time("now-6h", FIXED, "from") == FIXED - timedelta(hours=6)
+    assert parse_time("now-7d", FIXED, "from") == FIXED - timedelta(days=7)
+    assert parse_time("now/d", FIXED, "from") == datetime(2026, 11, 26, tzinfo=UTC)
+    assert parse_time("1764129600000", FIXED, "from") == datetime(2025, 11, 26, 4, 0, tzinfo=UTC)
+    assert parse_time("2026-11-26T01:00:00Z", FIXED, "to") == datetime(2026, 11, 26, 1, tzinfo=UTC)
     assert _json_value("2026-11-26 13:00:00", "DateTime('Asia/Tokyo')") == "2026-11-26T04:00:00Z"
     assert _json_value("2026-11-26 13:00:00.250", "Nullable(DateTime64(3))") == "2026-11-26T13:00:00.250000Z"
     assert _json_value(math.nan, "Float64") is None and _json_value(math.inf, "Float64") is None
