@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from collector.errors import StorageUnavailable
+from processors.rows.batch import ColumnRows
 from processors.store.native import NativeSink
 from processors.store.sink import Row
 from tests.services import ClickHouseServerService, free_ports
@@ -72,6 +73,13 @@ def test_query_binds_parameters(sink: NativeSink, table: str) -> None:
         {"b": 0, "low": 8},
     )
     assert got == [{"id": 8, "payload": "call-0-8"}, {"id": 9, "payload": "call-0-9"}]
+
+
+def test_column_rows_are_inserted_as_the_dict_rows_they_hold(sink: NativeSink, table: str) -> None:
+    rows = make_batch(7, 50)
+    sink.insert(table, ColumnRows({key: [r[key] for r in rows] for key in rows[0]}))
+    got = sink.query(f"SELECT id, batch, payload, toUnixTimestamp(at) AS at FROM {table} ORDER BY id")
+    assert got == rows
 
 
 def test_refused_connection_is_storage_unavailable() -> None:
