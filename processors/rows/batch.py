@@ -74,9 +74,10 @@ class ColumnRows(Sequence[dict[str, Any]]):
 
 TableRows = list[dict[str, Any]] | ColumnRows
 Rows = dict[str, TableRows]
+MessageRows = Mapping[str, Sequence[dict[str, Any]]]  # one message's rows, to read: Rows or plain dict lists
 
 
-def merge_rows(into: Rows, more: Mapping[str, Sequence[dict[str, Any]]]) -> None:
+def merge_rows(into: Rows, more: MessageRows) -> None:
     """Append ``more`` to ``into``, table by table (one insert per table per batch). Columns stay
     columns while every message brings the same ones; otherwise the table becomes a list of dicts."""
     for table, rows in more.items():

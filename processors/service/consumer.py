@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -26,7 +26,7 @@ from collector.contract import DeadLetter, Model, dead_letter_raw
 from collector.errors import InvalidInput, StorageUnavailable, StoreError, Unavailable
 from collector.publisher import Publisher
 from collector.wire import decode_call_report, decode_envelope
-from processors.rows.batch import Rows, merge_rows
+from processors.rows.batch import MessageRows, Rows, merge_rows
 from processors.service.metrics import ProcessorMetrics
 from processors.store.convergence import admit, restamped
 from processors.store.sink import Sink
@@ -46,7 +46,7 @@ class Record(Protocol):
 @dataclass
 class Batch:
     # The rows of each message and its tenant, in offset order (convergence decides at write time).
-    messages_rows: list[tuple[Record, Rows, str]] = field(default_factory=list)
+    messages_rows: list[tuple[Record, MessageRows, str]] = field(default_factory=list)
     rows: Rows = field(default_factory=dict)  # what was written, table by table
     dead: list[tuple[DeadLetter, str]] = field(default_factory=list)  # (dead letter, tenant)
     # (topic, partition) -> [first offset, last offset]
@@ -99,7 +99,7 @@ def _dead_letter(rec: Record, reason: str) -> DeadLetter:
                       raw_bytes=size, origin=f"{rec.topic}/{rec.partition}/{rec.offset}")
 
 
-def message_ids(rows: Mapping[str, Sequence[dict[str, Any]]]) -> dict[str, str]:
+def message_ids(rows: MessageRows) -> dict[str, str]:
     """The call ids and event ids a message's rows carry, for its log lines (at most 5 of each)."""
     out: dict[str, str] = {}
     for key in ("call_id", "event_id"):
@@ -114,7 +114,7 @@ def _message_token(batch: Batch, i: int) -> Callable[[str], str]:
     return lambda table: f"{batch.token(table)}-m{i}"
 
 
-def _insert(rows: Mapping[str, Sequence[dict[str, Any]]], sink: Sink, token: Callable[[str], str]) -> None:
+def _insert(rows: MessageRows, sink: Sink, token: Callable[[str], str]) -> None:
     for table, table_rows in sorted(rows.items(), key=lambda item: item[0] == "calls"):  # calls last
         sink.insert(table, table_rows, dedup_token=token(table))
 
@@ -126,7 +126,7 @@ def write_batch(batch: Batch, sink: Sink, dlq: Publisher | None) -> None:
     dead-lettered, so one bad message cannot stop the stream."""
     decision = admit(sink, [rows for _, rows, _ in batch.messages_rows])
 
-    def rows_of(i: int) -> Mapping[str, Sequence[dict[str, Any]]]:
+    def rows_of(i: int) -> MessageRows:
         rows = batch.messages_rows[i][1]
         return restamped(rows, decision.restamp[i]) if i in decision.restamp else rows
 

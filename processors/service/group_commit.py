@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from collector.contract import stable_id, utcnow
 from collector.errors import ConflictingReport, InvalidInput, StorageUnavailable, StoreError, Unavailable
-from processors.rows.batch import Rows, merge_rows
+from processors.rows.batch import MessageRows, Rows, merge_rows
 from processors.store.convergence import admit, restamped
 from processors.store.sink import Sink
 
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 class _Upload:
     """One caller's upload: its messages' rows and its content token; the writer fills ``error``."""
 
-    messages: Sequence[Rows]
+    messages: Sequence[MessageRows]
     token: str
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
@@ -96,7 +96,7 @@ class GroupCommit:
         with self._cond:
             return len(self._queue)
 
-    def submit(self, messages: Sequence[Rows], token: str) -> None:
+    def submit(self, messages: Sequence[MessageRows], token: str) -> None:
         """Write ``messages`` (one upload) with the next batch; return only after that write.
         Raises ConflictingReport / InvalidInput (this upload refused) or Unavailable (retry)."""
         upload = _Upload(messages, token)
