@@ -120,6 +120,29 @@ def test_counts_and_quantiles_survive_and_new_samples_land_in_the_64_bit_state(t
         sink.close()
 
 
+def test_a_sample_written_between_the_two_views_is_counted(tmp_path: Path) -> None:
+    """On a server, a processor still running the old build writes while another migrates: a sample
+    stored after the old view is gone and before the new one exists is counted by the last statement."""
+    sink = store_before_0014(tmp_path)
+    try:
+        fill(sink)
+        total = sink.query(TOTAL)[0]["n"]
+        drop_old_view, rebuild, new_view, gap = next(m for m in load_migrations() if m.version == 14).statements()
+        sink.execute(drop_old_view)
+        sink.execute(rebuild)
+        now = datetime.now(UTC).replace(microsecond=0)
+        between = [sample("between", now - timedelta(seconds=s), 70.0) for s in range(5)]
+        sink.insert("call_samples", [{**r, "ingested_at": now} for r in between])
+        assert sink.query(TOTAL) == [{"n": total}]  # no view wrote them
+        sink.execute(new_view)
+        sink.execute(gap)
+        assert sink.query(TOTAL) == [{"n": total + 5}]
+        assert [m.version for m in migrate(sink)] == [14]  # not recorded yet: sent again whole
+        assert sink.query(TOTAL) == [{"n": total + 5}]
+    finally:
+        sink.close()
+
+
 def test_an_empty_store_migrates_to_the_64_bit_state(tmp_path: Path) -> None:
     sink = ChdbSink(tmp_path / "store")
     try:

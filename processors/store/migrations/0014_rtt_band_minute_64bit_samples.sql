@@ -20,12 +20,13 @@
 -- * the RTT quantile states are copied as they were.
 -- CREATE OR REPLACE builds the new table beside the old one and swaps them in one step (readers
 -- see the old table until then); it reads its own table, whichever state type it holds, so a run
--- stopped before this file is recorded runs again to the same result.
--- The old view goes first (it can't write the new state); the last statement hashes every sample
--- in call_samples again into the new table, for samples a writer still running during the
--- migration (a server's old processors) inserted between the two views: an identity already
--- there counts once, so this adds only those. Their RTT quantiles are not added (milliseconds
--- of samples, only on a server with writers running).
+-- stopped before this file is recorded runs again to the same result. Its GROUP BYs spill to
+-- disk past 1 GB (a server's call_samples of 30 days does not fit in memory as hashes).
+-- The old view goes first (it can't write the new state). The last statement hashes again the
+-- samples published in the last day, for those a writer still running during the migration (a
+-- server's old processors) stored between the two views: an identity already there counts once,
+-- so it adds only those. Not covered: such a sample published more than a day before it was
+-- stored (a Kafka backlog that old), and the RTT quantiles of such samples.
 
 DROP VIEW IF EXISTS rtt_band_minute_mv;
 
@@ -45,48 +46,43 @@ PARTITION BY toYYYYMM(minute)
 ORDER BY (tenant, minute, client_region, turn_region, path_class, rtt_band)
 TTL minute + INTERVAL 90 DAY
 SETTINGS non_replicated_deduplication_window = 1000
-AS SELECT
-    tenant, minute, client_region, turn_region, path_class, rtt_band,
-    uniqExactMergeState(part_samples) AS samples,
-    quantilesTDigestMergeState(0.5, 0.95)(part_quantiles) AS rtt_quantiles
+AS SELECT * FROM
+(
+SELECT
+    tenant, toDateTime(toStartOfMinute(at), 'UTC') AS minute, client_region, turn_region, path_class, rtt_band,
+    uniqExactState(cityHash64(call_id, at)) AS samples,
+    arrayReduce('quantilesTDigestState(0.5, 0.95)', CAST([], 'Array(Float32)')) AS rtt_quantiles
+FROM call_samples FINAL
+WHERE rtt_ms IS NOT NULL
+GROUP BY tenant, minute, client_region, turn_region, path_class, rtt_band
+UNION ALL
+SELECT
+    kept.tenant AS tenant, kept.minute AS minute, kept.client_region AS client_region,
+    kept.turn_region AS turn_region, kept.path_class AS path_class, kept.rtt_band AS rtt_band,
+    arrayReduce('uniqExactState', arrayMap(i -> cityHash64('rtt_band_minute 0014 stand-in', kept.shard,
+        kept.tenant, kept.minute, kept.client_region, kept.turn_region, kept.path_class, kept.rtt_band, i),
+        range(toUInt64(greatest(toInt64(kept.n) - toInt64(raw.n), 0))))) AS samples,
+    kept.q AS rtt_quantiles
 FROM
 (
-    SELECT
-        tenant, toDateTime(toStartOfMinute(at), 'UTC') AS minute, client_region, turn_region, path_class, rtt_band,
-        uniqExactState(cityHash64(call_id, at)) AS part_samples,
-        arrayReduce('quantilesTDigestState(0.5, 0.95)', CAST([], 'Array(Float32)')) AS part_quantiles
+    SELECT tenant, minute, client_region, turn_region, path_class, rtt_band,
+           uniqExactMerge(samples) AS n, quantilesTDigestMergeState(0.5, 0.95)(rtt_quantiles) AS q,
+           ifNull((SELECT any(substitution) FROM system.macros WHERE macro = 'shard'), '') AS shard
+    FROM rtt_band_minute
+    GROUP BY tenant, minute, client_region, turn_region, path_class, rtt_band
+) AS kept
+LEFT JOIN
+(
+    SELECT tenant, toDateTime(toStartOfMinute(at), 'UTC') AS minute, client_region, turn_region, path_class,
+           rtt_band, count() AS n
     FROM call_samples FINAL
     WHERE rtt_ms IS NOT NULL
     GROUP BY tenant, minute, client_region, turn_region, path_class, rtt_band
-    UNION ALL
-    SELECT
-        kept.tenant AS tenant, kept.minute AS minute, kept.client_region AS client_region,
-        kept.turn_region AS turn_region, kept.path_class AS path_class, kept.rtt_band AS rtt_band,
-        arrayReduce('uniqExactState', arrayMap(i -> cityHash64('rtt_band_minute 0014 stand-in', kept.shard,
-            kept.tenant, kept.minute, kept.client_region, kept.turn_region, kept.path_class, kept.rtt_band, i),
-            range(toUInt64(greatest(toInt64(kept.n) - toInt64(raw.n), 0))))) AS part_samples,
-        kept.q AS part_quantiles
-    FROM
-    (
-        SELECT tenant, minute, client_region, turn_region, path_class, rtt_band,
-               uniqExactMerge(samples) AS n, quantilesTDigestMergeState(0.5, 0.95)(rtt_quantiles) AS q,
-               ifNull((SELECT any(substitution) FROM system.macros WHERE macro = 'shard'), '') AS shard
-        FROM rtt_band_minute
-        GROUP BY tenant, minute, client_region, turn_region, path_class, rtt_band
-    ) AS kept
-    LEFT JOIN
-    (
-        SELECT tenant, toDateTime(toStartOfMinute(at), 'UTC') AS minute, client_region, turn_region, path_class,
-               rtt_band, count() AS n
-        FROM call_samples FINAL
-        WHERE rtt_ms IS NOT NULL
-        GROUP BY tenant, minute, client_region, turn_region, path_class, rtt_band
-    ) AS raw
-    ON kept.tenant = raw.tenant AND kept.minute = raw.minute AND kept.client_region = raw.client_region
-       AND kept.turn_region = raw.turn_region AND kept.path_class = raw.path_class AND kept.rtt_band = raw.rtt_band
+) AS raw
+ON kept.tenant = raw.tenant AND kept.minute = raw.minute AND kept.client_region = raw.client_region
+   AND kept.turn_region = raw.turn_region AND kept.path_class = raw.path_class AND kept.rtt_band = raw.rtt_band
 )
-GROUP BY tenant, minute, client_region, turn_region, path_class, rtt_band
-SETTINGS optimize_aggregation_in_order = 1, join_use_nulls = 0;
+SETTINGS join_use_nulls = 0, max_bytes_before_external_group_by = 1000000000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rtt_band_minute_mv TO rtt_band_minute AS
 SELECT
@@ -107,5 +103,6 @@ SELECT
     tenant, toDateTime(toStartOfMinute(at), 'UTC') AS minute, client_region, turn_region, path_class, rtt_band,
     uniqExactState(cityHash64(call_id, at)) AS samples
 FROM call_samples FINAL
-WHERE rtt_ms IS NOT NULL
-GROUP BY tenant, minute, client_region, turn_region, path_class, rtt_band;
+WHERE rtt_ms IS NOT NULL AND ingested_at >= now64(3) - INTERVAL 1 DAY
+GROUP BY tenant, minute, client_region, turn_region, path_class, rtt_band
+SETTINGS max_bytes_before_external_group_by = 1000000000;
