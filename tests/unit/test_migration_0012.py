@@ -1,12 +1,14 @@
 """Migration 0012 on the real engine (chDB): the bitrate columns renamed to say they are
-connection-level (stored values kept), and the SDK's warning codes stored with a Telnyx call."""
+connection-level (stored values kept), and the SDK's warning codes stored with a Telnyx call. The rows
+are of the last day (the calls table keeps 400 days): the fixture's times are moved there."""
 
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from collector.reports import UploadContext, parse_upload
@@ -14,6 +16,7 @@ from processors.facts.call_facts import FactsEnv, derive_call_facts
 from processors.rows.calls import rows_for_call
 from processors.store.chdb import ChdbSink
 from processors.store.migrate import MIGRATIONS_DIR, migrate
+from tests.recent_times import moved_to_recent
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "telnyx" / "sdk-2.27.10-host-logs.json"
 
@@ -27,8 +30,9 @@ def test_rename_keeps_the_stored_bitrates_and_adds_sdk_warnings(tmp_path: Path) 
     sink = ChdbSink(tmp_path / "store")
     try:
         migrate(sink, before)
+        day_ago = datetime.now(UTC) - timedelta(days=1)
         old = {"tenant": "t", "call_id": "old-call", "segment": 0, "report_id": "r-old",
-               "event_time": datetime(2026, 11, 1, tzinfo=UTC), "ingested_at": datetime(2026, 11, 1, tzinfo=UTC),
+               "event_time": day_ago, "ingested_at": day_ago,
                "source_format": "telnyx", "bitrate_send_kbps": 41.6, "bitrate_recv_kbps": 40.2}
         sink.insert("calls", [old])
         assert next(m.version for m in migrate(sink)) == 12
@@ -41,9 +45,10 @@ def test_rename_keeps_the_stored_bitrates_and_adds_sdk_warnings(tmp_path: Path) 
         assert sink.query(q, {"c": "old-call"}) == [{"s": 41.6, "r": 40.2, "w": []}]
 
         # A Telnyx report with logs, through the real facts and row layout, into the store.
-        report = parse_upload(FIXTURE.read_bytes(), UploadContext())[0]
+        body = orjson.dumps(moved_to_recent(orjson.loads(FIXTURE.read_bytes())))
+        report = parse_upload(body, UploadContext())[0]
         facts = derive_call_facts(report, FactsEnv.default())
-        rows = rows_for_call(report, facts, "t", datetime(2026, 11, 20, 15, tzinfo=UTC))
+        rows = rows_for_call(report, facts, "t", datetime.now(UTC))
         sink.insert("calls", rows["calls"])
         got = sink.query(
             "SELECT sdk_warnings AS w, connection_send_kbps AS s, ice_connect_ms AS ice, dtls_connect_ms AS dtls "

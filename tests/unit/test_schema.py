@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -60,9 +61,10 @@ def test_every_materialized_view_matches_its_target(store: ChdbSink) -> None:
 
 
 def test_insert_dedup_token_drops_a_replayed_batch_in_table_and_rollup(store: ChdbSink) -> None:
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)  # within the calls table's 400 days
     row = {
         "tenant": "t-dedup", "call_id": "c1", "segment": 0, "report_id": "r1",
-        "event_time": "2026-11-20T12:00:00+00:00", "ingested_at": "2026-11-20T12:00:01+00:00",
+        "event_time": at.isoformat(), "ingested_at": (at + timedelta(seconds=1)).isoformat(),
         "source_format": "w3c", "path_class": "relay-udp", "ice_connected": True,
     }
     store.insert("calls", [row], dedup_token="b-x-calls")

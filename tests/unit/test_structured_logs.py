@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from clickhouse_driver import Client
@@ -16,7 +17,8 @@ from collector.cli_base import JsonFormatter, setup_logging
 from processors.service.consumer import Batch, write_batch
 from processors.store.chdb import ChdbSink
 
-NOW = "2026-11-26 07:00:00.000"
+# an hour ago: the store keeps TURN events 30 days and calls 400, and drops older rows on insert
+NOW = f"{datetime.now(UTC) - timedelta(hours=1):%Y-%m-%d %H:%M:%S}.000"
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """POST /call_report with a real SDK body, through the real app and the embedded store: what the
 calls table holds afterwards (the SDK's exact connect times, warnings and ids), and a bad logs
-block refused with a 4xx and kept as a dead letter."""
+block refused with a 4xx and kept as a dead letter. The committed bodies are moved to the last minutes
+(tests/recent_times.py): the route takes only reports of the last 29 days."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from processors.rows.builder import RowBuilder
 from processors.service.embedded import EmbeddedPublisher
 from processors.store.chdb import ChdbSink
 from tests.http_server import serve
+from tests.recent_times import moved_to_recent
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "telnyx-sdk"
 WARNING = re.compile(r"[Ww]arning (\d{5}): ")
@@ -34,9 +36,9 @@ def ingest(store: ChdbSink) -> Iterator[httpx.Client]:
 
 
 def test_sdk_upload_is_stored_with_its_exact_times_warnings_and_ids(ingest: httpx.Client, store: ChdbSink) -> None:
-    raw = (REAL / "relay_udp.json").read_bytes()
+    body: dict[str, Any] = moved_to_recent(orjson.loads((REAL / "relay_udp.json").read_bytes()))
+    raw = orjson.dumps(body)
     headers: dict[str, str] = orjson.loads((REAL / "relay_udp.headers.json").read_bytes())
-    body: dict[str, Any] = orjson.loads(raw)
     found = (TIMING.match(e["message"]) for e in body["logs"])
     logged = {m.group("step"): float(m.group("ms")) for m in found if m}
     r = ingest.post("/call_report", content=raw, headers=headers)
@@ -60,7 +62,7 @@ def test_sdk_upload_is_stored_with_its_exact_times_warnings_and_ids(ingest: http
 
 
 def test_a_logs_block_that_is_not_a_list_is_a_422_and_a_dead_letter(ingest: httpx.Client, store: ChdbSink) -> None:
-    body: dict[str, Any] = orjson.loads((REAL / "host.json").read_bytes())
+    body: dict[str, Any] = moved_to_recent(orjson.loads((REAL / "host.json").read_bytes()))
     for logs in ({"0": "not a list"}, "text", 12):
         r = ingest.post("/call_report", content=orjson.dumps(body | {"logs": logs}),
                         headers={"content-type": "application/json"})
@@ -72,7 +74,7 @@ def test_a_logs_block_that_is_not_a_list_is_a_422_and_a_dead_letter(ingest: http
 
 
 def test_hostile_log_entries_are_skipped_not_refused(ingest: httpx.Client, store: ChdbSink) -> None:
-    body: dict[str, Any] = orjson.loads((REAL / "host.json").read_bytes())
+    body: dict[str, Any] = moved_to_recent(orjson.loads((REAL / "host.json").read_bytes()))
     body["logs"] = body["logs"] + [None, 5, {"message": ["x"]}, {"message": "\x00" * 10_000, "timestamp": 1e300}]
     r = ingest.post("/call_report", content=orjson.dumps(body), headers={"content-type": "application/json"})
     assert r.status_code == 202, r.text

@@ -48,16 +48,19 @@ LOG = """\
 5: (23): INFO: session 002000000000000041: realm <t.example> user <>: incoming packet message processed, error 401: Unauthorized
 """
 
-START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # the pure reconstruction's clock
+# What the store gets: a whole hour two hours back (the store keeps TURN events 30 days and drops
+# older rows on insert, so a fixed day would vanish from the tables a month later).
+STORED_START = (datetime.now(UTC) - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
 
 
-def events() -> list[TurnEvent]:
+def events(start: datetime = START) -> list[TurnEvent]:
     p = CoturnParser("turn-eu-1", b"k", region="eu")
     out: list[TurnEvent] = []
     off = 0
     for ln in LOG.splitlines(keepends=True):
         up = int(ln.split(":", 1)[0])
-        res = p.parse(ln, source="1:2:0", offset=off, received_at=START + timedelta(seconds=up))
+        res = p.parse(ln, source="1:2:0", offset=off, received_at=start + timedelta(seconds=up))
         off += len(ln.encode())
         assert isinstance(res, TurnEvent), ln
         out.append(res)
@@ -94,7 +97,7 @@ def test_reconstructed_sessions() -> None:
 
 
 def test_clickhouse_views_assemble_the_same_sessions(store: ChdbSink) -> None:
-    evs = events()
+    evs = events(STORED_START)
     rows = [r for ev in evs for r in rows_for_turn_event(ev, "t1")["turn_events"]]
     store.insert("turn_events", rows, dedup_token="batch-1")
     store.insert("turn_events", rows, dedup_token="batch-1")  # a retried batch
@@ -131,8 +134,9 @@ def test_clickhouse_views_assemble_the_same_sessions(store: ChdbSink) -> None:
            GROUP BY minute ORDER BY minute"""
     )
     by_minute = {m["minute"][11:16]: m for m in minutes}
-    assert by_minute["10:13"]["ok"] == 1  # 812 s after 10:00
-    assert by_minute["10:13"]["rejected"] == 1 and by_minute["10:13"]["challenges"] == 1
+    first_ok = f"{STORED_START + timedelta(seconds=812):%H:%M}"  # 812 s after the whole hour: HH:13
+    assert by_minute[first_ok]["ok"] == 1
+    assert by_minute[first_ok]["rejected"] == 1 and by_minute[first_ok]["challenges"] == 1
     # the replayed lines (same event ids) add nothing: bytes, counts and the heartbeat converge
     assert sum(m["relayed"] for m in minutes) == 260000 + 270000 + 100000 + 102000
     assert sum(m["ok"] for m in minutes) == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +127,12 @@ HOSTILE: dict[str, bytes] = {
     "duplicate sample key": with_payload(sample_payload(b',"rtt_ms":1,"rtt_ms":2')),
     "duplicate tenant": with_payload(sample_payload(b""), b'{"schema":"call_report","version":1,"produced_at":'
                                      b'"2026-11-26T06:00:00Z","source_host":"h","tenant":"acme","tenant":"other",'),
+    # the consumer test stores its event, whose time is produced_at: an hour ago, since the store
+    # keeps TURN events 30 days and drops older rows on insert
     "schema repeated as another": with_payload(
         b'{"events":[{"event_id":"e","server_id":"s","process_key":"p","kind":"other","raw":"x"}]}',
-        b'{"schema":"call_report","schema":"turn_event_batch","version":1,"produced_at":"2026-11-26T06:00:00Z",'
+        b'{"schema":"call_report","schema":"turn_event_batch","version":1,"produced_at":"'
+        + f"{utcnow() - timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}".encode() + b'",'
         b'"source_host":"h","tenant":"acme",'),
     "bad tenant": with_payload(sample_payload(b""), b'{"schema":"call_report","version":1,"produced_at":'
                                b'"2026-11-26T06:00:00Z","source_host":"h","tenant":"../etc",'),
