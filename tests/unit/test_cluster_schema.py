@@ -172,7 +172,8 @@ def assert_reaches_every_shard(stmt: str, text: str) -> None:
     m = re.match(r"INSERT INTO (\w+) ", text)
     assert m and not m.group(1).endswith("_local"), text[:100]
     assert "ON CLUSTER" not in text
-    assert "SETTINGS distributed_foreground_insert = 1 SELECT" in text, text[:200]
+    insert_settings = r"INSERT INTO \w+ \([^)]*\) SETTINGS [\w =,]*\bdistributed_foreground_insert = 1\b"
+    assert re.match(insert_settings, text), text[:200]
     read = tables_read(ast(stmt))
     assert read and not any(t.endswith("_local") for t in read), text[:100]
 
