@@ -18,6 +18,10 @@ class ProcessorMetrics:
         self.rows = Counter("icewatch_processor_rows", "Rows written", ["table"], registry=r)
         self.dead_letters = Counter("icewatch_processor_dead_letters", "Messages dead-lettered", registry=r)
         self.write_failures = Counter("icewatch_processor_write_failures", "Failed batch writes", registry=r)
+        self.uncommitted_batches = Counter(
+            "icewatch_processor_uncommitted_batches", "Batches written but not committed: the group moved on",
+            registry=r,
+        )
         self.batch_seconds = Histogram("icewatch_processor_batch_seconds", "Batch write latency", registry=r)
         self.lag_seconds = Gauge(
             "icewatch_processor_lag_seconds", "Age of the oldest message of the last batch at commit",

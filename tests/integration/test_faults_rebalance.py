@@ -283,3 +283,36 @@ def test_a_batch_written_after_its_partitions_moved_does_not_move_their_new_owne
         finally:
             stop_feeding.set()  # before the stream's publisher closes
         stream.assert_each_report_stored_once()
+
+
+def test_a_write_longer_than_the_poll_interval_leaves_its_batch_to_be_read_again_and_goes_on(
+        kafka: KafkaService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member that does not poll for max.poll.interval.ms (here one slow write) is dropped from the
+    group, and Kafka refuses its commit (CommitFailedError). The processor does not stop on it: the
+    batch stays uncommitted, the member rejoins, reads it again and the store counts it once."""
+    import kafka as kafka_python
+
+    class ShortPollInterval(kafka_python.KafkaConsumer):  # type: ignore[misc]
+        def __init__(self, *topics: str, **config: Any) -> None:
+            super().__init__(*topics, **{**config, "max_poll_interval_ms": 2500})
+
+    monkeypatch.setattr(kafka_python, "KafkaConsumer", ShortPollInterval)  # make_consumer imports it per call
+    total = 1500
+    with report_stream(kafka, tmp_path, total) as stream:
+        publisher, dlq, sink, group, reports = stream.publisher, stream.dlq, stream.sink, stream.group, stream.reports
+        slow_store = SlowStore(sink, delay_s=6.0)
+        publisher.publish(reports[:500])
+        with members() as group_members:
+            member = Member(stream.settings, slow_store, dlq)  # type: ignore[arg-type]
+            group_members.append(member)
+            assert member.loop.consumer.config["max_poll_interval_ms"] == 2500
+            wait_until(lambda: committed_total(kafka, group) >= 1, 90, "the first commit", group_members)
+            slow_store.when = lambda: True
+            publisher.publish(reports[500:1000])
+            wait_until(slow_store.inside.is_set, 60, "the slow write", group_members)
+            publisher.publish(reports[1000:])
+            wait_until(lambda: committed_total(kafka, group) >= total, 120, "every report committed", group_members)
+            assert member.metrics.uncommitted_batches._value.get() >= 1  # the refused commit happened
+            assert member.thread.is_alive()
+            member.stop()
+        stream.assert_each_report_stored_once()
