@@ -170,7 +170,10 @@ def cluster_statements(sql: str, cluster: str, database: str = "icewatch") -> li
             # Every node rebuilds its own local table from its own local tables (a view writes on the
             # node of its source row, so they hold the same shard's rows); the new table is created
             # beside the old one before the swap, so its Keeper path carries the new table's uuid.
-            # The Distributed table in front is re-created from the new columns.
+            # The Distributed table in front is re-created from the new columns. Unverified (no
+            # cluster here): {uuid} in the path of a table created ON CLUSTER by REPLACE, and each
+            # replica of a shard inserting the same rebuilt rows (uniqExact states then hold the same
+            # identities twice, which counts once; a quantile state's weights would double).
             name = replace.group(1)
             zk = f"'/clickhouse/tables/{{shard}}/{database}/{name}/{{uuid}}'"
             head = f"CREATE OR REPLACE TABLE {name}_local ON CLUSTER {cluster}"
