@@ -14,9 +14,10 @@ import pytest
 from processors.store.chdb import ChdbSink
 from processors.store.migrate import MIGRATIONS_DIR, load_migrations, migrate
 
-RECENT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # within call_samples' 30 days
-OLD = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=60)  # past them, within 90
-PARTLY = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # a minute some of whose raw samples are deleted
+_NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+RECENT = _NOW - timedelta(days=1, hours=2)  # within call_samples' 30 days
+OLD = _NOW - timedelta(days=60)  # past them, within rtt_band_minute's 90
+PARTLY = _NOW - timedelta(days=2, hours=3)  # a minute some of whose raw samples are deleted
 
 BY_KEY = ("SELECT tenant, minute, client_region, turn_region, path_class, rtt_band, uniqExactMerge(samples) AS n, "
           "arrayMap(x -> round(x, 3), quantilesTDigestMerge(0.5, 0.95)(rtt_quantiles)) AS q FROM rtt_band_minute "
@@ -36,7 +37,7 @@ def sample(call: str, at: datetime, rtt: float | None, region: str = "eu", band:
 
 def calls(minute: datetime, n_calls: int, seconds: int, band: str, rtt: float, **kw: Any) -> list[dict[str, Any]]:
     tenant = kw.get("tenant", "t")
-    return [sample(f"{tenant}-{band}-{minute:%H%M}-{c}", minute + timedelta(seconds=s, milliseconds=c), rtt + c,
+    return [sample(f"{tenant}-{band}-{minute:%m%d%H%M}-{c}", minute + timedelta(seconds=s, milliseconds=c), rtt + c,
                    band=band, **kw) for c in range(n_calls) for s in range(seconds)]
 
 
