@@ -94,27 +94,32 @@ def parse_iso(text: str) -> datetime | None:
     return dt
 
 
-def _bsd_time(m: re.Match[str], ref: datetime | None) -> datetime | None:
-    """RFC 3164 time has no year and no zone: take the year of ``ref`` (UTC, default now), one
-    back if that would put the line more than a day in the future."""
-    ref = ref or datetime.now(UTC)
-    key = (m.string[m.start(1) : m.end(5)], ref.year)
+def _bsd_in_year(m: re.Match[str], year: int) -> datetime | None:
+    """The RFC 3164 time of ``m`` in ``year``; None if that day does not exist (Feb 29 of a common year)."""
+    key = (m.string[m.start(1) : m.end(5)], year)
     dt = _bsd_cache.get(key)
     if dt is None:
         month = _MONTHS.get(m.group(1))
         if month is None:
             return None
         try:
-            dt = datetime(
-                ref.year, month, int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5)), tzinfo=UTC
-            )
+            dt = datetime(year, month, int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5)), tzinfo=UTC)
         except ValueError:
             return None
         if len(_bsd_cache) > 4096:
             _bsd_cache.clear()
         _bsd_cache[key] = dt
-    if (dt - ref).days >= 1:
-        dt = dt.replace(year=ref.year - 1)
+    return dt
+
+
+def _bsd_time(m: re.Match[str], ref: datetime | None) -> datetime | None:
+    """RFC 3164 time has no year and no zone: take the year of ``ref`` (UTC, default now), one
+    back if that would put the line more than a day in the future or the day is not in that year
+    (Feb 29 read in a common year); None if it is in neither (Feb 29 read early in a leap year)."""
+    ref = ref or datetime.now(UTC)
+    dt = _bsd_in_year(m, ref.year)
+    if dt is None or (dt - ref).days >= 1:
+        dt = _bsd_in_year(m, ref.year - 1)
     return dt
 
 

@@ -118,6 +118,22 @@ def test_bsd_syslog_year_rolls_back_in_january() -> None:
     assert w.at == datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(("ref", "at"), [
+    (datetime(2028, 3, 1, tzinfo=UTC), datetime(2028, 2, 29, 12, tzinfo=UTC)),  # a leap year's own day
+    (datetime(2029, 1, 2, tzinfo=UTC), datetime(2028, 2, 29, 12, tzinfo=UTC)),  # read in the next (common) year
+    (datetime(2029, 3, 1, tzinfo=UTC), datetime(2028, 2, 29, 12, tzinfo=UTC)),
+    (datetime(2028, 2, 28, 13, tzinfo=UTC), datetime(2028, 2, 29, 12, tzinfo=UTC)),  # under a day ahead: this year
+    (datetime(2028, 1, 5, tzinfo=UTC), None),  # weeks ahead, and 2027 has no Feb 29: no time (it raised)
+    (datetime(2027, 6, 1, tzinfo=UTC), None),  # neither 2027 nor 2026 has one
+])
+def test_bsd_syslog_feb_29_takes_the_leap_year_it_can_be_or_no_time(ref: datetime, at: datetime | None) -> None:
+    line = "<134>Feb 29 12:00:00 h turnserver: 5: (23): INFO: session 001: closed"
+    assert unwrap(line, ref).at == at
+    # through the parser: an event (its time the receive time when the line's has no year), never a raise
+    ev = parser().parse(line, source="syslog:h:-", offset=0, received_at=ref)
+    assert isinstance(ev, TurnEvent) and ev.at == (at or ref)
+
+
 # ------------------------------------------------------------------------------- kinds
 S = "session 002000000000000041: "
 U = "1700003600:bob"
