@@ -11,12 +11,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
 import pytest
 
-from collector.contract import TURN_EVENT_COLUMNS, TurnEvent, stable_id
+from collector.contract import TURN_EVENT_COLUMNS, TurnEvent, stable_id, utcnow
 from collector.kafka_publisher import KafkaPublisher
 from collector.settings import KafkaSettings, Settings
 from collector.turn.coturn import CoturnParser
@@ -108,7 +109,10 @@ def test_tailed_lines_reach_the_store_once_through_batch_messages(kafka: KafkaSe
         bad_row = list(good_row)
         bad_row[TURN_EVENT_COLUMNS.index("event_id")] = "forged-2"
         bad_row[TURN_EVENT_COLUMNS.index("rx_bytes")] = "lots"
-        forged = orjson.dumps({"schema": "turn_event_batch", "version": 1, "produced_at": "2026-11-26T08:00:00+00:00",
+        # produced_at (the rows' time) an hour ago: at a fixed day the store's 30-day TTL would drop forged-1
+        # anyway, and the count of turn-x below would no longer show that the whole batch was refused
+        forged = orjson.dumps({"schema": "turn_event_batch", "version": 1,
+                               "produced_at": (utcnow() - timedelta(hours=1)).isoformat(),
                                "source_host": "x", "tenant": "default",
                                "payload": {"columns": list(TURN_EVENT_COLUMNS), "rows": [good_row, bad_row]}})
         send_raw(kafka, topics.turn_events, b"turn-x", forged)
