@@ -18,10 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from collector.contract import DeadLetter, Model, stable_id, utcnow
+from collector.contract import DeadLetter, Model, TurnEvent, stable_id, utcnow
 from collector.errors import Unavailable
 from collector.publisher import Publisher
-from collector.turn.coturn import CoturnParser, UnknownLine
+from collector.turn.coturn import CoturnParser, UnknownLine, redact_users
 from collector.turn.prefix import unwrap
 
 log = logging.getLogger(__name__)
@@ -109,26 +109,12 @@ class SyslogServer:
         if not text:
             return
         self.received += 1
-        w = unwrap(text)
-        sender = w.host or peer
-        key = (sender, w.pid or "-")
-        with self._lock:
-            parser = self._parsers.get(key)
-            if parser is None:
-                parser = self._parsers[key] = self.make_parser(sender)
-            self._seq += 1
-            seq = self._seq
-            source = f"syslog:{sender}:{w.pid or '-'}"
-            # The process key is "<source>@<offset>" of the process's first line: with a pid the
-            # source already names the process (stable across collector restarts), without one
-            # the receive counter keeps restarts of the server apart.
-            res = parser.parse(
-                text,
-                source=source,
-                offset=0 if w.pid else seq,
-                received_at=utcnow(),
-                event_id=stable_id(parser.server_id, "syslog", sender, w.pid, self._boot, seq),
-            )
+        try:
+            res = self._parse(text, peer)
+        except Exception as exc:  # a parser bug must not stop the reader: it serves every sender
+            log.exception("a syslog message from %s could not be parsed; it is dead-lettered", peer)
+            raw = redact_users(text, self.make_parser(peer).hasher)
+            res = UnknownLine(raw, f"the parser failed: {type(exc).__name__}: {exc}"[:500], 0)
         if res is None:
             return
         item: Model
@@ -149,6 +135,28 @@ class SyslogServer:
             return
         with self._lock:
             self.queued += 1
+
+    def _parse(self, text: str, peer: str) -> TurnEvent | UnknownLine | None:
+        w = unwrap(text)
+        sender = w.host or peer
+        key = (sender, w.pid or "-")
+        with self._lock:
+            parser = self._parsers.get(key)
+            if parser is None:
+                parser = self._parsers[key] = self.make_parser(sender)
+            self._seq += 1
+            seq = self._seq
+            source = f"syslog:{sender}:{w.pid or '-'}"
+            # The process key is "<source>@<offset>" of the process's first line: with a pid the
+            # source already names the process (stable across collector restarts), without one
+            # the receive counter keeps restarts of the server apart.
+            return parser.parse(
+                text,
+                source=source,
+                offset=0 if w.pid else seq,
+                received_at=utcnow(),
+                event_id=stable_id(parser.server_id, "syslog", sender, w.pid, self._boot, seq),
+            )
 
     def _udp_loop(self) -> None:
         assert self._udp is not None

@@ -8,12 +8,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 
 from collector.contract import DeadLetter, Model, TurnEvent
 from collector.errors import BrokerUnavailable
-from collector.turn.coturn import CoturnParser
+from collector.turn.coturn import CoturnParser, UnknownLine
 from collector.turn.syslog_server import SyslogServer, split_frames
 
 L1 = "<14>May 18 06:37:28 turn-a turnserver[1304]: 245431: session 001000000000001750: usage: realm=<r>, username=<u>, rp=1, rb=2, sp=3, sb=4"
@@ -104,3 +105,34 @@ def test_split_frames() -> None:
     assert msgs == [b"hello", b"abc", b"xyz"] and used == len(b"5 hello3 abcxyz\n")
     msgs, used = split_frames(b"10 short")
     assert msgs == [] and used == 0
+
+
+class BrokenOnBoom(CoturnParser):
+    """A parser with a bug: it raises on lines holding "BOOM" (as unwrap did on Feb 29 dates)."""
+
+    def parse(self, line: str, **kw: Any) -> TurnEvent | UnknownLine | None:
+        if "BOOM" in line:
+            raise RuntimeError("bug in the parser")
+        return super().parse(line, **kw)
+
+
+def test_a_message_the_parser_fails_on_is_dead_lettered_and_the_reader_goes_on() -> None:
+    rec = Recorder()
+    srv = SyslogServer(rec, lambda sender: BrokenOnBoom(f"srv-{sender}", b"k"), flush_interval=0.05)
+    srv.start()
+    try:
+        assert srv.udp_address is not None and srv.tcp_address is not None
+        boom = "<14>May 18 06:37:27 turn-a turnserver[1304]: 1: session 1: BOOM user <alice> refused"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(boom.encode(), srv.udp_address)
+            s.sendto(L1.encode(), srv.udp_address)  # the UDP reader is still there
+        with socket.create_connection(srv.tcp_address) as c:
+            c.sendall((boom + "\n" + L2 + "\n").encode())  # and the TCP connection too
+        wait_for(rec, 4)
+    finally:
+        srv.stop()
+    letters = [i for i in rec.items if isinstance(i, DeadLetter)]
+    assert len(letters) == 2 and all(d.reason == "the parser failed: RuntimeError: bug in the parser"
+                                     for d in letters)
+    assert all("alice" not in d.raw and "BOOM user <" in d.raw for d in letters)  # user names hashed
+    assert sorted(e.kind for e in rec.items if isinstance(e, TurnEvent)) == ["allocation", "usage"]
