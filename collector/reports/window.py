@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 
 from collector.contract import CallReport
 from collector.errors import InvalidInput
+from collector.retention import CALL_REPORT_MAX_AGE, MAX_AHEAD
 
-# The samples of a call are kept 30 days (processors/store/migrations/0001_calls.sql), the shortest
-# retention of a call's rows: an older report would lose them at once. Clocks run a little ahead.
-# Older captures are for `icewatch explain`, which reads them without storing them.
-MAX_AGE = timedelta(days=29)
-MAX_AHEAD = timedelta(days=1)
+# The window of times (collector/retention.py): the samples of a call are kept 30 days, the
+# shortest retention of a call's rows, so an older report would lose them at once. Older captures
+# are for `icewatch explain`, which reads them without storing them.
+
 # One report covers one call or one segment; a longer span is a broken clock, and would spread one
 # insert over more daily partitions than ClickHouse takes in one block.
 MAX_SPAN = timedelta(days=2)
@@ -49,8 +49,8 @@ def check_queryable(report: CallReport, now: datetime) -> None:
     earliest: tuple[str, datetime] | None = None
     latest: tuple[str, datetime] | None = None
     for path, at in _times(report):
-        if at < now - MAX_AGE:
-            raise InvalidInput(f"{at.isoformat()} is more than {MAX_AGE.days} days old: it would expire "
+        if at < now - CALL_REPORT_MAX_AGE:
+            raise InvalidInput(f"{at.isoformat()} is more than {CALL_REPORT_MAX_AGE.days} days old: it would expire "
                                "before it could be queried (seconds sent as milliseconds?)", path)
         if at > now + MAX_AHEAD:
             raise InvalidInput(f"{at.isoformat()} is in the future (milliseconds sent as microseconds?)", path)

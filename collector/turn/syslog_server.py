@@ -6,7 +6,10 @@ Messages are parsed with one ``CoturnParser`` per sender (syslog host and proces
 published in batches. A batch the publisher refuses (Unavailable) is kept and retried: for TCP
 the reader then stops reading (backpressure); UDP datagrams that arrive while the buffer is
 full are counted as dropped (UDP syslog offers nothing better). Syslog has no replay, so event
-ids come from the sender, its process id, the receive time and a counter.
+ids come from the sender, its process id, the receive time and a counter. A message whose own time
+lies outside what turn_events keeps (collector/retention.py: more than 29 days before its receipt,
+as a replayed old log or a wrong year guess gives, or more than a day after it) is dead-lettered
+with the reason instead of published as an event the store would drop on insert.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from collector.contract import DeadLetter, Model, TurnEvent, stable_id, utcnow
 from collector.errors import Unavailable
 from collector.publisher import Publisher
+from collector.retention import TURN_EVENT_MAX_AGE, outside_window
 from collector.turn.coturn import CoturnParser, UnknownLine, redact_users
 from collector.turn.prefix import unwrap
 
@@ -41,11 +46,13 @@ class SyslogServer:
         batch_size: int = 500,
         flush_interval: float = 0.2,
         max_buffer: int = 100_000,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """``make_parser(sender)`` gives the parser (and so the server id) for a sender name:
         the syslog host name, else the source IP. Port 0 = any free port; None = off."""
         self.publisher = publisher
         self.make_parser = make_parser
+        self.clock = clock
         self.tenant = tenant
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -109,8 +116,9 @@ class SyslogServer:
         if not text:
             return
         self.received += 1
+        now = self.clock()
         try:
-            res = self._parse(text, peer)
+            res = self._parse(text, peer, now)
         except Exception as exc:  # a parser bug must not stop the reader: it serves every sender
             log.exception("a syslog message from %s could not be parsed; it is dead-lettered", peer)
             raw = redact_users(text, self.make_parser(peer).hasher)
@@ -124,6 +132,17 @@ class SyslogServer:
                 intended="turn_event",
                 reason=res.reason,
                 raw=res.raw[:MAX_MESSAGE],
+                received_at=now,
+                origin=f"syslog from {peer}",
+            )
+        elif res.at is not None and (late := outside_window(res.at, now, TURN_EVENT_MAX_AGE, "turn_events")):
+            item = DeadLetter(
+                stage="syslog",
+                intended="turn_event",
+                reason=late,
+                path="at",
+                raw=res.raw[:MAX_MESSAGE],  # user names hashed by the parser
+                received_at=now,
                 origin=f"syslog from {peer}",
             )
         else:
@@ -136,8 +155,8 @@ class SyslogServer:
         with self._lock:
             self.queued += 1
 
-    def _parse(self, text: str, peer: str) -> TurnEvent | UnknownLine | None:
-        w = unwrap(text)
+    def _parse(self, text: str, peer: str, now: datetime) -> TurnEvent | UnknownLine | None:
+        w = unwrap(text, now)
         sender = w.host or peer
         key = (sender, w.pid or "-")
         with self._lock:
@@ -154,7 +173,7 @@ class SyslogServer:
                 text,
                 source=source,
                 offset=0 if w.pid else seq,
-                received_at=utcnow(),
+                received_at=now,
                 event_id=stable_id(parser.server_id, "syslog", sender, w.pid, self._boot, seq),
             )
 

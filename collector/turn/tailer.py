@@ -15,7 +15,9 @@ instead of an event object: the same values, ids and checkpoints, and no object 
   ``Publisher.publish`` returned, so a crash repeats at most the last batch, with the same
   event ids (``stable_id(server_id, "dev:inode:generation", byte offset)``).
 - A last line without its newline is left until the newline arrives.
-- Lines that are not coturn lines go out as ``DeadLetter(stage="tailer")`` in the same publish call.
+- Lines that are not coturn lines go out as ``DeadLetter(stage="tailer")`` in the same publish call,
+  and so do lines whose own time lies outside what turn_events keeps (collector/retention.py: more
+  than 29 days before the read, or more than a day after it): the store would drop them on insert.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from collector.contract import DeadLetter, Model, utcnow
+from collector.contract import TURN_EVENT_COLUMNS, DeadLetter, Model, utcnow
 from collector.errors import Unavailable
 from collector.publisher import Publisher
+from collector.retention import MAX_AHEAD, TURN_EVENT_MAX_AGE, outside_window
 from collector.turn.coturn import CoturnParser, TurnRow, UnknownLine
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,8 @@ log = logging.getLogger(__name__)
 SIG_BYTES = 32  # bytes before the read position kept to recognise a truncated-and-rewritten file
 MAX_RAW = 64 * 1024
 ERROR_RETRY_S = 5.0  # wait after a failed poll other than Unavailable
+_AT = TURN_EVENT_COLUMNS.index("at")  # where a row holds the line's time
+_RAW = TURN_EVENT_COLUMNS.index("raw")
 
 
 @dataclass
@@ -280,27 +285,28 @@ class FileTailer:
         # A publisher that takes rows (Kafka) gets each line's values as a tuple made while the
         # line is hot in the CPU cache; any other gets TurnEvent objects.
         parse = self.parser.parse_row if publish_rows is not None else self.parser.parse
+        # the times turn_events keeps: a line stamped outside them is a dead letter, not a row the
+        # store would drop on insert (one comparison per line, no object)
+        oldest, newest = now - TURN_EVENT_MAX_AGE, now + MAX_AHEAD
         for off, raw in lines:
             text = raw.decode("utf-8", errors="replace")
             res = parse(text, source=source, offset=off, received_at=now)
             if res is None:
                 continue
             if isinstance(res, UnknownLine):
-                payloads.append(
-                    DeadLetter(
-                        stage="tailer",
-                        intended="turn_event",
-                        reason=res.reason,
-                        raw=res.raw[:MAX_RAW],
-                        raw_truncated=len(res.raw) > MAX_RAW,
-                        received_at=now,
-                        origin=f"{cp.path}:{cp.generation}:{off}",
-                    )
-                )
+                payloads.append(self._dead_letter(res.raw, res.reason, None, now, off))
             elif type(res) is tuple:
-                rows.append(res)
+                at = res[_AT]
+                if at is not None and (at < oldest or at > newest):
+                    payloads.append(self._dead_letter(res[_RAW], self._late(at, now), "at", now, off))
+                else:
+                    rows.append(res)
             else:
-                payloads.append(res)  # type: ignore[arg-type]
+                at = res.at  # type: ignore[union-attr]
+                if at is not None and (at < oldest or at > newest):
+                    payloads.append(self._dead_letter(res.raw, self._late(at, now), "at", now, off))  # type: ignore[union-attr]
+                else:
+                    payloads.append(res)  # type: ignore[arg-type]
         end = lines[-1][0] + len(lines[-1][1])
         try:
             if rows:
@@ -320,6 +326,24 @@ class FileTailer:
         self.published += len(payloads) + len(rows)
         self.dead_letters += sum(1 for p in payloads if isinstance(p, DeadLetter))
         self._cp = new
+
+    def _dead_letter(self, raw: str, reason: str, path: str | None, now: datetime, offset: int) -> DeadLetter:
+        """A line that becomes no event: ``raw`` has its user names hashed already (by the parser)."""
+        assert self._cp is not None
+        return DeadLetter(
+            stage="tailer",
+            intended="turn_event",
+            reason=reason,
+            path=path,
+            raw=raw[:MAX_RAW],
+            raw_truncated=len(raw) > MAX_RAW,
+            received_at=now,
+            origin=f"{self._cp.path}:{self._cp.generation}:{offset}",
+        )
+
+    @staticmethod
+    def _late(at: datetime, now: datetime) -> str:
+        return outside_window(at, now, TURN_EVENT_MAX_AGE, "turn_events") or "outside the window turn_events keeps"
 
     def _drain(self, final: bool = False) -> int:
         count = 0

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,6 +20,9 @@ from collector.turn.syslog_server import SyslogServer, split_frames
 
 L1 = "<14>May 18 06:37:28 turn-a turnserver[1304]: 245431: session 001000000000001750: usage: realm=<r>, username=<u>, rp=1, rb=2, sp=3, sb=4"
 L2 = "<14>1 2026-05-18T06:37:29Z turn-a turnserver 1304 - - 245432: session 001000000000001750: delete: realm=<r>, username=<u>"
+# When the servers below receive them: the lines' own times lie within what turn_events keeps, so
+# they become events (older ones are dead letters: tests/unit/test_turn_time_window.py).
+RECEIVED = datetime(2026, 5, 18, 6, 40, tzinfo=UTC)
 
 
 class Recorder:
@@ -41,7 +45,8 @@ class Recorder:
 @pytest.fixture()
 def server() -> Iterator[tuple[SyslogServer, Recorder]]:
     rec = Recorder()
-    srv = SyslogServer(rec, lambda sender: CoturnParser(f"srv-{sender}", b"k"), flush_interval=0.05)
+    srv = SyslogServer(rec, lambda sender: CoturnParser(f"srv-{sender}", b"k"), flush_interval=0.05,
+                       clock=lambda: RECEIVED)
     srv.start()
     yield srv, rec
     srv.stop()
@@ -118,7 +123,8 @@ class BrokenOnBoom(CoturnParser):
 
 def test_a_message_the_parser_fails_on_is_dead_lettered_and_the_reader_goes_on() -> None:
     rec = Recorder()
-    srv = SyslogServer(rec, lambda sender: BrokenOnBoom(f"srv-{sender}", b"k"), flush_interval=0.05)
+    srv = SyslogServer(rec, lambda sender: BrokenOnBoom(f"srv-{sender}", b"k"), flush_interval=0.05,
+                       clock=lambda: RECEIVED)
     srv.start()
     try:
         assert srv.udp_address is not None and srv.tcp_address is not None
