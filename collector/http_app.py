@@ -43,7 +43,7 @@ from collector.errors import (
 from collector.openapi import OPENAPI
 from collector.publisher import Publisher
 from collector.reports import UploadContext, parse_upload
-from collector.reports.probe_results import parse_probe_results
+from collector.reports.probe_results import check_probe_times, parse_probe_results
 from collector.reports.window import check_queryable
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,7 @@ class Ingest:
         """Validate and publish probe results (blocking); raises Rejected. All or none."""
         try:
             results = parse_probe_results(body, self.config.max_body_bytes)
+            check_probe_times(results, utcnow())
             self.publisher.publish(results, tenant=tenant)
         except InvalidInput as exc:
             self.dead_letter(body, exc, tenant, origin, intended="probe_result")
