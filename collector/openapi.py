@@ -78,7 +78,8 @@ OPENAPI: dict[str, Any] = {
                     "400": _resp("Not JSON or NDJSON"),
                     "401": _resp("Missing or invalid API key"),
                     "413": _resp("More than 1,000 results, or the body over its limit"),
-                    "422": _resp("A result is invalid; `path` names it"),
+                    "422": _resp("A result is invalid, or its `at` lies more than 89 days back (the probes "
+                                 "table keeps 90) or 1 day ahead; `path` names it"),
                     "503": _resp("Not accepted; retry"),
                 },
             }
