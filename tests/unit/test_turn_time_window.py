@@ -1,9 +1,9 @@
 # ruff: noqa: E501 - real-shaped coturn and syslog lines are long
 """TURN lines stamped outside what turn_events keeps (collector/retention.py: 29 days back, 1 day
 ahead) are dead letters naming the time and the limit, not events the store would drop on insert
-without a trace: through the tailer into the embedded store (what turn_events and dead_letters
-hold), through the tailer's row path, and through the syslog receiver over UDP. Times are relative
-to the real clock."""
+without a trace: through the tailer into the embedded store (what turn_events, dead_letters and
+turn_sessions hold), through the tailer's row path, and through the syslog receiver over UDP.
+Times are relative to the real clock."""
 
 from __future__ import annotations
 
@@ -60,6 +60,9 @@ def test_tailer_stores_current_lines_and_dead_letters_old_and_future_ones(tmp_pa
         tailer.close()
     events = store.query("SELECT rx_packets, at FROM turn_events FINAL WHERE server_id = 'turn-w' ORDER BY rx_packets")
     assert [e["rx_packets"] for e in events] == kept
+    # nor do the refused lines reach the rollups the materialized views fill (kept 400 days)
+    sessions = store.query("SELECT DISTINCT session_id FROM turn_sessions ORDER BY session_id")
+    assert [s["session_id"] for s in sessions] == [f"00100000000000000{n}" for n in kept]
     letters = store.query("SELECT stage, intended, reason, path, raw, origin FROM dead_letters ORDER BY origin")
     assert len(letters) == 2 and {(d["stage"], d["intended"], d["path"]) for d in letters} == {("tailer", "turn_event", "at")}
     by_time = {t: next(d for d in letters if t.isoformat() in d["reason"]) for t in refused}
