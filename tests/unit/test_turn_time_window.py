@@ -139,23 +139,27 @@ def test_syslog_dead_letters_a_message_stamped_outside_the_window() -> None:
     now = datetime.now(UTC)
     old = (now - timedelta(days=35)).replace(microsecond=0)
     ahead = (now + timedelta(days=2)).replace(microsecond=0)
+    usage = "session 001000000000001750: usage: realm=<r>, username=<bob>, rp={n}, rb=2, sp=3, sb=4"
     msgs = [
-        f"<14>1 {t:%Y-%m-%dT%H:%M:%S}Z turn-a turnserver 1304 - - 245{n}: session 001000000000001750: usage: realm=<r>, username=<bob>, rp={n}, rb=2, sp=3, sb=4"
+        f"<14>1 {t:%Y-%m-%dT%H:%M:%S}Z turn-a turnserver 1304 - - 245{n}: {usage.format(n=n)}"
         for n, t in ((1, now - timedelta(minutes=1)), (2, old), (3, ahead))
     ]
+    # RFC 3164 has no year: the receiver takes the receive time's (or the one before): 35 days back
+    msgs.append(f"<14>{old:%b} {old.day:2d} {old:%H:%M:%S} turn-a turnserver[1304]: 2454: {usage.format(n=4)}")
     try:
         assert srv.udp_address is not None
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for m in msgs:
                 s.sendto(m.encode(), srv.udp_address)
         deadline = time.monotonic() + 5
-        while len(pub.published) < 3 and time.monotonic() < deadline:
+        while len(pub.published) < 4 and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
         srv.stop()
     assert [e.rx_packets for e in pub.published if isinstance(e, TurnEvent)] == [1]
     letters = [d for d in pub.published if isinstance(d, DeadLetter)]
-    assert [(d.stage, d.path) for d in letters] == [("syslog", "at"), ("syslog", "at")]
+    assert [(d.stage, d.path) for d in letters] == [("syslog", "at")] * 3
     assert old.isoformat() in letters[0].reason and "turn_events keeps 30 days" in letters[0].reason
     assert ahead.isoformat() in letters[1].reason and "after" in letters[1].reason
+    assert old.isoformat() in letters[2].reason and "rp=4," in letters[2].raw
     assert all("bob" not in d.raw and "username=<h:" in d.raw for d in letters)
