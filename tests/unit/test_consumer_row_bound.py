@@ -19,17 +19,10 @@ from processors.service.consumer import ConsumerLoop
 from processors.service.metrics import ProcessorMetrics
 from processors.store.chdb import ChdbSink
 from processors.store.migrate import migrate
+from tests.kafka_record import Rec
 
 TOPIC = "turn"
 TP = TopicPartition(TOPIC, 0)
-
-
-@dataclass
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
 
 
 @dataclass

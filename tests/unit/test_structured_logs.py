@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,17 +15,10 @@ from clickhouse_driver.errors import NetworkError
 from collector.cli_base import JsonFormatter, setup_logging
 from processors.service.consumer import Batch, write_batch
 from processors.store.chdb import ChdbSink
+from tests.kafka_record import Rec
 
 # an hour ago: the store keeps TURN events 30 days and calls 400, and drops older rows on insert
 NOW = f"{datetime.now(UTC) - timedelta(hours=1):%Y-%m-%d %H:%M:%S}.000"
-
-
-@dataclass
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
 
 
 def turn_row(event_id: str, **more: object) -> dict[str, object]:

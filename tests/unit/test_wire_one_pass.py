@@ -6,7 +6,6 @@ tenant as before; and the consumer stores the same rows and dead letters either 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from processors.service.consumer import Batch, process_record, write_batch
 from processors.store.chdb import ChdbSink
 from processors.store.migrate import migrate
 from tests.bench.workload import w3c_report
+from tests.kafka_record import Rec
 
 
 def two_steps(value: bytes) -> tuple[Envelope, Model] | None:
@@ -176,14 +176,6 @@ def test_other_schemas_and_other_key_orders_are_left_to_the_two_steps() -> None:
                         b'"source_host":"h","tenant":"acme",')
     assert decode_call_report(turn) is None
     assert two_steps(turn) is not None
-
-
-@dataclass
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
 
 
 @pytest.fixture
