@@ -240,16 +240,17 @@ class ConsumerLoop:
         if moved:
             log.info("partitions %s were reassigned during this batch; their new owner commits them", moved)
         committing = {tp: om for tp, om in offsets.items() if tp in owned}
-        if committing:
-            self._commit(committing)
+        if committing and self._commit(committing):
+            self.metrics.observe_commit()
         self.metrics.observe_batch(batch.messages, batch.rows, len(batch.dead),
                                    time.monotonic() - t0, batch.oldest_produced)
 
-    def _commit(self, offsets: dict[Any, Any]) -> None:
+    def _commit(self, offsets: dict[Any, Any]) -> bool:
         """Commit, or, when the group has moved on (this member was dropped for a write longer than
         the poll interval, or a rebalance began mid-commit), leave the batch uncommitted and go on:
         the next poll rejoins, and whoever owns the partitions then reads the batch again from the
-        last commit (the store counts each message once). Stopping here would only restart the same."""
+        last commit (the store counts each message once). Stopping here would only restart the same.
+        True when Kafka took the commit."""
         from kafka.errors import CommitFailedError, RebalanceInProgressError
 
         try:
@@ -258,6 +259,8 @@ class ConsumerLoop:
             self.metrics.uncommitted_batches.inc()
             log.warning("batch written but not committed, the group moved on (rejoining; it is read again "
                         "from the last commit and counted once): %s", exc)
+            return False
+        return True
 
     @staticmethod
     def _offsets(batch: Batch) -> dict[Any, Any]:

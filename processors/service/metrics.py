@@ -40,4 +40,7 @@ class ProcessorMetrics:
         now = utcnow()
         if oldest is not None:
             self.lag_seconds.set(max(0.0, (now - oldest).total_seconds()))
-        self.last_commit.set(now.timestamp())
+
+    def observe_commit(self) -> None:
+        """Kafka took a commit (a batch written but not committed does not move the gauge)."""
+        self.last_commit.set(utcnow().timestamp())
