@@ -21,7 +21,7 @@ from processors.facts.ice import derive_ice
 from processors.facts.model import CallFacts
 from processors.facts.quality import derive_quality
 from processors.facts.relay_distance import DEFAULT_DISTANT_RELAY_KM, derive_relay_distance
-from processors.facts.rtt import derive_rtt
+from processors.facts.rtt import derive_rtt, seconds_of
 from processors.facts.timeline import ordered_samples
 
 
@@ -51,8 +51,9 @@ def derive_call_facts(report: CallReport, env: FactsEnv) -> CallFacts:
     distance = derive_relay_distance(report, mix, env.inventory, env.geo, env.distant_relay_km)
     ice = derive_ice(report, samples)
     dtls = derive_dtls(report, env.dtls_stall_ms, samples)
-    rtt = derive_rtt(report, samples)
-    quality = derive_quality(report, rtt.median_ms, samples)
+    seconds = seconds_of(samples)
+    rtt = derive_rtt(report, samples, seconds)
+    quality = derive_quality(report, rtt.median_ms, samples, seconds)
     diagnosis = diagnose(mix, ice, dtls, distance, rtt)
     bands = rtt.seconds_per_band
     return CallFacts(

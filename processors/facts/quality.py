@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from collector.contract import CallReport, Sample
-from processors.facts.rtt import sample_seconds
+from processors.facts.rtt import seconds_of
 from processors.facts.timeline import ordered_samples
 
 _BPL = 25.1  # packet-loss robustness factor, G.711 with PLC (ITU-T G.113 Appendix I)
@@ -66,35 +66,50 @@ def estimate_mos(rtt_ms: float | None, jitter_ms: float | None, loss_pct: float 
     return mos_from_r(r_factor(rtt_ms or 0.0, jitter_ms or 0.0, loss_pct or 0.0))
 
 
-def _kbps(samples: Sequence[Sample], attr: str) -> float | None:
-    total_bytes = 0
-    seconds = 0.0
-    for s in samples:
-        value = getattr(s, attr)
-        if value is not None:
-            total_bytes += max(0, value)
-            seconds += sample_seconds(s)
+def _kbps(total_bytes: int, seconds: float) -> float | None:
     return total_bytes * 8 / 1000 / seconds if seconds > 0 else None
 
 
 def derive_quality(
-    report: CallReport, rtt_median_ms: float | None, samples: Sequence[Sample] | None = None
+    report: CallReport,
+    rtt_median_ms: float | None,
+    samples: Sequence[Sample] | None = None,
+    seconds: Sequence[float] | None = None,
 ) -> QualityFacts:
+    """Quality facts of a report (``samples``: already ordered/deduplicated samples, if at hand;
+    ``seconds``: their ``seconds_of``, if at hand). One pass over the samples."""
     ordered = ordered_samples(report) if samples is None else samples
-    jitters = [s.jitter_ms for s in ordered if s.jitter_ms is not None and s.jitter_ms >= 0]
-    jitter = sum(jitters) / len(jitters) if jitters else None
+    durations = seconds_of(ordered) if seconds is None else seconds
+    jitters: list[float] = []
     received = lost = 0
     counted = False
-    for s in ordered:
-        if s.packets_received is not None or s.packets_lost is not None:
+    sent_bytes = received_bytes = 0
+    sent_seconds = received_seconds = 0.0
+    for s, d in zip(ordered, durations, strict=True):
+        j = s.jitter_ms
+        if j is not None and j >= 0:
+            jitters.append(j)
+        pr, pl = s.packets_received, s.packets_lost
+        if pr is not None or pl is not None:
             counted = True
-            received += max(0, s.packets_received or 0)
-            lost += max(0, s.packets_lost or 0)
+            if pr:
+                received += max(0, pr)
+            if pl:
+                lost += max(0, pl)
+        b = s.bytes_sent
+        if b is not None:
+            sent_bytes += max(0, b)
+            sent_seconds += d
+        b = s.bytes_received
+        if b is not None:
+            received_bytes += max(0, b)
+            received_seconds += d
+    jitter = sum(jitters) / len(jitters) if jitters else None
     loss = 100.0 * lost / (received + lost) if counted and received + lost > 0 else None
     return QualityFacts(
         jitter_ms=jitter,
         loss_pct=loss,
         mos=estimate_mos(rtt_median_ms, jitter, loss),
-        connection_send_kbps=_kbps(ordered, "bytes_sent"),
-        connection_recv_kbps=_kbps(ordered, "bytes_received"),
+        connection_send_kbps=_kbps(sent_bytes, sent_seconds),
+        connection_recv_kbps=_kbps(received_bytes, received_seconds),
     )

@@ -19,19 +19,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from collector.contract import CallReport, Sample
+from processors.facts.model import RTT_BANDS
 from processors.facts.timeline import ordered_samples
 
 DEFAULT_SAMPLE_SECONDS = 1.0
 _SOURCES: tuple[str | None, ...] = ("candidate-pair", "remote-inbound-rtp", None)
+# the bands' upper limits (ms, exclusive): rtt_band and derive_rtt's seconds per band read these
+EXCELLENT_BELOW_MS, GOOD_BELOW_MS, ACCEPTABLE_BELOW_MS = 100, 150, 300
 
 
 def rtt_band(ms: float) -> str:
     """The RTT quality band of a round-trip time in milliseconds."""
-    if ms < 100:
+    if ms < EXCELLENT_BELOW_MS:
         return "excellent"
-    if ms < 150:
+    if ms < GOOD_BELOW_MS:
         return "good"
-    if ms < 300:
+    if ms < ACCEPTABLE_BELOW_MS:
         return "acceptable"
     return "poor"
 
@@ -57,35 +60,48 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def sample_seconds(s: Sample) -> float:
-    if s.end is not None:
-        seconds = (s.end - s.start).total_seconds()
-        if seconds > 0:
-            return seconds
-    return DEFAULT_SAMPLE_SECONDS
+def seconds_of(samples: Sequence[Sample]) -> list[float]:
+    """Every sample's duration in seconds, in order (see the module docstring): computed once per
+    report and read by the RTT bands and the bitrates."""
+    return [
+        d if (end := s.end) is not None and (d := (end - s.start).total_seconds()) > 0 else DEFAULT_SAMPLE_SECONDS
+        for s in samples
+    ]
 
 
-def _usable(s: Sample) -> bool:
-    return s.rtt_ms is not None and math.isfinite(s.rtt_ms) and s.rtt_ms >= 0
-
-
-def derive_rtt(report: CallReport, samples: Sequence[Sample] | None = None) -> RttStats:
-    """RTT facts of a report (``samples``: already ordered/deduplicated samples, if at hand)."""
-    pool = [s for s in (ordered_samples(report) if samples is None else samples) if _usable(s)]
-    chosen: list[Sample] = []
+def derive_rtt(
+    report: CallReport, samples: Sequence[Sample] | None = None, seconds: Sequence[float] | None = None
+) -> RttStats:
+    """RTT facts of a report (``samples``: already ordered/deduplicated samples, if at hand;
+    ``seconds``: their ``seconds_of``, if at hand)."""
+    ordered = ordered_samples(report) if samples is None else samples
+    durations = seconds_of(ordered) if seconds is None else seconds
+    isfinite = math.isfinite
+    # (source, rtt, seconds) of the usable samples: an RTT that is finite and not negative
+    pool = [(s.rtt_source, r, d) for s, d in zip(ordered, durations, strict=True)
+            if (r := s.rtt_ms) is not None and isfinite(r) and r >= 0]
+    chosen: list[tuple[float, float]] = []
     source = ""
     for candidate in _SOURCES:
-        chosen = [s for s in pool if s.rtt_source == candidate]
+        chosen = [(r, d) for src, r, d in pool if src == candidate]
         if chosen:
             source = candidate or "unknown"
             break
-    seconds = {band: 0.0 for band in ("excellent", "good", "acceptable", "poor")}
     if not chosen:
-        return RttStats(source, 0, None, None, None, "", seconds)
-    values = sorted(s.rtt_ms for s in chosen if s.rtt_ms is not None)
-    for s in chosen:
-        if s.rtt_ms is not None:
-            seconds[rtt_band(s.rtt_ms)] += sample_seconds(s)
+        return RttStats(source, 0, None, None, None, "", dict.fromkeys(RTT_BANDS, 0.0))
+    values = sorted([r for r, _ in chosen])
+    # rtt_band inlined (one call per sample saved); each band's seconds add up in sample order
+    excellent = good = acceptable = poor = 0.0
+    for r, d in chosen:
+        if r < EXCELLENT_BELOW_MS:
+            excellent += d
+        elif r < GOOD_BELOW_MS:
+            good += d
+        elif r < ACCEPTABLE_BELOW_MS:
+            acceptable += d
+        else:
+            poor += d
+    seconds_per_band = {"excellent": excellent, "good": good, "acceptable": acceptable, "poor": poor}
     median = percentile(values, 50)
     return RttStats(
         source=source,
@@ -94,5 +110,5 @@ def derive_rtt(report: CallReport, samples: Sequence[Sample] | None = None) -> R
         p95_ms=percentile(values, 95),
         max_ms=values[-1],
         band=rtt_band(median),
-        seconds_per_band=seconds,
+        seconds_per_band=seconds_per_band,
     )

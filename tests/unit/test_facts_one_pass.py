@@ -1,0 +1,119 @@
+"""derive_rtt and derive_quality read each sample's duration once (rtt.seconds_of) and walk the samples
+in one pass since 2026-11-26. The per-sample forms they replaced are kept here as the reference: on
+hypothesis-made samples (repeated and unordered starts, missing, reversed and zero-length intervals,
+NaN/inf/negative values the contract would refuse, built with model_construct) both must give the same
+facts, float for float."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector.contract import Sample
+from processors.facts.quality import QualityFacts, derive_quality, estimate_mos
+from processors.facts.rtt import RttStats, derive_rtt, percentile, rtt_band, seconds_of
+from processors.facts.timeline import ordered_samples
+from tests.unit.test_facts_fixtures import T0, make_report
+
+
+def _reference_sample_seconds(s: Sample) -> float:
+    if s.end is not None:
+        seconds = (s.end - s.start).total_seconds()
+        if seconds > 0:
+            return seconds
+    return 1.0
+
+
+def _reference_rtt(samples: Sequence[Sample]) -> RttStats:
+    pool = [s for s in samples if s.rtt_ms is not None and math.isfinite(s.rtt_ms) and s.rtt_ms >= 0]
+    chosen: list[Sample] = []
+    source = ""
+    for candidate in ("candidate-pair", "remote-inbound-rtp", None):
+        chosen = [s for s in pool if s.rtt_source == candidate]
+        if chosen:
+            source = candidate or "unknown"
+            break
+    seconds = {band: 0.0 for band in ("excellent", "good", "acceptable", "poor")}
+    if not chosen:
+        return RttStats(source, 0, None, None, None, "", seconds)
+    values = sorted(s.rtt_ms for s in chosen if s.rtt_ms is not None)
+    for s in chosen:
+        if s.rtt_ms is not None:
+            seconds[rtt_band(s.rtt_ms)] += _reference_sample_seconds(s)
+    median = percentile(values, 50)
+    return RttStats(source, len(values), median, percentile(values, 95), values[-1], rtt_band(median), seconds)
+
+
+def _reference_kbps(samples: Sequence[Sample], attr: str) -> float | None:
+    total_bytes = 0
+    seconds = 0.0
+    for s in samples:
+        value = getattr(s, attr)
+        if value is not None:
+            total_bytes += max(0, value)
+            seconds += _reference_sample_seconds(s)
+    return total_bytes * 8 / 1000 / seconds if seconds > 0 else None
+
+
+def _reference_quality(samples: Sequence[Sample], rtt_median_ms: float | None) -> QualityFacts:
+    jitters = [s.jitter_ms for s in samples if s.jitter_ms is not None and s.jitter_ms >= 0]
+    jitter = sum(jitters) / len(jitters) if jitters else None
+    received = lost = 0
+    counted = False
+    for s in samples:
+        if s.packets_received is not None or s.packets_lost is not None:
+            counted = True
+            received += max(0, s.packets_received or 0)
+            lost += max(0, s.packets_lost or 0)
+    loss = 100.0 * lost / (received + lost) if counted and received + lost > 0 else None
+    return QualityFacts(jitter, loss, estimate_mos(rtt_median_ms, jitter, loss),
+                        _reference_kbps(samples, "bytes_sent"), _reference_kbps(samples, "bytes_received"))
+
+
+_MS = st.one_of(
+    st.none(),
+    st.sampled_from([0.0, 99.999, 100.0, 149.9, 150.0, 299.9, 300.0, -1.0, math.nan, math.inf]),
+    st.floats(min_value=0, max_value=600_000, allow_nan=False),
+)
+_COUNT = st.one_of(st.none(), st.integers(min_value=-(2**31), max_value=2**31 - 1))
+_BYTES = st.one_of(st.none(), st.integers(min_value=-5, max_value=2**63 - 1))
+
+
+@st.composite
+def _samples(draw: st.DrawFn) -> list[Sample]:
+    out: list[Sample] = []
+    for _ in range(draw(st.integers(min_value=0, max_value=40))):
+        start = T0 + timedelta(milliseconds=draw(st.integers(min_value=0, max_value=30)) * 500)
+        length = draw(st.one_of(st.none(), st.integers(min_value=-2000, max_value=5000)))
+        micros = draw(st.integers(min_value=0, max_value=999))
+        out.append(Sample.model_construct(
+            start=start,
+            end=None if length is None else start + timedelta(milliseconds=length, microseconds=micros),
+            rtt_ms=draw(_MS),
+            rtt_source=draw(st.sampled_from([None, "candidate-pair", "remote-inbound-rtp"])),
+            jitter_ms=draw(_MS),
+            packets_received=draw(_COUNT),
+            packets_lost=draw(_COUNT),
+            bytes_sent=draw(_BYTES),
+            bytes_received=draw(_BYTES),
+        ))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(_samples(), st.one_of(st.none(), st.floats(min_value=0, max_value=2000, allow_nan=False)))
+def test_one_pass_rtt_and_quality_equal_the_per_sample_forms(samples: list[Sample], median: float | None) -> None:
+    report = make_report().model_copy(update={"samples": samples})
+    ordered = ordered_samples(report)
+    seconds = seconds_of(ordered)
+    assert seconds == [_reference_sample_seconds(s) for s in ordered]
+    expected_rtt = repr(_reference_rtt(ordered))
+    assert repr(derive_rtt(report)) == expected_rtt
+    assert repr(derive_rtt(report, ordered, seconds)) == expected_rtt
+    expected_quality = repr(_reference_quality(ordered, median))
+    assert repr(derive_quality(report, median)) == expected_quality
+    assert repr(derive_quality(report, median, ordered, seconds)) == expected_quality
