@@ -19,6 +19,7 @@ import queue
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -32,6 +33,7 @@ from collector.turn.prefix import unwrap
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 64 * 1024
+MAX_SENDERS = 10_000  # (sender, pid) pairs with a parser; a real fleet has far fewer
 
 
 class SyslogServer:
@@ -60,7 +62,9 @@ class SyslogServer:
         self.dropped = 0
         self.published = 0
         self.queued = 0
-        self._parsers: dict[tuple[str, str], CoturnParser] = {}
+        # One parser per (sender, pid), the least recently heard dropped past MAX_SENDERS: the
+        # names come from unauthenticated headers, so a spoofing client must not grow memory.
+        self._parsers: OrderedDict[tuple[str, str], CoturnParser] = OrderedDict()
         self._queue: queue.Queue[Model] = queue.Queue(maxsize=max_buffer)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -120,9 +124,10 @@ class SyslogServer:
         try:
             res = self._parse(text, peer, now)
         except Exception as exc:  # a parser bug must not stop the reader: it serves every sender
-            log.exception("a syslog message from %s could not be parsed; it is dead-lettered", peer)
-            raw = redact_users(text, self.make_parser(peer).hasher)
-            res = UnknownLine(raw, f"the parser failed: {type(exc).__name__}: {exc}"[:500], 0)
+            hasher = self.make_parser(peer).hasher  # the error may quote the line: user names hashed in both
+            reason = redact_users(f"the parser failed: {type(exc).__name__}: {exc}", hasher)[:500]
+            log.error("a syslog message from %s could not be parsed; it is dead-lettered: %s", peer, reason)
+            res = UnknownLine(redact_users(text, hasher), reason, 0)
         if res is None:
             return
         item: Model
@@ -163,6 +168,10 @@ class SyslogServer:
             parser = self._parsers.get(key)
             if parser is None:
                 parser = self._parsers[key] = self.make_parser(sender)
+                if len(self._parsers) > MAX_SENDERS:
+                    self._parsers.popitem(last=False)
+            else:
+                self._parsers.move_to_end(key)
             self._seq += 1
             seq = self._seq
             source = f"syslog:{sender}:{w.pid or '-'}"

@@ -15,6 +15,7 @@ import pytest
 
 from collector.contract import DeadLetter, Model, TurnEvent
 from collector.errors import BrokerUnavailable
+from collector.turn import syslog_server
 from collector.turn.coturn import CoturnParser, UnknownLine
 from collector.turn.syslog_server import SyslogServer, split_frames
 
@@ -117,7 +118,7 @@ class BrokenOnBoom(CoturnParser):
 
     def parse(self, line: str, **kw: Any) -> TurnEvent | UnknownLine | None:
         if "BOOM" in line:
-            raise RuntimeError("bug in the parser")
+            raise RuntimeError(f"bug in the parser at {line[-30:]!r}")  # quoting the line, as int() does
         return super().parse(line, **kw)
 
 
@@ -138,7 +139,21 @@ def test_a_message_the_parser_fails_on_is_dead_lettered_and_the_reader_goes_on()
     finally:
         srv.stop()
     letters = [i for i in rec.items if isinstance(i, DeadLetter)]
-    assert len(letters) == 2 and all(d.reason == "the parser failed: RuntimeError: bug in the parser"
-                                     for d in letters)
-    assert all("alice" not in d.raw and "BOOM user <" in d.raw for d in letters)  # user names hashed
+    assert len(letters) == 2
+    assert all(d.reason.startswith("the parser failed: RuntimeError: bug in the parser at '")
+               and "BOOM user <h:" in d.reason for d in letters)
+    assert all("alice" not in d.raw + d.reason and "BOOM user <" in d.raw for d in letters)  # user names hashed
     assert sorted(e.kind for e in rec.items if isinstance(e, TurnEvent)) == ["allocation", "usage"]
+
+
+def test_parsers_per_sender_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sender names and pids come from unauthenticated headers: a client making up a new one per
+    message keeps at most MAX_SENDERS parsers; the least recently heard goes first."""
+    monkeypatch.setattr(syslog_server, "MAX_SENDERS", 3)
+    rec = Recorder()
+    srv = SyslogServer(rec, lambda sender: CoturnParser(f"srv-{sender}", b"k"), udp_port=None, tcp_port=None,
+                       flush_interval=0.05)
+    for host in ("turn-a", "h1", "h2", "turn-a", "h3", "h4"):
+        srv.handle_message(L1.replace("turn-a", host), "127.0.0.1")
+    assert list(srv._parsers) == [("turn-a", "1304"), ("h3", "1304"), ("h4", "1304")]  # turn-a heard again
+    assert srv.received == 6 and srv.queued == 6
