@@ -9,6 +9,7 @@ Reports are taken as they come: states, pairs and samples may be out of order or
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from collector.contract import CallReport
@@ -21,8 +22,8 @@ from processors.facts.ice import derive_ice
 from processors.facts.model import CallFacts
 from processors.facts.quality import derive_quality
 from processors.facts.relay_distance import DEFAULT_DISTANT_RELAY_KM, derive_relay_distance
-from processors.facts.rtt import derive_rtt, seconds_of
-from processors.facts.timeline import ordered_samples
+from processors.facts.rtt import derive_rtt, seconds_from_durations
+from processors.facts.timeline import in_time_order, sample_durations, time_order
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,20 @@ def _sdk_note(report: CallReport, code: str) -> str:
     return next((n.text for n in report.notes if n.source == "sdk" and n.code == code), "")
 
 
-def derive_call_facts(report: CallReport, env: FactsEnv) -> CallFacts:
-    samples = ordered_samples(report)
+def derive_call_facts(
+    report: CallReport, env: FactsEnv, durations: Sequence[float | None] | None = None
+) -> CallFacts:
+    """The facts of one report. ``durations``: ``timeline.sample_durations(report.samples)``, if at
+    hand (the row builder computes them once for these facts and the samples' rows)."""
+    order = time_order(report.samples)
+    samples = in_time_order(report.samples, order)
+    if durations is None:
+        durations = sample_durations(report.samples)
+    seconds = seconds_from_durations(in_time_order(durations, order))
     mix = derive_candidate_mix(report, env.inventory)
     distance = derive_relay_distance(report, mix, env.inventory, env.geo, env.distant_relay_km)
     ice = derive_ice(report, samples)
     dtls = derive_dtls(report, env.dtls_stall_ms, samples)
-    seconds = seconds_of(samples)
     rtt = derive_rtt(report, samples, seconds)
     quality = derive_quality(report, rtt.median_ms, samples, seconds)
     diagnosis = diagnose(mix, ice, dtls, distance, rtt)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from collector.contract import CallReport, Sample
 from processors.facts.model import RTT_BANDS
-from processors.facts.timeline import ordered_samples
+from processors.facts.timeline import ordered_samples, sample_durations
 
 DEFAULT_SAMPLE_SECONDS = 1.0
 _SOURCES: tuple[str | None, ...] = ("candidate-pair", "remote-inbound-rtp", None)
@@ -63,10 +63,12 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 def seconds_of(samples: Sequence[Sample]) -> list[float]:
     """Every sample's duration in seconds, in order (see the module docstring): computed once per
     report and read by the RTT bands and the bitrates."""
-    return [
-        d if (end := s.end) is not None and (d := (end - s.start).total_seconds()) > 0 else DEFAULT_SAMPLE_SECONDS
-        for s in samples
-    ]
+    return seconds_from_durations(sample_durations(samples))
+
+
+def seconds_from_durations(durations: Sequence[float | None]) -> list[float]:
+    """``seconds_of`` from the samples' ``timeline.sample_durations``."""
+    return [d if d is not None and d > 0 else DEFAULT_SAMPLE_SECONDS for d in durations]
 
 
 def derive_rtt(

@@ -1,12 +1,16 @@
-"""The timeline helpers every fact uses: states and samples in time order, report start and end,
-milliseconds between two times."""
+"""The timeline helpers every fact uses: states and samples in time order, samples' durations, report
+start and end, milliseconds between two times."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from collector.contract import CallReport, Sample, StateChange
+
+_T = TypeVar("_T")
 
 
 def state_timeline(report: CallReport) -> list[StateChange]:
@@ -16,12 +20,32 @@ def state_timeline(report: CallReport) -> list[StateChange]:
     return [StateChange(at=at, kind=kind, state=state) for at, kind, state in ordered]
 
 
+def time_order(samples: Sequence[Sample]) -> list[int] | None:
+    """The positions of ``samples`` in time order, the first per start time (a resent segment repeats
+    them); None when that is every sample as it stands (starts strictly increasing: the usual report)."""
+    starts = [s.start for s in samples]
+    if all(map(operator.lt, starts, starts[1:])):
+        return None
+    unique: dict[datetime, int] = {}
+    for i, start in enumerate(starts):
+        unique.setdefault(start, i)
+    return [unique[k] for k in sorted(unique)]
+
+
+def in_time_order(items: Sequence[_T], order: list[int] | None) -> list[_T]:
+    """The samples (or one value per sample) picked and ordered by the samples' ``time_order``."""
+    return list(items) if order is None else [items[i] for i in order]
+
+
 def ordered_samples(report: CallReport) -> list[Sample]:
     """Samples in time order, one per start time (a resent segment repeats them)."""
-    unique: dict[datetime, Sample] = {}
-    for s in report.samples:
-        unique.setdefault(s.start, s)
-    return [unique[k] for k in sorted(unique)]
+    return in_time_order(report.samples, time_order(report.samples))
+
+
+def sample_durations(samples: Sequence[Sample]) -> list[float | None]:
+    """Each sample's ``end - start`` in seconds (None without an end), in order: the subtraction is
+    done once per report, for the facts (processors/facts/rtt.py seconds_of) and the rows."""
+    return [(end - s.start).total_seconds() if (end := s.end) is not None else None for s in samples]
 
 
 def sample_time(s: Sample) -> datetime:

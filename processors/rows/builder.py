@@ -7,6 +7,7 @@ from typing import Any
 
 from collector.contract import CallReport, DeadLetter, Model, ProbeResult, TurnEvent, TurnEventBatch
 from processors.facts.call_facts import FactsEnv, derive_call_facts
+from processors.facts.timeline import sample_durations
 from processors.rows.batch import Rows
 from processors.rows.calls import rows_for_call
 from processors.rows.probes import rows_for_probe
@@ -28,8 +29,9 @@ class RowBuilder:
 
     def rows(self, payload: Model, tenant: str, produced_at: datetime) -> Rows:
         if isinstance(payload, CallReport):
-            facts = derive_call_facts(payload, self.env)
-            return rows_for_call(payload, facts, tenant, produced_at)
+            durations = sample_durations(payload.samples)  # once, for the facts and the rows
+            facts = derive_call_facts(payload, self.env, durations)
+            return rows_for_call(payload, facts, tenant, produced_at, durations)
         if isinstance(payload, TurnEvent):
             return rows_for_turn_event(payload, tenant, produced_at)
         if isinstance(payload, TurnEventBatch):

@@ -5,6 +5,7 @@ Pure: the facts come from processors/facts/call_facts.py; this module only lays 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -12,6 +13,7 @@ from collector.contract import CallReport
 from collector.netaddr import truncate_ip
 from processors.facts.model import CallFacts
 from processors.facts.rtt import rtt_band
+from processors.facts.timeline import sample_durations
 from processors.rows.batch import ColumnRows, Rows
 
 
@@ -25,7 +27,8 @@ def richness(report: CallReport) -> int:
             + len(report.candidate_errors) + len(report.selected_pairs))
 
 
-def _sample_columns(report: CallReport, facts: CallFacts, tenant: str, ingested_at: datetime) -> ColumnRows:
+def _sample_columns(report: CallReport, facts: CallFacts, tenant: str, ingested_at: datetime,
+                    durations: Sequence[float | None]) -> ColumnRows:
     """``call_samples`` as columns: a list per column, not a dict per sample (a 300-interval report's
     300 rows are inserted as Arrow columns; building and reading back 300 dicts cost ~3x as much)."""
     ss = report.samples
@@ -39,7 +42,7 @@ def _sample_columns(report: CallReport, facts: CallFacts, tenant: str, ingested_
         "path_class": [facts.path_class] * n,
         "ingested_at": [ingested_at] * n,
         "at": [s.start for s in ss],
-        "duration_s": [(s.end - s.start).total_seconds() if s.end is not None else 1.0 for s in ss],
+        "duration_s": [1.0 if d is None else d for d in durations],
         "rtt_ms": rtt,
         "rtt_source": [s.rtt_source or "" for s in ss],
         "rtt_band": [rtt_band(r) if r is not None else "" for r in rtt],
@@ -53,12 +56,17 @@ def _sample_columns(report: CallReport, facts: CallFacts, tenant: str, ingested_
     })
 
 
-def rows_for_call(report: CallReport, facts: CallFacts, tenant: str, ingested_at: datetime) -> Rows:
+def rows_for_call(report: CallReport, facts: CallFacts, tenant: str, ingested_at: datetime,
+                  durations: Sequence[float | None] | None = None) -> Rows:
+    """The rows of ``report`` with its ``facts``. ``durations``: ``sample_durations(report.samples)``,
+    if at hand (the row builder's, shared with the facts)."""
     event_time = facts.started_at or (report.samples[0].start if report.samples else ingested_at)
     call = facts.model_dump(mode="python", exclude={"candidate_errors"})
     call.update(tenant=tenant, event_time=event_time, ingested_at=ingested_at, richness=richness(report))
 
-    samples = _sample_columns(report, facts, tenant, ingested_at)
+    if durations is None:
+        durations = sample_durations(report.samples)
+    samples = _sample_columns(report, facts, tenant, ingested_at, durations)
     selected = {(p.local_candidate_id, False) for p in report.selected_pairs} | {
         (p.remote_candidate_id, True) for p in report.selected_pairs
     }

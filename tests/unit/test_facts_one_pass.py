@@ -1,23 +1,33 @@
 """derive_rtt and derive_quality read each sample's duration once (rtt.seconds_of) and walk the samples
-in one pass since 2026-11-26. The per-sample forms they replaced are kept here as the reference: on
-hypothesis-made samples (repeated and unordered starts, missing, reversed and zero-length intervals,
-NaN/inf/negative values the contract would refuse, built with model_construct) both must give the same
-facts, float for float."""
+in one pass since 2026-11-26; ordered_samples keeps a report whose starts already increase as it is.
+The per-sample forms they replaced are kept here as the reference: on hypothesis-made samples
+(repeated and unordered starts, or one per start in order; missing, reversed and zero-length
+intervals; NaN/inf/negative values the contract would refuse, built with model_construct) both must
+give the same facts and rows, float for float."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.contract import Sample
+from processors.facts.call_facts import FactsEnv, derive_call_facts
 from processors.facts.quality import QualityFacts, derive_quality, estimate_mos
 from processors.facts.rtt import RttStats, derive_rtt, percentile, rtt_band, seconds_of
-from processors.facts.timeline import ordered_samples
+from processors.facts.timeline import ordered_samples, sample_durations
+from processors.rows.calls import rows_for_call
 from tests.unit.test_facts_fixtures import T0, make_report
+
+
+def _reference_ordered(samples: Sequence[Sample]) -> list[Sample]:
+    unique: dict[datetime, Sample] = {}
+    for s in samples:
+        unique.setdefault(s.start, s)
+    return [unique[k] for k in sorted(unique)]
 
 
 def _reference_sample_seconds(s: Sample) -> float:
@@ -101,6 +111,8 @@ def _samples(draw: st.DrawFn) -> list[Sample]:
             bytes_sent=draw(_BYTES),
             bytes_received=draw(_BYTES),
         ))
+    if draw(st.booleans()):  # as most reports come: one sample per start, in time order
+        return _reference_ordered(out)
     return out
 
 
@@ -109,6 +121,8 @@ def _samples(draw: st.DrawFn) -> list[Sample]:
 def test_one_pass_rtt_and_quality_equal_the_per_sample_forms(samples: list[Sample], median: float | None) -> None:
     report = make_report().model_copy(update={"samples": samples})
     ordered = ordered_samples(report)
+    assert ordered == _reference_ordered(samples)
+    assert [id(s) for s in ordered] == [id(s) for s in _reference_ordered(samples)]
     seconds = seconds_of(ordered)
     assert seconds == [_reference_sample_seconds(s) for s in ordered]
     expected_rtt = repr(_reference_rtt(ordered))
@@ -117,3 +131,21 @@ def test_one_pass_rtt_and_quality_equal_the_per_sample_forms(samples: list[Sampl
     expected_quality = repr(_reference_quality(ordered, median))
     assert repr(derive_quality(report, median)) == expected_quality
     assert repr(derive_quality(report, median, ordered, seconds)) == expected_quality
+
+
+@settings(max_examples=150, deadline=None)
+@given(_samples())
+def test_durations_shared_by_facts_and_rows_change_neither(samples: list[Sample]) -> None:
+    """The row builder subtracts each sample's times once (sample_durations) for the facts and the
+    call_samples rows; both come out as when each computed its own."""
+    report = make_report().model_copy(update={"samples": samples})
+    durations = sample_durations(report.samples)
+    facts = derive_call_facts(report, FactsEnv.default())
+    assert derive_call_facts(report, FactsEnv.default(), durations) == facts
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    shared = rows_for_call(report, facts, "t", now, durations)["call_samples"]
+    own = rows_for_call(report, facts, "t", now)["call_samples"]
+    assert list(shared) == list(own)
+    assert [r["duration_s"] for r in shared] == [
+        (s.end - s.start).total_seconds() if s.end is not None else 1.0 for s in samples
+    ]
