@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 
 from collector.contract import CallReport, Sample, StateChange
 from processors.facts.candidate_mix import local_candidates
@@ -118,8 +119,9 @@ def derive_ice(report: CallReport, samples: Sequence[Sample] | None = None) -> I
         gathered_at = max(times) if times else None
 
     connected, connected_at = ice_connected_at(report, states, samples)
-    failed_seen = any(s.state == "failed" for s in states if s.kind in ("ice", "connection")) or any(
-        s.ice_state == "failed" for s in samples
+    sample_ice_states = [s.ice_state for s in samples]
+    failed_seen = any(s.state == "failed" for s in states if s.kind in ("ice", "connection")) or (
+        "failed" in sample_ice_states
     )
     attempted = bool(states or report.candidates or report.candidate_errors or samples)
     return IceFacts(
@@ -134,7 +136,8 @@ def derive_ice(report: CallReport, samples: Sequence[Sample] | None = None) -> I
         reconnects=max(
             count_reconnects(s.state for s in states if s.kind == "ice"),
             count_reconnects(s.state for s in states if s.kind == "connection"),
-            count_reconnects(s.ice_state for s in samples if s.ice_state),
+            # a state repeated in a row changes no count: the samples' runs of one state count once
+            count_reconnects(state for state, _ in groupby(sample_ice_states) if state),
         ),
         candidate_errors=count_candidate_errors(report),
     )

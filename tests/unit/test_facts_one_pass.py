@@ -1,5 +1,6 @@
 """derive_rtt and derive_quality read each sample's duration once (rtt.seconds_of) and walk the samples
-in one pass since 2026-11-26; ordered_samples keeps a report whose starts already increase as it is.
+in one pass since 2026-11-26; ordered_samples keeps a report whose starts already increase as it is;
+derive_ice reads the samples' ICE states once.
 The per-sample forms they replaced are kept here as the reference: on hypothesis-made samples
 (repeated and unordered starts, or one per start in order; missing, reversed and zero-length
 intervals; NaN/inf/negative values the contract would refuse, built with model_construct) both must
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from collector.contract import Sample
 from processors.facts.call_facts import FactsEnv, derive_call_facts
+from processors.facts.ice import count_reconnects, derive_ice
 from processors.facts.quality import QualityFacts, derive_quality, estimate_mos
 from processors.facts.rtt import RttStats, derive_rtt, percentile, rtt_band, seconds_of
 from processors.facts.timeline import ordered_samples, sample_durations
@@ -149,3 +151,20 @@ def test_durations_shared_by_facts_and_rows_change_neither(samples: list[Sample]
     assert [r["duration_s"] for r in shared] == [
         (s.end - s.start).total_seconds() if s.end is not None else 1.0 for s in samples
     ]
+
+
+def _reference_ice_from_samples(samples: Sequence[Sample]) -> tuple[bool, int]:
+    return any(s.ice_state == "failed" for s in samples), count_reconnects(s.ice_state for s in samples if s.ice_state)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([None, "", "new", "checking", "connected", "completed", "disconnected", "failed"]),
+                max_size=60))
+def test_sample_ice_states_counted_in_runs_as_one_by_one(sequence: list[str | None]) -> None:
+    """derive_ice reads the samples' ICE states once and counts reconnects over runs of one state."""
+    samples = [Sample.model_construct(start=T0 + timedelta(seconds=i), ice_state=state)
+               for i, state in enumerate(sequence)]
+    failed, reconnects = _reference_ice_from_samples(samples)
+    ice = derive_ice(make_report(samples=samples))
+    assert ice.reconnects == reconnects
+    assert ice.ice_failed == (failed and not ice.ice_connected)
