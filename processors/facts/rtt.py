@@ -79,22 +79,24 @@ def derive_rtt(
     ordered = ordered_samples(report) if samples is None else samples
     durations = seconds_of(ordered) if seconds is None else seconds
     isfinite = math.isfinite
-    # (source, rtt, seconds) of the usable samples: an RTT that is finite and not negative
-    pool = [(s.rtt_source, r, d) for s, d in zip(ordered, durations, strict=True)
-            if (r := s.rtt_ms) is not None and isfinite(r) and r >= 0]
-    chosen: list[tuple[float, float]] = []
+    # positions of the usable samples (an RTT that is finite and not negative) of the first source
+    # that has any: positions, not (rtt, seconds) tuples, which the garbage collector would count
+    picked: list[int] = []
     source = ""
     for candidate in _SOURCES:
-        chosen = [(r, d) for src, r, d in pool if src == candidate]
-        if chosen:
+        picked = [i for i, s in enumerate(ordered)
+                  if s.rtt_source == candidate and (r := s.rtt_ms) is not None and isfinite(r) and r >= 0]
+        if picked:
             source = candidate or "unknown"
             break
-    if not chosen:
+    if not picked:
         return RttStats(source, 0, None, None, None, "", dict.fromkeys(RTT_BANDS, 0.0))
-    values = sorted([r for r, _ in chosen])
+    rtts = [ordered[i].rtt_ms or 0.0 for i in picked]
+    values = sorted(rtts)
     # rtt_band inlined (one call per sample saved); each band's seconds add up in sample order
     excellent = good = acceptable = poor = 0.0
-    for r, d in chosen:
+    for r, i in zip(rtts, picked, strict=True):
+        d = durations[i]
         if r < EXCELLENT_BELOW_MS:
             excellent += d
         elif r < GOOD_BELOW_MS:
