@@ -1,6 +1,6 @@
 """derive_rtt and derive_quality read each sample's duration once (rtt.seconds_of) and walk the samples
 in one pass since 2026-11-26; ordered_samples keeps a report whose starts already increase as it is;
-derive_ice reads the samples' ICE states once.
+derive_ice reads the samples' ICE states once; richness counts distinct starts by their time order.
 The per-sample forms they replaced are kept here as the reference: on hypothesis-made samples
 (repeated and unordered starts, or one per start in order; missing, reversed and zero-length
 intervals; NaN/inf/negative values the contract would refuse, built with model_construct) both must
@@ -21,7 +21,7 @@ from processors.facts.ice import count_reconnects, derive_ice
 from processors.facts.quality import QualityFacts, derive_quality, estimate_mos
 from processors.facts.rtt import RttStats, derive_rtt, percentile, rtt_band, seconds_of
 from processors.facts.timeline import ordered_samples, sample_durations
-from processors.rows.calls import rows_for_call
+from processors.rows.calls import richness, rows_for_call
 from tests.unit.test_facts_fixtures import T0, make_report
 
 
@@ -151,6 +151,7 @@ def test_durations_shared_by_facts_and_rows_change_neither(samples: list[Sample]
     assert [r["duration_s"] for r in shared] == [
         (s.end - s.start).total_seconds() if s.end is not None else 1.0 for s in samples
     ]
+    assert richness(report) == len({s.start for s in samples})  # the report has nothing else
 
 
 def _reference_ice_from_samples(samples: Sequence[Sample]) -> tuple[bool, int]:
