@@ -106,7 +106,7 @@ def derive_ice(report: CallReport, samples: Sequence[Sample] | None = None) -> I
     """ICE facts of a report (``samples``: already ordered/deduplicated samples, if at hand)."""
     states = state_timeline(report)
     samples = ordered_samples(report) if samples is None else samples
-    origin = report_origin(report)
+    origin = report_origin(report, samples)
     locals_ = local_candidates(report)
 
     def first_gathered(ctype: str) -> datetime | None:

@@ -53,13 +53,17 @@ def sample_time(s: Sample) -> datetime:
     return s.end or s.start
 
 
-def report_origin(report: CallReport) -> datetime | None:
-    """The earliest timestamp anywhere in the report."""
+def report_origin(report: CallReport, samples: Sequence[Sample] | None = None) -> datetime | None:
+    """The earliest timestamp anywhere in the report (``samples``: its ``ordered_samples``, if at
+    hand: then the first one's start stands for all of theirs)."""
     times: list[datetime] = [s.at for s in report.states]
     times += [c.gathered_at for c in report.candidates if c.gathered_at is not None]
     times += [e.at for e in report.candidate_errors if e.at is not None]
     times += [p.at for p in report.selected_pairs]
-    times += [s.start for s in report.samples]
+    if samples is None:
+        times += [s.start for s in report.samples]
+    elif samples:
+        times.append(samples[0].start)
     if report.started_at is not None:
         times.append(report.started_at)
     return min(times) if times else None

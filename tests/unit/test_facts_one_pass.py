@@ -1,6 +1,7 @@
 """derive_rtt and derive_quality read each sample's duration once (rtt.seconds_of) and walk the samples
 in one pass since 2026-11-26; ordered_samples keeps a report whose starts already increase as it is;
-derive_ice reads the samples' ICE states once; richness counts distinct starts by their time order.
+derive_ice reads the samples' ICE states once; richness counts distinct starts by their time order;
+report_origin takes the ordered samples' first start.
 The per-sample forms they replaced are kept here as the reference: on hypothesis-made samples
 (repeated and unordered starts, or one per start in order; missing, reversed and zero-length
 intervals; NaN/inf/negative values the contract would refuse, built with model_construct) both must
@@ -20,7 +21,7 @@ from processors.facts.call_facts import FactsEnv, derive_call_facts
 from processors.facts.ice import count_reconnects, derive_ice
 from processors.facts.quality import QualityFacts, derive_quality, estimate_mos
 from processors.facts.rtt import RttStats, derive_rtt, percentile, rtt_band, seconds_of
-from processors.facts.timeline import ordered_samples, sample_durations
+from processors.facts.timeline import ordered_samples, report_origin, sample_durations
 from processors.rows.calls import richness, rows_for_call
 from tests.unit.test_facts_fixtures import T0, make_report
 
@@ -121,10 +122,11 @@ def _samples(draw: st.DrawFn) -> list[Sample]:
 @settings(max_examples=300, deadline=None)
 @given(_samples(), st.one_of(st.none(), st.floats(min_value=0, max_value=2000, allow_nan=False)))
 def test_one_pass_rtt_and_quality_equal_the_per_sample_forms(samples: list[Sample], median: float | None) -> None:
-    report = make_report().model_copy(update={"samples": samples})
+    report = make_report(started_at=None).model_copy(update={"samples": samples})  # the samples set the origin
     ordered = ordered_samples(report)
     assert ordered == _reference_ordered(samples)
     assert [id(s) for s in ordered] == [id(s) for s in _reference_ordered(samples)]
+    assert report_origin(report, ordered) == report_origin(report)
     seconds = seconds_of(ordered)
     assert seconds == [_reference_sample_seconds(s) for s in ordered]
     expected_rtt = repr(_reference_rtt(ordered))
