@@ -12,7 +12,6 @@ goes to the dead-letter stream.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,22 +70,6 @@ class IngestConfig:
             return peer
         first = forwarded_for.split(",")[0].strip()
         return first if trusted and first else peer
-
-
-# Collections of the youngest generation after this many new container objects (CPython's
-# default: 700). A 300-interval Telnyx upload's parsed document holds thousands of dicts for the
-# whole request: the default ran ~6 young collections per upload in one thread (gc.get_stats),
-# more when uploads overlap, each promoting the live documents towards the older generations,
-# whose passes walk everything the process holds. Measured 2026-11-26 (2-core shared machine,
-# issue 15): ~2.5 ms of ~15 ms CPU per segment in the collector, most of it inside orjson's
-# allocations. The older generations keep their multipliers, so cyclic garbage still goes.
-GC_YOUNG_THRESHOLD = 10_000
-
-
-def tune_gc_for_uploads() -> None:
-    """Raise the young generation's threshold for a process serving uploads (``serve_http``)."""
-    young, older, oldest = gc.get_threshold()
-    gc.set_threshold(max(GC_YOUNG_THRESHOLD, young), older, oldest)
 
 
 class Rejected(Exception):

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from prometheus_client.registry import Collector
 from starlette.routing import Route
 
-from collector.http_app import IngestConfig, build_app, tune_gc_for_uploads
+from collector.gc_tuning import raise_young_gc_threshold
+from collector.http_app import IngestConfig, build_app
 from collector.http_server import run_server
 from collector.publisher import Publisher
 from collector.settings import Settings
@@ -37,7 +38,7 @@ def serve_http(settings: Settings, publisher: Publisher, extra_routes: Sequence[
     /metrics also shows the inputs it starts and ``collectors`` (what else the process runs).
     The caller owns ``publisher`` and closes it afterwards."""
     app = build_app(publisher, ingest_config(settings), extra_routes)
-    tune_gc_for_uploads()
+    raise_young_gc_threshold()  # a parsed document per upload
     sources = start_sources(settings, publisher)
     for collector in (sources.metrics, *collectors):
         app.state.metrics_registry.register(collector)

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Sequence
 
 from collector.errors import ConfigError
+from collector.gc_tuning import raise_young_gc_threshold
 from collector.kafka_publisher import KafkaPublisher
 from collector.kafka_topics import ensure_topics
 from collector.settings import Settings
@@ -24,6 +25,7 @@ from processors.store.sql_route import SQL_PATH, answer_sql, max_body_bytes
 def run_processor(settings: Settings, streams: Sequence[str]) -> None:
     """Run until SIGTERM/SIGINT. ``settings.kafka`` must be set."""
     assert settings.kafka is not None
+    raise_young_gc_threshold()  # a batch of decoded reports alive while rows are derived
     ensure_topics(settings.kafka, settings.topics)
     sink = open_store(settings)
     dlq = KafkaPublisher(settings.kafka, settings.topics, source_host="processor")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.contract import utcnow
+from collector.gc_tuning import raise_young_gc_threshold
 from collector.kafka_publisher import KafkaPublisher
 from collector.settings import KafkaSettings, Topics
 from processors.service.assembly import make_consumer
@@ -56,6 +57,7 @@ def consume_until(loop: ConsumerLoop, done: Any) -> None:
 
 def main() -> None:
     print(f"# processor benchmark, {datetime.now().date()}, {N} reports x {INTERVALS} intervals")
+    raise_young_gc_threshold()  # as `icewatch processor` runs: every figure below, the floor too
     work = processor_workload(N, "bench")
     reports, builder, derive_cpu = work.reports, work.builder, work.derive_cpu
     print(f"derive only (facts + rows): {N / derive_cpu:,.0f} reports/CPU-s")

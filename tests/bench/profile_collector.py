@@ -19,7 +19,7 @@ from datetime import date, datetime
 import orjson
 
 from collector.contract import CallReport, utcnow
-from collector.http_app import tune_gc_for_uploads
+from collector.gc_tuning import raise_young_gc_threshold
 from collector.reports import UploadContext, parse_upload
 from collector.reports.sniff import sniff
 from collector.reports.window import check_queryable
@@ -78,7 +78,7 @@ def free_documents(bodies: list[bytes]) -> float:
 
 
 def main() -> None:
-    tune_gc_for_uploads()  # as the serving process does
+    raise_young_gc_threshold()  # as the serving process does
     bodies = [telnyx_segment(f"seg-{i}", seed=i) for i in range(SEGMENTS)]
     reports = parse_all(bodies)
     assert len(reports) == len(bodies) and all(len(r.samples) == 300 for r in reports)
