@@ -4,10 +4,8 @@ soon after its incident; unset, every rule keeps its own."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,33 +13,10 @@ from alerts.rules import load_rules
 from alerts.service import evaluator_for
 from collector.errors import ConfigError
 from collector.settings import load_settings
-from processors.store.sink import Table
+from tests.unit.test_alert_evaluator import Rows  # the store stand-in answering rules with set rows
 
 VAR = "ICEWATCH_ALERTS__KEEP_FIRING_FOR_MAX_S"
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-class Answers:
-    """A store answering every rule's query with ``rows`` (the rules' SQL runs on the real engine in
-    tests/integration/test_alert_rules.py)."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.rows]
-
-    def query_table(self, sql: str, settings: Mapping[str, int | str]) -> Table:
-        raise AssertionError("the evaluator reads rows")
-
-    def insert(self, table: str, rows: Sequence[Mapping[str, Any]], dedup_token: str | None = None) -> None:
-        raise AssertionError("the evaluator never writes")
-
-    def execute(self, sql: str) -> None:
-        raise AssertionError("the evaluator never runs DDL")
-
-    def close(self) -> None:
-        pass
 
 
 EU_DOWN = {"tenant": "default", "turn_server": "turn-eu-1", "region": "eu", "transport": "udp",
@@ -54,7 +29,7 @@ def no_cap(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unset_every_rule_keeps_its_own(tmp_path: Path) -> None:
-    evaluator = evaluator_for(load_settings(data_dir=tmp_path), Answers())
+    evaluator = evaluator_for(load_settings(data_dir=tmp_path), Rows())
     assert evaluator.rules == {r.id: r for r in load_rules()}
 
 
@@ -63,7 +38,7 @@ def test_the_cap_lowers_longer_holds_and_changes_nothing_else(tmp_path: Path,
     monkeypatch.setenv(VAR, "10")
     shipped = {r.id: r for r in load_rules()}
     assert shipped["turn-server-down"].keep_firing_for == 45  # what the cap is for in the demo
-    capped = evaluator_for(load_settings(data_dir=tmp_path), Answers()).rules
+    capped = evaluator_for(load_settings(data_dir=tmp_path), Rows()).rules
     assert capped.keys() == shipped.keys()
     for rule_id, rule in capped.items():
         assert rule.keep_firing_for == min(shipped[rule_id].keep_firing_for, 10)
@@ -73,7 +48,7 @@ def test_the_cap_lowers_longer_holds_and_changes_nothing_else(tmp_path: Path,
 def test_a_capped_alert_resolves_once_its_condition_is_gone_for_the_cap(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(VAR, "10")
-    store = Answers()
+    store = Rows()
     evaluator = evaluator_for(load_settings(data_dir=tmp_path), store)
     rule = evaluator.rules["turn-server-down"]
     store.rows = [EU_DOWN]

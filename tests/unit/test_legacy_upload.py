@@ -5,7 +5,6 @@ moved to the last minutes, since the HTTP route takes only reports of the last 2
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +12,10 @@ import httpx
 import orjson
 import pytest
 
-from collector.http_app import IngestConfig, build_app
-from processors.facts.call_facts import FactsEnv
-from processors.rows.builder import RowBuilder
-from processors.service.embedded import EmbeddedPublisher
 from processors.store.chdb import ChdbSink
-from tests.http_server import serve
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "legacy" / "rtcstats-v1-chrome70-legacy-relay-tcp"
 T0 = 1_600_000_000_000  # the fixture's clock (tests/fixtures/legacy/build.py)
-
-
-@pytest.fixture()
-def ingest(store: ChdbSink) -> Iterator[httpx.Client]:
-    config = IngestConfig(api_keys={}, max_body_bytes=1 << 20, hash_key=b"k")
-    with (
-        serve(build_app(EmbeddedPublisher(store, RowBuilder(FactsEnv())), config)) as base,
-        httpx.Client(base_url=base, timeout=30) as client,
-    ):
-        yield client
 
 
 def recent(shift_ms: int) -> bytes:

@@ -6,7 +6,6 @@ relative to the real clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,22 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from collector.http_app import IngestConfig, build_app
-from processors.facts.call_facts import FactsEnv
-from processors.rows.builder import RowBuilder
-from processors.service.embedded import EmbeddedPublisher
 from processors.store.chdb import ChdbSink
-from tests.http_server import serve
-
-
-@pytest.fixture()
-def ingest(store: ChdbSink) -> Iterator[httpx.Client]:
-    config = IngestConfig(api_keys={}, max_body_bytes=1 << 20, hash_key=b"k")
-    with (
-        serve(build_app(EmbeddedPublisher(store, RowBuilder(FactsEnv())), config)) as base,
-        httpx.Client(base_url=base, timeout=30) as client,
-    ):
-        yield client
 
 
 def result(probe_id: str, at: datetime) -> dict[str, Any]:

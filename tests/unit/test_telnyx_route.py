@@ -6,7 +6,6 @@ block refused with a 4xx and kept as a dead letter. The committed bodies are mov
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,25 +13,12 @@ import httpx
 import orjson
 import pytest
 
-from collector.http_app import IngestConfig, build_app
-from processors.facts.call_facts import FactsEnv
-from processors.rows.builder import RowBuilder
-from processors.service.embedded import EmbeddedPublisher
 from processors.store.chdb import ChdbSink
-from tests.http_server import serve
 from tests.recent_times import moved_to_recent
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "telnyx-sdk"
 WARNING = re.compile(r"[Ww]arning (\d{5}): ")
 TIMING = re.compile(r"^\[CallTimings\]\S* (?P<step>\S.*?) +(?:-|[\d.]+ms) +(?P<ms>[\d.]+)ms$")
-
-
-@pytest.fixture()
-def ingest(store: ChdbSink) -> Iterator[httpx.Client]:
-    config = IngestConfig(api_keys={}, max_body_bytes=8 << 20, hash_key=b"k")
-    with serve(build_app(EmbeddedPublisher(store, RowBuilder(FactsEnv())), config)) as base, \
-            httpx.Client(base_url=base, timeout=30) as client:
-        yield client
 
 
 def test_sdk_upload_is_stored_with_its_exact_times_warnings_and_ids(ingest: httpx.Client, store: ChdbSink) -> None:
