@@ -4,7 +4,6 @@ are of the last day (the calls table keeps 400 days): the fixture's times are mo
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,22 +13,16 @@ import pytest
 from collector.reports import UploadContext, parse_upload
 from processors.facts.call_facts import FactsEnv, derive_call_facts
 from processors.rows.calls import rows_for_call
-from processors.store.chdb import ChdbSink
-from processors.store.migrate import MIGRATIONS_DIR, migrate
+from processors.store.migrate import migrate
 from tests.recent_times import moved_to_recent
+from tests.schema_versions import store_at_version
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "telnyx" / "sdk-2.27.10-host-logs.json"
 
 
 def test_rename_keeps_the_stored_bitrates_and_adds_sdk_warnings(tmp_path: Path) -> None:
-    before = tmp_path / "migrations-0011"
-    before.mkdir()
-    for sql in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if int(sql.name[:4]) <= 11:
-            shutil.copy(sql, before / sql.name)
-    sink = ChdbSink(tmp_path / "store")
+    sink = store_at_version(tmp_path, 11)
     try:
-        migrate(sink, before)
         day_ago = datetime.now(UTC) - timedelta(days=1)
         old = {"tenant": "t", "call_id": "old-call", "segment": 0, "report_id": "r-old",
                "event_time": day_ago, "ingested_at": day_ago,

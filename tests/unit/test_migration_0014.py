@@ -4,7 +4,6 @@ and keeps every count it had, for minutes whose raw samples call_samples still h
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,8 @@ from typing import Any
 import pytest
 
 from processors.store.chdb import ChdbSink
-from processors.store.migrate import MIGRATIONS_DIR, load_migrations, migrate
+from processors.store.migrate import load_migrations, migrate
+from tests.schema_versions import store_at_version
 
 _NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 RECENT = _NOW - timedelta(days=1, hours=2)  # within call_samples' 30 days
@@ -41,17 +41,6 @@ def calls(minute: datetime, n_calls: int, seconds: int, band: str, rtt: float, *
                    band=band, **kw) for c in range(n_calls) for s in range(seconds)]
 
 
-def store_before_0014(tmp_path: Path) -> ChdbSink:
-    before = tmp_path / "migrations-0013"
-    before.mkdir()
-    for sql in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if int(sql.name[:4]) <= 13:
-            shutil.copy(sql, before / sql.name)
-    sink = ChdbSink(tmp_path / "store")
-    migrate(sink, before)
-    return sink
-
-
 def samples_type(sink: ChdbSink) -> str:
     return str(sink.query("SELECT type FROM system.columns WHERE database = currentDatabase() "
                           "AND table = 'rtt_band_minute' AND name = 'samples'")[0]["type"])
@@ -78,7 +67,7 @@ def fill(sink: ChdbSink) -> None:
 
 
 def test_counts_and_quantiles_survive_and_new_samples_land_in_the_64_bit_state(tmp_path: Path) -> None:
-    sink = store_before_0014(tmp_path)
+    sink = store_at_version(tmp_path, 13)
     try:
         fill(sink)
         assert samples_type(sink) == "AggregateFunction(uniqExact, String, DateTime64(3, 'UTC'))"
@@ -124,7 +113,7 @@ def test_counts_and_quantiles_survive_and_new_samples_land_in_the_64_bit_state(t
 def test_a_sample_written_between_the_two_views_is_counted(tmp_path: Path) -> None:
     """On a server, a processor still running the old build writes while another migrates: a sample
     stored after the old view is gone and before the new one exists is counted by the last statement."""
-    sink = store_before_0014(tmp_path)
+    sink = store_at_version(tmp_path, 13)
     try:
         fill(sink)
         total = sink.query(TOTAL)[0]["n"]
