@@ -5,9 +5,7 @@ tenant as before; and the consumer stores the same rows and dead letters either 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,7 +19,6 @@ from processors.facts.call_facts import FactsEnv
 from processors.rows.builder import RowBuilder
 from processors.service.consumer import Batch, process_record, write_batch
 from processors.store.chdb import ChdbSink
-from processors.store.migrate import migrate
 from tests.bench.workload import w3c_report
 from tests.kafka_record import Rec
 
@@ -178,32 +175,22 @@ def test_other_schemas_and_other_key_orders_are_left_to_the_two_steps() -> None:
     assert two_steps(turn) is not None
 
 
-@pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ChdbSink]:
-    s = ChdbSink(tmp_path / "store")
-    try:
-        migrate(s)
-        yield s
-    finally:
-        s.close()
-
-
-def test_consumer_stores_good_reports_and_dead_letters_hostile_ones_with_the_two_step_reason(sink: ChdbSink) -> None:
+def test_consumer_stores_good_reports_and_dead_letters_hostile_ones_with_the_two_step_reason(store: ChdbSink) -> None:
     values = [message(1, 30), HOSTILE["NaN"], HOSTILE["time after 2099"], HOSTILE["bad tenant"],
               HOSTILE["schema repeated as another"], message(2, 40, tenant="other"), HOSTILE["deep nesting"]]
     batch = Batch()
     for offset, value in enumerate(values):
         process_record(Rec("calls", 0, offset, value), BUILDER.rows, batch)
-    write_batch(batch, sink, None)
+    write_batch(batch, store, None)
 
-    calls = sink.query("SELECT tenant, call_id FROM calls ORDER BY call_id")
+    calls = store.query("SELECT tenant, call_id FROM calls ORDER BY call_id")
     assert [(c["tenant"], c["call_id"]) for c in calls] == [("acme", "call-1"), ("other", "call-2")]
-    samples = sink.query("SELECT call_id, count() AS n FROM call_samples GROUP BY call_id ORDER BY call_id")
+    samples = store.query("SELECT call_id, count() AS n FROM call_samples GROUP BY call_id ORDER BY call_id")
     assert [(s["call_id"], s["n"]) for s in samples] == [("call-1", 30), ("call-2", 40)]
-    dead = sink.query("SELECT tenant, origin, reason FROM dead_letters ORDER BY origin")
+    dead = store.query("SELECT tenant, origin, reason FROM dead_letters ORDER BY origin")
     assert [d["origin"] for d in dead] == ["calls/0/1", "calls/0/2", "calls/0/3", "calls/0/6"]
     # a repeated schema key: the last one counts (orjson's rule), so this one is read as a TURN batch
-    assert sink.query("SELECT tenant, event_id FROM turn_events") == [{"tenant": "acme", "event_id": "e"}]
+    assert store.query("SELECT tenant, event_id FROM turn_events") == [{"tenant": "acme", "event_id": "e"}]
     reasons = {d["origin"]: (d["tenant"], d["reason"]) for d in dead}
     # the reasons and tenants of the two-step decode: the JSON error of orjson, the payload's field with
     # the envelope's tenant, the envelope's field without one
