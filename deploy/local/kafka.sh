@@ -154,8 +154,12 @@ format_storage() {
   if [[ -f "$DATA_DIR/meta.properties" ]]; then
     return 0
   fi
-  local cluster_id
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  local cluster_id="-"
+  # 16 random bytes, URL-safe base64 as Kafka writes them; not starting with "-", which the
+  # storage tool's argument parser takes for an option (1 start in 64 failed that way, CI 2026-11-26)
+  while [[ "$cluster_id" == -* ]]; do
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  done
   say "formatting $DATA_DIR (cluster id $cluster_id)"
   if ! "$JAVA" -Xmx256m -cp "$LIBS/*" -Dlog4j2.configurationFile="$LOG4J_CONFIG" \
       -Dkafka.logs.dir="$LOG_DIR" kafka.tools.StorageTool format --standalone \
